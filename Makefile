@@ -1,0 +1,129 @@
+# SPDX-License-Identifier: MIT
+# Makefile: builds build/pvtick.elf and the host tests; runs the guest under QEMU. Non-recursive.
+#   make            build the kernel
+#   make run        boot it under QEMU TCG (SMP=4 ARGS="..." TIMEOUT=300)
+#   make test       host unit tests + boot tests, ends with "N passed, N failed"
+#   make debug      QEMU paused with its gdb stub on :1234, and the gdb command to attach
+#   V=1             show full commands
+
+BUILD   := build
+SMP     ?= 4
+ARGS    ?=
+TIMEOUT ?= 300
+
+ifeq ($(V),1)
+Q :=
+msg = @true
+else
+Q := @
+msg = @printf '  %-6s %s\n' $(1) $(2)
+endif
+
+CC      := gcc
+LD      := ld
+CPP     := cpp
+
+# Per-folder source lists (STYLE.md: one folder, one subsystem).
+BOOT_SRCS  := boot/pvh.S boot/trampoline.S boot/start_info.c
+ARCH_SRCS  := arch/entry.S arch/console.c arch/exit.c arch/percpu.c arch/traps.c arch/paging.c \
+              arch/tsc.c arch/acpi.c arch/apic.c arch/smp.c arch/cmdline.c
+LOCKS_SRCS := locks/ticket.c
+PATCH_SRCS := patch/patch.c patch/pv.c
+XEN_SRCS   :=
+KVM_SRCS   :=
+GUEST_SRCS := tests/guest/main.c tests/guest/stress.c
+KERNEL_SRCS := $(BOOT_SRCS) $(ARCH_SRCS) $(LOCKS_SRCS) $(PATCH_SRCS) $(XEN_SRCS) $(KVM_SRCS) $(GUEST_SRCS)
+KERNEL_OBJS := $(patsubst %,$(BUILD)/k/%.o,$(basename $(KERNEL_SRCS)))
+
+# The kernel: freestanding, no red zone (interrupts use the stack), no SSE/MMX
+# (no FPU state is saved), linked at 1 MiB so the small code model fits.
+KCFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -ffreestanding -fno-builtin -nostdinc \
+           -isystem $(shell $(CC) -print-file-name=include) \
+           -idirafter /usr/include -idirafter /usr/include/x86_64-linux-gnu \
+           -mno-red-zone -mno-sse -mno-sse2 -mno-mmx -mno-80387 -mgeneral-regs-only \
+           -fno-pic -fno-pie -mcmodel=small -fno-stack-protector -fno-asynchronous-unwind-tables \
+           -fno-omit-frame-pointer -fcf-protection=none -MMD -MP -I.
+KASFLAGS := -g -fno-pic -fno-pie -MMD -MP -I. -Iboot -D__ASSEMBLER__
+KLDFLAGS := -nostdlib -static -z max-page-size=4096 -z noexecstack --build-id=none
+
+HOST_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -I.
+SAN_CFLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+HOST_TESTS  := test_ticket test_patch test_start_info
+HOST_BINS   := $(addprefix $(BUILD)/host/,$(HOST_TESTS))
+
+.PHONY: all run test debug host-tests deps clean
+all: $(BUILD)/pvtick.elf
+
+# Missing Debian packages: installed when root, else the exact apt-get line (tests/deps.sh).
+deps:
+	$(Q)tests/deps.sh build
+
+$(BUILD)/k/%.o: %.c | deps
+	$(call msg,CC,$<)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(KCFLAGS) -c $< -o $@
+
+$(BUILD)/k/%.o: %.S | deps
+	$(call msg,AS,$<)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(KCFLAGS) $(KASFLAGS) -c $< -o $@
+
+$(BUILD)/pvtick.ld: boot/pvtick.ld boot/layout.h
+	$(call msg,CPP,$<)
+	@mkdir -p $(dir $@)
+	$(Q)$(CPP) -P -undef -Iboot -D__ASSEMBLER__ $< -o $@
+
+$(BUILD)/pvtick.elf: $(KERNEL_OBJS) $(BUILD)/pvtick.ld
+	$(call msg,LD,$@)
+	$(Q)$(LD) $(KLDFLAGS) -T $(BUILD)/pvtick.ld -o $@ $(KERNEL_OBJS)
+
+# Host tests: the kernel's own lock and patch code, built for Linux.
+$(BUILD)/host/test_ticket: tests/host/test_ticket.c locks/ticket.c patch/patch.c $(wildcard locks/*.h patch/*.h) | deps
+	$(call msg,HOSTCC,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(HOST_CFLAGS) -pthread $(filter %.c,$^) -o $@
+
+$(BUILD)/host/test_patch: tests/host/test_patch.c patch/patch.c $(wildcard patch/*.h) arch/nop.h | deps
+	$(call msg,HOSTCC,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(HOST_CFLAGS) $(filter %.c,$^) -o $@
+
+$(BUILD)/host/test_start_info: tests/host/test_start_info.c boot/start_info.c arch/cmdline.c arch/acpi.c tests/host/host_console.c $(wildcard boot/*.h arch/*.h) | deps
+	$(call msg,HOSTCC,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(HOST_CFLAGS) $(filter %.c,$^) -o $@
+
+# The same tests under ASan+UBSan.
+HOST_SAN_BINS := $(addprefix $(BUILD)/host/san-,$(HOST_TESTS))
+$(BUILD)/host/san-test_ticket: tests/host/test_ticket.c locks/ticket.c patch/patch.c | deps
+	$(call msg,HOSTCC,$@)
+	$(Q)$(CC) $(HOST_CFLAGS) $(SAN_CFLAGS) -pthread $^ -o $@
+$(BUILD)/host/san-test_patch: tests/host/test_patch.c patch/patch.c | deps
+	$(call msg,HOSTCC,$@)
+	$(Q)$(CC) $(HOST_CFLAGS) $(SAN_CFLAGS) $^ -o $@
+$(BUILD)/host/san-test_start_info: tests/host/test_start_info.c boot/start_info.c arch/cmdline.c arch/acpi.c tests/host/host_console.c | deps
+	$(call msg,HOSTCC,$@)
+	$(Q)$(CC) $(HOST_CFLAGS) $(SAN_CFLAGS) $^ -o $@
+
+host-tests: $(HOST_BINS) $(HOST_SAN_BINS)
+
+run: $(BUILD)/pvtick.elf
+	$(Q)tests/deps.sh run
+	$(Q)SMP=$(SMP) TIMEOUT=$(TIMEOUT) tests/run-qemu.sh $(BUILD)/pvtick.elf $(ARGS)
+
+test: $(BUILD)/pvtick.elf host-tests
+	$(Q)tests/deps.sh run
+	$(Q)tests/run-tests.sh
+
+debug: $(BUILD)/pvtick.elf
+	$(Q)tests/deps.sh run
+	@echo "QEMU is paused with a gdb stub on :1234. In another terminal:"
+	@echo "  gdb $(BUILD)/pvtick.elf -ex 'target remote :1234' -ex 'break boot_main' -ex continue"
+	$(Q)qemu-system-x86_64 -machine q35 -accel tcg -cpu max -smp $(SMP) -m 256 -display none \
+		-serial stdio -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=4 \
+		-kernel $(BUILD)/pvtick.elf -append "$(ARGS)" -s -S
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

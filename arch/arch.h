@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: MIT */
+/* arch.h: the machine every environment shares: console, traps, ACPI, APIC, SMP, TSC, paging, exit. */
+#ifndef PVTICK_ARCH_H
+#define PVTICK_ARCH_H
+
+#include <stdarg.h>
+#include "x86.h"
+#include "../boot/layout.h"
+
+/* ---- console.c ---- */
+/* Serial COM1, and port 0xe9 once console_use_e9() is called (Xen prints it). */
+void console_init(void);
+void console_use_e9(void);
+/* Extra sink, e.g. a hypervisor console ring. MAY be called with the console lock held. */
+void console_set_sink(void (*sink)(const char *s, size_t n));
+void kprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void kvprintf(const char *fmt, va_list ap);
+int ksnprintf(char *buf, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Fatal: print the line, end the run as failed. */
+void __attribute__((noreturn, format(printf, 1, 2))) panic(const char *fmt, ...);
+
+/* ---- exit.c ---- */
+/* End the run: isa-debug-exit under QEMU, or the hook a backend installs (Xen: SCHEDOP_shutdown). */
+void __attribute__((noreturn)) machine_exit(bool pass);
+void machine_set_exit(void (*fn)(bool pass));
+
+/* ---- percpu.c ---- */
+struct tss64 {
+	u32 rsvd0;
+	u64 rsp[3];
+	u64 rsvd1;
+	u64 ist[7];
+	u64 rsvd2;
+	u16 rsvd3;
+	u16 iomap;
+} __attribute__((packed));
+
+enum cpu_state { CPU_ABSENT, CPU_STARTING, CPU_ONLINE, CPU_FAILED };
+
+struct percpu {
+	struct percpu *self; /* %gs:0 */
+	u32 index;           /* 0 = BSP */
+	u32 apic_id;
+	volatile u32 state;  /* enum cpu_state */
+	u64 stack_top;
+	struct tss64 tss;
+};
+
+extern struct percpu cpus[MAX_CPUS];
+extern unsigned cpu_count; /* CPUs listed in the MADT (capped at MAX_CPUS) */
+
+static inline struct percpu *this_cpu(void)
+{
+	struct percpu *p;
+	__asm__ volatile("movq %%gs:0, %0" : "=r"(p));
+	return p;
+}
+
+/* Per-CPU setup on the calling CPU: GS base, GDT/TSS, IDT. */
+void percpu_init_self(unsigned index);
+
+/* ---- traps.c ---- */
+struct trap_frame {
+	u64 r15, r14, r13, r12, r11, r10, r9, r8, rbp, rdi, rsi, rdx, rcx, rbx, rax;
+	u64 vector, error;
+	u64 rip, cs, rflags, rsp, ss;
+};
+void idt_init(void);      /* once, on the BSP */
+void idt_load(void);      /* on every CPU */
+#define VEC_TIMER 0xf0
+#define VEC_SPURIOUS 0xff
+/* Called on VEC_TIMER (the BSP's watchdog tick). */
+extern void (*timer_tick_fn)(void);
+
+/* ---- paging.c ---- */
+/* Write len bytes to read-only/executable memory through a temporary writable alias. */
+void paging_write_text(u8 *dst, const u8 *src, size_t len);
+/* Leaf PTE for va (0 if absent), and its level's page size. */
+u64 paging_lookup(u64 va, u64 *page_size);
+
+/*
+ * Map [pa, pa + len) of firmware-provided memory for reading, or NULL if that
+ * range cannot be read. The kernel reads through its identity map
+ * (phys_map_identity); host tests and fuzzers pass a buffer.
+ */
+typedef const void *(*phys_map_fn)(u64 pa, u64 len);
+const void *phys_map_identity(u64 pa, u64 len);
+
+/* ---- tsc.c ---- */
+extern u64 tsc_khz;
+extern const char *tsc_source;
+void tsc_init(void);
+static inline void tsc_delay_us(u64 us)
+{
+	u64 t0 = x86_rdtsc(), d = us * tsc_khz / 1000;
+	while (x86_rdtsc() - t0 < d)
+		x86_pause();
+}
+
+/* ---- acpi.c ---- */
+struct acpi_cpus {
+	unsigned n;             /* entries kept in apic_id[] */
+	unsigned listed;        /* enabled entries the MADT lists (may exceed MAX_CPUS) */
+	u32 apic_id[MAX_CPUS];
+	u64 lapic_pa;
+};
+/*
+ * Find the MADT from the RSDP at rsdp_pa, checking every checksum and length,
+ * and list the enabled CPUs. Returns NULL on success, else a message naming the
+ * problem.
+ */
+const char *acpi_find_cpus(u64 rsdp_pa, phys_map_fn map, struct acpi_cpus *out);
+/* BIOS areas: EBDA and 0xe0000-0xfffff, on 16-byte boundaries. 0 if not found. */
+u64 acpi_scan_rsdp(phys_map_fn map);
+
+/* ---- apic.c ---- */
+void apic_init(u64 lapic_pa);  /* BSP: x2APIC if CPUID says so, else xAPIC MMIO */
+void apic_init_ap(void);
+u32 apic_id_self(void);
+bool apic_is_x2(void);
+void apic_send_init(u32 apic_id);
+void apic_send_sipi(u32 apic_id, u8 vector);
+void apic_eoi(void);
+/* Periodic timer on VEC_TIMER every period_us (calibrated against the TSC). */
+void apic_timer_start(u64 period_us);
+void apic_timer_stop(void);
+
+/* ---- smp.c ---- */
+/* Start every AP in acpi_cpus; returns the number online (BSP included). */
+unsigned smp_boot_aps(const struct acpi_cpus *c);
+/* Start fn(arg) on every online AP (not the BSP); smp_wait_all() waits for them. */
+void smp_run_all_async(void (*fn)(void *), void *arg);
+void smp_wait_all(void);
+extern volatile unsigned cpus_online;
+
+#endif

@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: MIT
+/* smp.c: AP bring-up with INIT-SIPI-SIPI through the trampoline, and running work on every CPU. */
+#include "arch.h"
+
+extern const u8 boot_trampoline_start[], boot_trampoline_end[];
+extern u64 boot_ap_stack;
+extern char _stacks_start[];
+
+volatile unsigned cpus_online = 1;
+static volatile unsigned ap_booting; /* index of the AP now starting */
+
+static void (*volatile work_fn)(void *);
+static void *volatile work_arg;
+static volatile u32 work_gen, work_done;
+
+static void __attribute__((noreturn)) ap_idle(unsigned index);
+
+void __attribute__((noreturn)) ap_main(void)
+{
+	unsigned index = ap_booting;
+	percpu_init_self(index);
+	apic_init_ap();
+	cpus[index].apic_id = apic_id_self();
+	__atomic_store_n(&cpus[index].state, CPU_ONLINE, __ATOMIC_RELEASE);
+	ap_idle(index);
+}
+
+/* Wait until v becomes nonzero or timeout_us passes. */
+static bool wait_state(volatile u32 *state, u32 want, u64 timeout_us)
+{
+	u64 t0 = x86_rdtsc(), limit = timeout_us * tsc_khz / 1000;
+	while (__atomic_load_n(state, __ATOMIC_ACQUIRE) != want)
+		if (x86_rdtsc() - t0 > limit)
+			return false;
+		else
+			x86_pause();
+	return true;
+}
+
+unsigned smp_boot_aps(const struct acpi_cpus *c)
+{
+	u32 self = apic_id_self();
+	unsigned next = 1;
+
+	/* The trampoline page is R+X: write it through the text alias, like a patch. */
+	paging_write_text((u8 *)(uintptr_t)TRAMPOLINE_PA, boot_trampoline_start,
+			  (size_t)(boot_trampoline_end - boot_trampoline_start));
+
+	for (unsigned i = 0; i < c->n; i++) {
+		if (c->apic_id[i] == self)
+			continue;
+		unsigned idx = next++;
+		struct percpu *p = &cpus[idx];
+		p->apic_id = c->apic_id[i];
+		p->state = CPU_STARTING;
+		ap_booting = idx;
+		boot_ap_stack = (u64)(uintptr_t)_stacks_start + (u64)idx * STACK_SLOT + STACK_TOP;
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+
+		/* INIT, 10 ms, SIPI, then a second SIPI only if the first was not taken. */
+		apic_send_init(p->apic_id);
+		tsc_delay_us(10000);
+		apic_send_sipi(p->apic_id, TRAMPOLINE_PA >> 12);
+		if (!wait_state(&p->state, CPU_ONLINE, 20000)) {
+			apic_send_sipi(p->apic_id, TRAMPOLINE_PA >> 12);
+			if (!wait_state(&p->state, CPU_ONLINE, 5000000)) {
+				p->state = CPU_FAILED;
+				kprintf("# smp: cpu %u (apic id %u) did not come online within 5 s; "
+					"starting no more CPUs\n", idx, p->apic_id);
+				break; /* a late AP would take the next index's stack */
+			}
+		}
+		cpus_online++;
+	}
+	return cpus_online;
+}
+
+/*
+ * Work hand-off: the BSP publishes (fn, arg) and bumps work_gen; every AP runs it
+ * once per generation and counts itself in work_done.
+ */
+static void __attribute__((noreturn)) ap_idle(unsigned index)
+{
+	u32 seen = 0;
+	(void)index;
+	for (;;) {
+		u32 g = __atomic_load_n(&work_gen, __ATOMIC_ACQUIRE);
+		if (g == seen) {
+			x86_pause();
+			continue;
+		}
+		seen = g;
+		work_fn(work_arg);
+		__atomic_fetch_add(&work_done, 1, __ATOMIC_RELEASE);
+	}
+}
+
+void smp_run_all_async(void (*fn)(void *), void *arg)
+{
+	work_fn = fn;
+	work_arg = arg;
+	__atomic_store_n(&work_done, 0, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&work_gen, 1, __ATOMIC_RELEASE);
+}
+
+void smp_wait_all(void)
+{
+	while (__atomic_load_n(&work_done, __ATOMIC_ACQUIRE) != cpus_online - 1)
+		x86_pause();
+}

@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: MIT */
+/* spinlock.h: ticket lock operations: the inline fast paths and the two patchable hooks. */
+#ifndef PVTICK_SPINLOCK_H
+#define PVTICK_SPINLOCK_H
+
+#include <stdbool.h>
+#include "spinlock_types.h"
+#include "../patch/patch.h"
+
+/*
+ * The two hooks. Every call of them is a patch site (see patch/patch.h).
+ *
+ * lock_spinning(lock, want): called by a waiter holding ticket `want` after it
+ *   spun ticket_spin_threshold times without being served. It MAY block the vCPU
+ *   until kicked, MAY return at any time (the caller re-checks and spins again).
+ *   Exists so that a waiter whose holder is preempted stops burning the pCPU the
+ *   holder needs. Native: nothing (the site is NOPs, costs nothing).
+ * unlock_kick(lock, next): called by unlock, after head moved to `next`, only if
+ *   SF was set. MUST wake the vCPU waiting for `next` on `lock`, if there is one.
+ *   Native: never called (nothing sets SF), the site is NOPs.
+ *
+ * A blocking backend MUST follow this order in lock_spinning (see ticket.c for
+ * the race it closes):
+ *   1. ticket_wait_publish(lock, want)       my slot says (lock, want)
+ *   2. ticket_set_slowpath(lock)             SF set, full barrier
+ *   3. if (ticket_served(lock, want)) -> 5   the last check, after 1 and 2
+ *   4. block until kicked or woken spuriously
+ *   5. ticket_wait_clear()
+ * and unlock_kick MUST find the waiter with ticket_wait_find(lock, next).
+ */
+
+extern uint32_t ticket_spin_threshold; /* spins before lock_spinning(); >= 1 */
+extern struct ticket_stats ticket_stats[TICKET_MAX_CPUS];
+extern struct ticket_wait ticket_waits[TICKET_MAX_CPUS];
+
+/* The calling vCPU's index in [0, TICKET_MAX_CPUS). Provided by the environment. */
+unsigned ticket_self(void);
+
+/* Out of line: spin, then call lock_spinning; returns with the lock held. */
+void ticket_lock_wait(struct ticketlock *lock, uint16_t want);
+
+/* Helpers for backends, in the order given above. */
+void ticket_wait_publish(struct ticketlock *lock, uint16_t want);
+void ticket_set_slowpath(struct ticketlock *lock);
+void ticket_wait_clear(void);
+/* vCPU waiting for ticket `next` on `lock`, or -1. */
+int ticket_wait_find(struct ticketlock *lock, uint16_t next);
+
+static inline bool ticket_served(struct ticketlock *lock, uint16_t want)
+{
+	return __atomic_load_n(&lock->t.head, __ATOMIC_ACQUIRE) == want;
+}
+
+/* The hook call sites. The asm clobbers what a SysV callee may clobber. */
+static inline void ticket_hook(enum patch_kind kind, struct ticketlock *lock, uint16_t ticket)
+{
+	register unsigned long sp __asm__("rsp");
+	unsigned long rdi = (unsigned long)lock, rsi = ticket;
+
+	__asm__ volatile(PATCH_CALL_ASM
+			 : "+D"(rdi), "+S"(rsi), "+r"(sp)
+			 : [kind] "i"(kind), [off] "i"(8 * kind)
+			 : "rax", "rcx", "rdx", "r8", "r9", "r10", "r11", "memory", "cc");
+}
+
+static inline void ticket_lock(struct ticketlock *lock)
+{
+	struct ticketlock old;
+
+	/* Take a ticket: tail += 2. A carry out of bit 31 is the wrap, harmless. */
+	old.word = __atomic_fetch_add(&lock->word, (uint32_t)TICKET_INC << 16, __ATOMIC_ACQUIRE);
+	uint16_t want = old.t.tail & ~TICKET_SLOWPATH_FLAG;
+	if (__builtin_expect(old.t.head == want, 1))
+		return;
+	ticket_lock_wait(lock, want);
+}
+
+static inline bool ticket_trylock(struct ticketlock *lock)
+{
+	struct ticketlock old, new;
+
+	old.word = __atomic_load_n(&lock->word, __ATOMIC_RELAXED);
+	if (old.t.head != (old.t.tail & ~TICKET_SLOWPATH_FLAG))
+		return false;
+	new.word = old.word + ((uint32_t)TICKET_INC << 16);
+	return __atomic_compare_exchange_n(&lock->word, &old.word, new.word, false,
+					   __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+}
+
+static inline void ticket_unlock(struct ticketlock *lock)
+{
+	/*
+	 * head += 2 with a locked add: a full barrier, so the SF read below cannot
+	 * move before the head store (a waiter sets SF, then reads head; we write
+	 * head, then read SF: one of us sees the other). Only the holder writes
+	 * head, so the new head is known without reading it back.
+	 */
+	uint16_t next = __atomic_add_fetch(&lock->t.head, TICKET_INC, __ATOMIC_SEQ_CST);
+	if (__builtin_expect(__atomic_load_n(&lock->t.tail, __ATOMIC_RELAXED) & TICKET_SLOWPATH_FLAG, 0)) {
+		ticket_stats[ticket_self()].unlock_slow++;
+		ticket_hook(PATCH_UNLOCK_KICK, lock, next);
+	}
+}
+
+#endif

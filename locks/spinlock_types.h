@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/* spinlock_types.h: the ticket lock word, the per-vCPU wait slots and slow-path counters. */
+#ifndef PVTICK_SPINLOCK_TYPES_H
+#define PVTICK_SPINLOCK_TYPES_H
+
+#include <stdint.h>
+
+/*
+ * The lock word, 32 bits, little-endian:
+ *
+ *   31                          17   16   15                           1    0
+ *  +------------------------------+----+-------------------------------+----+
+ *  |   tail: next ticket to hand  | SF |   head: ticket now served      | 0  |
+ *  +------------------------------+----+-------------------------------+----+
+ *   \_________ u16 tail (bits 16-31) _/ \_________ u16 head (bits 0-15) ___/
+ *
+ * Tickets count in steps of TICKET_INC = 2, so bit 0 of each half is free.
+ * Bit 0 of the tail (bit 16 of the word) is SF, TICKET_SLOWPATH_FLAG: set by a
+ * waiter that is about to block in lock_spinning(), so that unlock knows it must
+ * call unlock_kick(). Bit 0 of the head is always 0.
+ * Unlocked: head == tail (ignoring SF). Held, nobody waiting: tail == head + 2.
+ * A ticket wraps at 2^16; at most 2^15 tickets can be outstanding, far more
+ * than TICKET_MAX_CPUS.
+ */
+#define TICKET_INC 2
+#define TICKET_SLOWPATH_FLAG 1
+#define TICKET_MAX_CPUS 64
+
+struct ticketlock {
+	union {
+		uint32_t word;
+		struct {
+			uint16_t head;
+			uint16_t tail;
+		} t;
+	};
+};
+
+#define TICKETLOCK_INIT { { 0 } }
+
+/*
+ * Slow-path counters, always compiled in, one cache line per vCPU.
+ * Incremented only by the vCPU that owns them.
+ */
+struct ticket_stats {
+	uint64_t contended;        /* acquisitions that did not get the lock at once */
+	uint64_t slow_entries;     /* calls of lock_spinning() (threshold exceeded) */
+	uint64_t unlock_slow;      /* unlocks that saw SF and called unlock_kick() */
+	uint64_t blocks;           /* backend: times this vCPU actually blocked */
+	uint64_t kicks_sent;       /* backend: wake-ups sent to another vCPU */
+	uint64_t kicks_received;   /* backend: wake-ups that found our slot kicked */
+	uint64_t spurious_wakeups; /* backend: returned from blocking without a kick */
+	uint64_t pad;
+} __attribute__((aligned(64)));
+
+/*
+ * Per-vCPU wait slot, written only by its vCPU (lock_spinning), read by the
+ * unlocker (unlock_kick). lock == 0 means "not waiting".
+ */
+struct ticket_wait {
+	struct ticketlock *lock;
+	uint16_t want;
+	uint32_t kicked; /* set by the kicker before it wakes us: tells kick from spurious */
+} __attribute__((aligned(64)));
+
+#endif

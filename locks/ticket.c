@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: MIT
+/* ticket.c: the ticket lock's out-of-line wait loop and the slow-path protocol helpers for backends. */
+#include "spinlock.h"
+
+uint32_t ticket_spin_threshold = 1u << 11;
+struct ticket_stats ticket_stats[TICKET_MAX_CPUS];
+struct ticket_wait ticket_waits[TICKET_MAX_CPUS];
+
+/*
+ * Clear SF once nobody can be waiting: we hold the lock (head == want) and the
+ * tail is the very next ticket, so no ticket is outstanding behind us. If a new
+ * ticket is taken meanwhile the cmpxchg fails and SF stays: that costs one
+ * needless unlock_kick() call later, never a lost wake-up.
+ */
+static void ticket_clear_slowpath(struct ticketlock *lock, uint16_t want)
+{
+	struct ticketlock old, new;
+
+	old.t.head = want;
+	old.t.tail = (uint16_t)(want + TICKET_INC) | TICKET_SLOWPATH_FLAG;
+	new.t.head = want;
+	new.t.tail = (uint16_t)(want + TICKET_INC);
+	__atomic_compare_exchange_n(&lock->word, &old.word, new.word, false, __ATOMIC_RELAXED,
+				    __ATOMIC_RELAXED);
+}
+
+void ticket_lock_wait(struct ticketlock *lock, uint16_t want)
+{
+	struct ticket_stats *st = &ticket_stats[ticket_self()];
+
+	st->contended++;
+	for (;;) {
+		uint32_t n = ticket_spin_threshold;
+		do {
+			if (ticket_served(lock, want))
+				goto served;
+			__builtin_ia32_pause();
+		} while (--n);
+		st->slow_entries++;
+		ticket_hook(PATCH_LOCK_SPINNING, lock, want);
+	}
+served:
+	if (__atomic_load_n(&lock->t.tail, __ATOMIC_RELAXED) & TICKET_SLOWPATH_FLAG)
+		ticket_clear_slowpath(lock, want);
+}
+
+/*
+ * The race the publication order closes (waiter W holds ticket `want`, the
+ * holder H unlocks and hands the lock to `want`):
+ *
+ *   Bad order, SF set after W's last check:
+ *     1. W reads head: not yet `want`.
+ *     2. H adds 2 to head (now `want`), reads the tail: SF clear, no kick.
+ *     3. W sets SF and blocks. Nobody will ever kick W: W sleeps holding the
+ *        next ticket and every later waiter queues behind it (deadlock).
+ *
+ *   pvtick's order, W: publish slot, set SF (locked op), read head;
+ *                   H: add to head (locked op), read SF, read slots:
+ *     Both sides store then load with a full barrier between, so at least one
+ *     sees the other's store. Either W's read of head sees `want` (W does not
+ *     block), or H's read of the tail sees SF and, since W published its slot
+ *     before SF, H's ticket_wait_find() sees (lock, want) and kicks W. A kick
+ *     that arrives before W blocks MUST be kept by the backend's wake mechanism
+ *     (Xen: the pending bit of the event channel; KVM: the pending unhalt).
+ */
+void ticket_wait_publish(struct ticketlock *lock, uint16_t want)
+{
+	struct ticket_wait *w = &ticket_waits[ticket_self()];
+
+	__atomic_store_n(&w->want, want, __ATOMIC_RELAXED);
+	__atomic_store_n(&w->kicked, 0, __ATOMIC_RELAXED);
+	/* Release: a reader that sees `lock` also sees `want`. */
+	__atomic_store_n(&w->lock, lock, __ATOMIC_RELEASE);
+}
+
+void ticket_set_slowpath(struct ticketlock *lock)
+{
+	/* A locked OR: full barrier between the slot store above and the head load after. */
+	__atomic_fetch_or(&lock->t.tail, TICKET_SLOWPATH_FLAG, __ATOMIC_SEQ_CST);
+}
+
+void ticket_wait_clear(void)
+{
+	__atomic_store_n(&ticket_waits[ticket_self()].lock, (struct ticketlock *)0, __ATOMIC_RELEASE);
+}
+
+int ticket_wait_find(struct ticketlock *lock, uint16_t next)
+{
+	for (int i = 0; i < TICKET_MAX_CPUS; i++) {
+		struct ticket_wait *w = &ticket_waits[i];
+		if (__atomic_load_n(&w->lock, __ATOMIC_ACQUIRE) == lock && __atomic_load_n(&w->want, __ATOMIC_RELAXED) == next)
+			return i;
+	}
+	return -1;
+}

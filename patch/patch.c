@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: MIT
+/* patch.c: the apply loop: check each hook site's original bytes, build its replacement, write it. */
+#include "patch.h"
+#include "../arch/nop.h"
+
+#define OP_CALL_REL32 0xe8
+#define OP_GRP5 0xff
+#define MODRM_CALL_RIP 0x15 /* ff /2 with mod=00 rm=101: call *disp32(%rip) */
+
+void *pv_ops[PATCH_NR_KINDS];
+
+static const char *const kind_names[PATCH_NR_KINDS] = {
+	[PATCH_LOCK_SPINNING] = "lock_spinning",
+	[PATCH_UNLOCK_KICK] = "unlock_kick",
+};
+
+const char *patch_kind_name(enum patch_kind k)
+{
+	return (unsigned)k < PATCH_NR_KINDS ? kind_names[k] : "?";
+}
+
+static void put_le32(uint8_t *p, int32_t v)
+{
+	uint32_t u = (uint32_t)v;
+	p[0] = u;
+	p[1] = u >> 8;
+	p[2] = u >> 16;
+	p[3] = u >> 24;
+}
+
+/* rel32 from the end of an instruction at `end` to `to`; false if out of range. */
+static bool rel32(const uint8_t *end, const void *to, int32_t *out)
+{
+	intptr_t d = (intptr_t)to - (intptr_t)end;
+	if (d != (intptr_t)(int32_t)d)
+		return false;
+	*out = (int32_t)d;
+	return true;
+}
+
+void patch_original_bytes(const uint8_t *at, enum patch_kind k, uint8_t out[PATCH_SITE_LEN])
+{
+	int32_t d = 0;
+	out[0] = OP_GRP5;
+	out[1] = MODRM_CALL_RIP;
+	/* The table is in the same image as the site: always within rel32. */
+	(void)rel32(at + PATCH_SITE_LEN, &pv_ops[k], &d);
+	put_le32(out + 2, d);
+}
+
+bool patch_build(const uint8_t *at, unsigned len, const struct patch_plan *p, uint8_t *out,
+		 bool *inline_fell_back)
+{
+	int32_t d;
+
+	*inline_fell_back = false;
+	switch (p->how) {
+	case PATCH_HOW_KEEP:
+		return false;
+	case PATCH_HOW_NOP:
+		x86_fill_nops(out, len);
+		return true;
+	case PATCH_HOW_INLINE:
+		if (p->nbytes && p->nbytes <= len) {
+			for (unsigned i = 0; i < p->nbytes; i++)
+				out[i] = p->bytes[i];
+			x86_fill_nops(out + p->nbytes, len - p->nbytes);
+			return true;
+		}
+		*inline_fell_back = true;
+		/* a replacement that does not fit is called instead */
+		__attribute__((fallthrough));
+	case PATCH_HOW_CALL:
+		if (len < 5 || !p->target || !rel32(at + 5, p->target, &d))
+			return false;
+		out[0] = OP_CALL_REL32;
+		put_le32(out + 1, d);
+		x86_fill_nops(out + 5, len - 5);
+		return true;
+	}
+	return false;
+}
+
+static bool same(const uint8_t *a, const uint8_t *b, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (a[i] != b[i])
+			return false;
+	return true;
+}
+
+void patch_apply(const struct patch_site *first, const struct patch_site *last,
+		 const struct patch_plan plans[PATCH_NR_KINDS], patch_writer_fn write,
+		 struct patch_result *r)
+{
+	*r = (struct patch_result){ 0 };
+	for (unsigned k = 0; k < PATCH_NR_KINDS; k++)
+		pv_ops[k] = plans[k].target;
+
+	for (const struct patch_site *s = first; s < last; s++) {
+		uint8_t orig[PATCH_SITE_LEN], repl[PATCH_SITE_LEN];
+		uint8_t *at = patch_site_addr(s);
+		bool fell_back;
+
+		r->sites++;
+		if (s->kind >= PATCH_NR_KINDS || s->len != PATCH_SITE_LEN) {
+			r->refused++;
+			continue;
+		}
+		patch_original_bytes(at, s->kind, orig);
+		if (!same(at, orig, s->len)) {
+			r->refused++;
+			continue;
+		}
+		if (plans[s->kind].how == PATCH_HOW_KEEP)
+			continue; /* patch=off: the indirect call stays and works */
+		if (!patch_build(at, s->len, &plans[s->kind], repl, &fell_back)) {
+			r->refused++; /* no target, or target out of rel32 reach */
+			continue;
+		}
+		r->inline_too_long += fell_back;
+		write(at, repl, s->len);
+		r->patched[s->kind]++;
+	}
+}

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/* guest.h: the in-guest test harness: KTAP case numbers, the stress configuration and results. */
+#ifndef PVTICK_GUEST_H
+#define PVTICK_GUEST_H
+
+#include "../../arch/arch.h"
+#include "../../locks/spinlock.h"
+
+/* KTAP cases, in the order they are reported. */
+enum {
+	KTAP_START_INFO = 1,
+	KTAP_CMDLINE,
+	KTAP_ACPI_MADT,
+	KTAP_PV_PATCH,
+	KTAP_SMP_BRINGUP,
+	KTAP_WX_MAPPINGS,
+	KTAP_STRESS_EXCLUSION,
+	KTAP_STRESS_TOTAL,
+	KTAP_NR = KTAP_STRESS_TOTAL,
+};
+
+struct stress_cfg {
+	u64 iters;      /* acquisitions per vCPU */
+	u64 cs;         /* work loop iterations inside the critical section */
+	u64 watchdog_s; /* seconds without any acquisition before the run fails */
+};
+
+struct stress_result {
+	u64 total, violations, counter;
+	bool complement_ok;
+	u64 max_cycles;       /* slowest vCPU, TSC cycles */
+	u64 min_acq, max_acq; /* per-vCPU counts when the first vCPU finished */
+};
+
+void stress_run(const struct stress_cfg *c, struct stress_result *r);
+void stress_dump_state(const char *why);
+
+#endif

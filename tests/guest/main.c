@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: MIT
+/* main.c: the guest's test plan: boot checks, patching, AP bring-up, W^X, the lock stress, in KTAP. */
+#include "guest.h"
+#include "../../boot/boot.h"
+#include "../../arch/cmdline.h"
+#include "../../patch/pv.h"
+
+static struct boot_info bi;
+static struct acpi_cpus madt;
+static struct pv_choice pv;
+static unsigned failed;
+
+static void ktap(bool ok, unsigned n, const char *name)
+{
+	kprintf("%s %u %s\n", ok ? "ok" : "not ok", n, name);
+	failed += !ok;
+}
+
+/* A case that cannot continue: report it and end the run. */
+static void __attribute__((noreturn)) ktap_fatal(unsigned n, const char *name, const char *why)
+{
+	kprintf("# %s\n", why);
+	kprintf("not ok %u %s\n", n, name);
+	machine_exit(false);
+}
+
+/* ---- command line ---- */
+static const char *const pvlock_choices[] = { "auto", "off", 0 };
+static const char *const patch_choices[] = { "on", "off", 0 };
+static u64 opt_pvlock = PVLOCK_AUTO, opt_patch = 0, opt_iters = 20000, opt_cs = 20,
+	   opt_threshold = 2048, opt_watchdog = 60;
+static struct cmdline_opt opts[] = {
+	{ "pvlock", &opt_pvlock, 0, 0, pvlock_choices, "auto|off", false },
+	{ "patch", &opt_patch, 0, 0, patch_choices, "on|off", false },
+	{ "stress.iters", &opt_iters, 1, 100000000, 0, 0, false },
+	{ "stress.cs", &opt_cs, 0, 100000, 0, 0, false },
+	{ "spin_threshold", &opt_threshold, 1, 1u << 30, 0, 0, false },
+	{ "watchdog", &opt_watchdog, 1, 3600, 0, 0, false },
+};
+
+/* ---- W^X: walk the live page tables ---- */
+static unsigned wx_walk(u64 *table, int level, u64 va, unsigned *leaves)
+{
+	unsigned bad = 0;
+	for (unsigned i = 0; i < 512; i++) {
+		u64 e = table[i];
+		u64 v = va | ((u64)i << (12 + 9 * level));
+		if (!(e & PTE_P))
+			continue;
+		if (level > 0 && !(level < 3 && (e & PTE_PS))) {
+			bad += wx_walk((u64 *)(uintptr_t)(e & 0x000ffffffffff000ull), level - 1, v, leaves);
+			continue;
+		}
+		(*leaves)++;
+		if ((e & PTE_W) && !(e >> 63)) {
+			if (bad < 4)
+				kprintf("# wx: va %lx is writable and executable (pte %lx)\n", v, e);
+			bad++;
+		}
+	}
+	return bad;
+}
+
+static bool wx_check(const char *when)
+{
+	extern char _text_start[], _text_end[], _rodata_start[], _rodata_end[];
+	unsigned leaves = 0, bad = wx_walk((u64 *)(uintptr_t)(x86_read_cr3() & ~0xfffull), 3, 0, &leaves);
+	for (char *p = _text_start; p < _rodata_end; p += 4096) {
+		u64 size, e = paging_lookup((u64)(uintptr_t)p, &size);
+		if (!e || (e & PTE_W) || (p >= _rodata_start && !(e >> 63)) || (p < _text_end && (e >> 63))) {
+			kprintf("# wx: %s page %p has pte %lx\n", p < _text_end ? "text" : "rodata", p, e);
+			bad++;
+		}
+	}
+	kprintf("# wx: %s: %u leaf mappings, %u W+X or writable text/rodata\n", when, leaves, bad);
+	return bad == 0;
+}
+
+void __attribute__((noreturn)) boot_main(u32 start_info_pa)
+{
+	char err[160];
+	const char *e;
+
+	console_init();
+	idt_init();
+	percpu_init_self(0);
+	kprintf("KTAP version 1\n1..%u\n", KTAP_NR);
+
+	/* 1. start_info */
+	e = boot_parse_start_info(start_info_pa, phys_map_identity, &bi);
+	if (e)
+		ktap_fatal(KTAP_START_INFO, "boot_start_info", e);
+	kprintf("# boot: start_info v%u at %x cmdline=\"%s\" memmap=%u entries ram=%lu MiB rsdp=%lx\n",
+		bi.version, start_info_pa, bi.cmdline, bi.memmap_entries, bi.ram_bytes >> 20, bi.rsdp_pa);
+	ktap(true, KTAP_START_INFO, "boot_start_info");
+
+	/* 2. command line */
+	e = cmdline_parse(bi.cmdline, opts, ARRAY_SIZE(opts), err, sizeof(err));
+	if (e)
+		ktap_fatal(KTAP_CMDLINE, "cmdline", e);
+	ticket_spin_threshold = (u32)opt_threshold;
+	kprintf("# cmdline: pvlock=%s patch=%s stress.iters=%lu stress.cs=%lu spin_threshold=%lu "
+		"watchdog=%lu\n", pvlock_choices[opt_pvlock], patch_choices[opt_patch], opt_iters,
+		opt_cs, opt_threshold, opt_watchdog);
+	ktap(true, KTAP_CMDLINE, "cmdline");
+
+	tsc_init();
+	kprintf("# tsc: %lu kHz (source: %s)\n", tsc_khz, tsc_source);
+
+	/* 3. ACPI MADT */
+	u64 rsdp = bi.rsdp_pa;
+	if (!rsdp) {
+		rsdp = acpi_scan_rsdp(phys_map_identity);
+		kprintf("# acpi: start_info gives no RSDP; BIOS-area scan %s it (%lx)\n",
+			rsdp ? "found" : "did not find", rsdp);
+	}
+	e = acpi_find_cpus(rsdp, phys_map_identity, &madt);
+	if (e) {
+		ksnprintf(err, sizeof(err), "acpi: %s", e);
+		ktap_fatal(KTAP_ACPI_MADT, "acpi_madt", err);
+	}
+	if (madt.listed > MAX_CPUS)
+		kprintf("# acpi: the MADT lists %u CPUs, pvtick supports %u: running on the first %u\n",
+			madt.listed, MAX_CPUS, MAX_CPUS);
+	kprintf("# acpi: MADT lists %u CPU(s), local APIC at %lx\n", madt.listed, madt.lapic_pa);
+	ktap(true, KTAP_ACPI_MADT, "acpi_madt");
+
+	apic_init(madt.lapic_pa);
+	cpus[0].apic_id = apic_id_self();
+	cpus[0].state = CPU_ONLINE;
+	cpu_count = madt.n;
+	kprintf("# apic: %s, BSP apic id %u\n", apic_is_x2() ? "x2APIC" : "xAPIC", cpus[0].apic_id);
+
+	/* 4. patching, before any AP runs */
+	u64 t0 = x86_rdtsc();
+	pv_choose_and_patch(opt_pvlock == PVLOCK_OFF ? PVLOCK_OFF : PVLOCK_AUTO, opt_patch == 1, &pv);
+	u64 t_patch = x86_rdtsc() - t0;
+	unsigned mismatched = pv_verify_sites(&pv);
+	unsigned expect = opt_patch == 1 ? 0 : pv.result.sites;
+	unsigned patched = 0;
+	for (unsigned k = 0; k < PATCH_NR_KINDS; k++)
+		patched += pv.result.patched[k];
+	kprintf("# patch: %u sites, %u rewritten, %u refused, %u mismatched on re-read, %lu TSC cycles\n",
+		pv.result.sites, patched, pv.result.refused, mismatched, t_patch);
+	ktap(pv.result.sites > 0 && patched == expect && !pv.result.refused && !mismatched,
+	     KTAP_PV_PATCH, "pv_patch_sites");
+
+	/* 5. APs */
+	t0 = x86_rdtsc();
+	unsigned online = smp_boot_aps(&madt);
+	kprintf("# smp: %u of %u CPU(s) online in %lu TSC cycles\n", online, madt.n, x86_rdtsc() - t0);
+	ktap(online == madt.n, KTAP_SMP_BRINGUP, "smp_bringup");
+
+	/* 6. W^X, after patching and the trampoline write */
+	ktap(wx_check("after patching and AP start"), KTAP_WX_MAPPINGS, "wx_mappings");
+
+	/* 7, 8. the stress */
+	struct stress_cfg sc = { opt_iters, opt_cs, opt_watchdog };
+	struct stress_result r;
+	kprintf("# stress: %u vCPU(s) x %lu acquisitions, critical section %lu loops, spin_threshold %u\n",
+		online, sc.iters, sc.cs, ticket_spin_threshold);
+	stress_run(&sc, &r);
+	u64 expect_total = (u64)online * sc.iters;
+	u64 per_s = r.max_cycles ? r.total * tsc_khz * 1000 / r.max_cycles : 0;
+	kprintf("# stress: total=%lu expected=%lu counter=%lu violations=%lu\n", r.total, expect_total,
+		r.counter, r.violations);
+	kprintf("# stress: throughput=%lu acq/s over %lu ms (TSC), fairness min/max=%lu/%lu per vCPU "
+		"when the first finished\n", per_s, r.max_cycles / tsc_khz, r.min_acq, r.max_acq);
+	struct ticket_stats sum = { 0 };
+	for (unsigned i = 0; i < online; i++) {
+		struct ticket_stats *s = &ticket_stats[i];
+		sum.contended += s->contended;
+		sum.slow_entries += s->slow_entries;
+		sum.unlock_slow += s->unlock_slow;
+		sum.blocks += s->blocks;
+		sum.kicks_sent += s->kicks_sent;
+		sum.kicks_received += s->kicks_received;
+		sum.spurious_wakeups += s->spurious_wakeups;
+	}
+	kprintf("# slowpath: contended=%lu slow_entries=%lu unlock_kicks=%lu blocks=%lu kicks_sent=%lu "
+		"kicks_received=%lu spurious_wakeups=%lu\n", sum.contended, sum.slow_entries,
+		sum.unlock_slow, sum.blocks, sum.kicks_sent, sum.kicks_received, sum.spurious_wakeups);
+	ktap(r.violations == 0 && r.complement_ok, KTAP_STRESS_EXCLUSION, "stress_exclusion");
+	ktap(r.total == expect_total && r.counter == expect_total, KTAP_STRESS_TOTAL, "stress_total");
+
+	kprintf("# pvtick: %s\n", failed ? "FAIL" : "PASS");
+	machine_exit(failed == 0);
+}
