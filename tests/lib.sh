@@ -1,0 +1,33 @@
+# SPDX-License-Identifier: MIT
+# lib.sh: shared runner helpers: boot the guest under QEMU TCG with a timeout, read its KTAP.
+
+# qemu_boot LOG SMP TIMEOUT ELF ARGS...: boot, console to LOG (and stdout if VERBOSE=1).
+# Sets BOOT_RC to QEMU's status: 33 = guest pass, 35 = guest fail, 124 = timeout.
+qemu_boot() {
+	local log=$1 smp=$2 tmo=$3 elf=$4
+	shift 4
+	local cmd=(timeout --foreground -k 5 "$tmo" qemu-system-x86_64 -machine q35 -accel tcg -cpu max
+		-smp "$smp" -m 256 -display none -nodefaults -serial stdio -no-reboot
+		-device isa-debug-exit,iobase=0xf4,iosize=4 -kernel "$elf" -append "$*")
+	if [ "${VERBOSE:-0}" = 1 ]; then
+		"${cmd[@]}" </dev/null 2>&1 | tr -d '\r' | tee "$log"
+		BOOT_RC=${PIPESTATUS[0]}
+	else
+		"${cmd[@]}" </dev/null 2>&1 | tr -d '\r' >"$log"
+		BOOT_RC=${PIPESTATUS[0]}
+	fi
+	case $BOOT_RC in
+	33 | 35) ;;
+	124) echo "# qemu: TIMEOUT after ${tmo}s: the guest neither finished nor let its watchdog end the run" >>"$log" ;;
+	*) echo "# qemu: exited with status $BOOT_RC, not an isa-debug-exit code (33 pass, 35 fail)" >>"$log" ;;
+	esac
+}
+
+# ktap_verdict LOG: 0 if the log has a plan 1..N and N top-level "ok" lines, no "not ok".
+ktap_verdict() {
+	local log=$1 plan ok notok
+	plan=$(sed -n 's/^1\.\.\([0-9]\+\)$/\1/p' "$log" | head -1)
+	ok=$(grep -c '^ok ' "$log")
+	notok=$(grep -c '^not ok ' "$log")
+	[ -n "$plan" ] && [ "$notok" = 0 ] && [ "$ok" = "$plan" ]
+}
