@@ -119,7 +119,7 @@ debug: $(BUILD)/pvtick.elf
 	$(Q)tests/deps.sh run
 	@echo "QEMU is paused with a gdb stub on :1234. In another terminal:"
 	@echo "  gdb $(BUILD)/pvtick.elf -ex 'target remote :1234' -ex 'break boot_main' -ex continue"
-	$(Q)qemu-system-x86_64 -machine q35 -accel tcg -cpu max -smp $(SMP) -m 256 -display none \
+	$(Q)qemu-system-x86_64 -machine q35 -accel tcg,thread=multi -cpu max -smp $(SMP) -m 256 -display none \
 		-serial stdio -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=4 \
 		-kernel $(BUILD)/pvtick.elf -append "$(ARGS)" -s -S
 

@@ -6,7 +6,7 @@
 qemu_boot() {
 	local log=$1 smp=$2 tmo=$3 elf=$4
 	shift 4
-	local cmd=(timeout --foreground -k 5 "$tmo" qemu-system-x86_64 -machine q35 -accel tcg -cpu max
+	local cmd=(timeout --foreground -k 5 "$tmo" qemu-system-x86_64 -machine q35 -accel tcg,thread=multi -cpu max
 		-smp "$smp" -m 256 -display none -nodefaults -serial stdio -no-reboot
 		-device isa-debug-exit,iobase=0xf4,iosize=4 -kernel "$elf" -append "$*")
 	if [ "${VERBOSE:-0}" = 1 ]; then

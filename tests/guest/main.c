@@ -27,7 +27,7 @@ static void __attribute__((noreturn)) ktap_fatal(unsigned n, const char *name, c
 /* ---- command line ---- */
 static const char *const pvlock_choices[] = { "auto", "off", 0 };
 static const char *const patch_choices[] = { "on", "off", 0 };
-static u64 opt_pvlock = PVLOCK_AUTO, opt_patch = 0, opt_iters = 20000, opt_cs = 20,
+static u64 opt_pvlock = PVLOCK_AUTO, opt_patch = 0, opt_iters = 1000, opt_cs = 20,
 	   opt_threshold = 2048, opt_watchdog = 60;
 static struct cmdline_opt opts[] = {
 	{ "pvlock", &opt_pvlock, 0, 0, pvlock_choices, "auto|off", false },

@@ -24,7 +24,7 @@ static const char *const phase_names[] = { "idle", "waiting", "holding", "outsid
 static struct stress_cpu {
 	u64 acquisitions;
 	u64 violations;
-	u64 cycles;
+	u64 cycles; /* TSC from the common start to the last unlock */
 	u32 phase;
 } __attribute__((aligned(64))) per_cpu[MAX_CPUS];
 
@@ -33,6 +33,7 @@ static u64 snapshot[MAX_CPUS]; /* everyone's count when the first vCPU finished:
 static volatile u32 snapshot_taken;
 static volatile u32 arrived;
 static volatile u32 go;
+static u64 t_go; /* TSC when the BSP released everyone */
 
 /* Each plain access is a volatile one: the compiler may not merge or cache them. */
 #define V(x) (*(volatile u64 *)&(x))
@@ -48,7 +49,6 @@ static void stress_worker(void *arg)
 	while (!__atomic_load_n(&go, __ATOMIC_ACQUIRE))
 		x86_pause();
 
-	u64 t0 = x86_rdtsc();
 	for (u64 i = 0; i < cfg.iters; i++) {
 		WRITE_ONCE(pc->phase, PH_WAIT);
 		ticket_lock(&stress_lock);
@@ -70,7 +70,7 @@ static void stress_worker(void *arg)
 		WRITE_ONCE(pc->phase, PH_OUT);
 		WRITE_ONCE(pc->acquisitions, pc->acquisitions + 1);
 	}
-	pc->cycles = x86_rdtsc() - t0;
+	pc->cycles = x86_rdtsc() - t_go; /* from the common start to this vCPU's last unlock */
 	WRITE_ONCE(pc->phase, PH_DONE);
 	if (!__atomic_exchange_n(&snapshot_taken, 1, __ATOMIC_ACQ_REL))
 		for (unsigned i = 0; i < cpus_online; i++)
@@ -137,6 +137,7 @@ void stress_run(const struct stress_cfg *c, struct stress_result *r)
 	smp_run_all_async(stress_worker, 0);
 	while (__atomic_load_n(&arrived, __ATOMIC_ACQUIRE) != cpus_online - 1)
 		x86_pause();
+	t_go = x86_rdtsc();
 	__atomic_store_n(&go, 1, __ATOMIC_RELEASE);
 	stress_worker(0);
 	smp_wait_all();
