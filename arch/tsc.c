@@ -19,6 +19,8 @@ static u64 tsc_khz_from_pit(void)
 	while (!(x86_inb(0x61) & 0x20)) /* OUT2 goes high at terminal count */
 		if (++loops > 100000000)
 			return 0;                 /* no PIT answers */
+	if (loops == 0)
+		return 0; /* OUT2 high at once: no PIT here (unbacked port 0x61 reads 0xff) */
 	u64 t1 = x86_rdtsc();
 	x86_outb(0x61, p61);
 	return (t1 - t0) / 10;
@@ -32,6 +34,16 @@ void tsc_init(void)
 		if (c.eax && c.ebx && c.ecx) {
 			tsc_khz = (u64)c.ecx * c.ebx / c.eax / 1000;
 			tsc_source = "cpuid-0x15";
+			return;
+		}
+	}
+	/* Xen: leaf base+3, subleaf 0, ECX = guest TSC kHz. A Xen domU has no PIT. */
+	u32 xen = x86_hypervisor_base("XenVMMXenVMM");
+	if (xen && x86_cpuid(xen, 0).eax >= xen + 3) {
+		u32 khz = x86_cpuid(xen + 3, 0).ecx;
+		if (khz) {
+			tsc_khz = khz;
+			tsc_source = "xen-cpuid";
 			return;
 		}
 	}

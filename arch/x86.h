@@ -90,11 +90,30 @@ static inline __attribute__((noreturn)) void x86_halt_forever(void)
 		__asm__ volatile("cli; hlt" ::: "memory");
 }
 
+#define CPUID1_ECX_HYPERVISOR (1u << 31)
+
+/*
+ * The hypervisor CPUID leaves sit at 0x40000000 + n*0x100 (Xen moves up when it
+ * also offers Viridian). Returns the base whose signature is sig (12 bytes), or 0.
+ */
+static inline u32 x86_hypervisor_base(const char sig[12])
+{
+	u32 want[3];
+	__builtin_memcpy(want, sig, 12);
+	if (!(x86_cpuid(1, 0).ecx & CPUID1_ECX_HYPERVISOR))
+		return 0;
+	for (u32 base = 0x40000000; base < 0x40010000; base += 0x100) {
+		struct cpuid_regs r = x86_cpuid(base, 0);
+		if (r.ebx == want[0] && r.ecx == want[1] && r.edx == want[2] && r.eax >= base)
+			return base;
+	}
+	return 0;
+}
+
 #define MSR_EFER 0xc0000080
 #define MSR_GS_BASE 0xc0000101
 #define MSR_APIC_BASE 0x1b
 
 #define CPUID1_ECX_X2APIC (1u << 21)
-#define CPUID1_ECX_HYPERVISOR (1u << 31)
 
 #endif

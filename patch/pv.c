@@ -10,20 +10,6 @@ extern const struct pv_backend *const __stop_pv_backends[] __attribute__((weak))
 static void native_lock_spinning(struct ticketlock *lock, u16 want) { (void)lock, (void)want; }
 static void native_unlock_kick(struct ticketlock *lock, u16 next) { (void)lock, (void)next; }
 
-u32 pv_cpuid_base(const char sig[12])
-{
-	if (!(x86_cpuid(1, 0).ecx & CPUID1_ECX_HYPERVISOR))
-		return 0;
-	for (u32 base = 0x40000000; base < 0x40010000; base += 0x100) {
-		struct cpuid_regs r = x86_cpuid(base, 0);
-		u32 want[3];
-		__builtin_memcpy(want, sig, 12);
-		if (r.ebx == want[0] && r.ecx == want[1] && r.edx == want[2] && r.eax >= base)
-			return base;
-	}
-	return 0;
-}
-
 /* The first hypervisor signature, for the log when no backend claims it. */
 static void hypervisor_name(char out[13])
 {

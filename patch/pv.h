@@ -39,9 +39,6 @@ struct pv_choice {
 	struct patch_result result;
 };
 
-/* CPUID base leaf (0x40000000 + n*0x100) whose signature is sig, or 0. */
-u32 pv_cpuid_base(const char sig[12]);
-
 /*
  * Choose a backend and patch every site for it. MUST run on the BSP before any AP
  * starts. Logs one line: "# pv: backend=... reason=... sites=N patched=...".

@@ -82,6 +82,9 @@ void __attribute__((noreturn)) boot_main(u32 start_info_pa)
 	const char *e;
 
 	console_init();
+	/* Under Xen, port 0xe9 reaches Xen's console (guest_loglvl=all): a domU has no UART. */
+	if (x86_hypervisor_base("XenVMMXenVMM"))
+		console_use_e9();
 	idt_init();
 	percpu_init_self(0);
 	kprintf("KTAP version 1\n1..%u\n", KTAP_NR);

@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: MIT
+/* kvm.c: the KVM lock backend: a waiter halts, the unlocker kicks it awake with KVM_HC_KICK_CPU. */
+#include <linux/kvm_para.h>
+#include "kvm.h"
+#include "../locks/spinlock.h"
+
+static u32 kvm_base;       /* CPUID base leaf of "KVMKVMKVM" */
+static bool kvm_vmmcall;   /* AMD/Hygon: vmmcall; Intel: vmcall */
+
+long kvm_hypercall2(unsigned long nr, unsigned long a0, unsigned long a1)
+{
+	long ret;
+	if (kvm_vmmcall)
+		__asm__ volatile("vmmcall" : "=a"(ret) : "a"(nr), "b"(a0), "c"(a1) : "memory");
+	else
+		__asm__ volatile("vmcall" : "=a"(ret) : "a"(nr), "b"(a0), "c"(a1) : "memory");
+	return ret;
+}
+
+/*
+ * lock_spinning under KVM. Why: a waiter that keeps spinning while the holder's
+ * vCPU is preempted burns the pCPU the holder needs; halting gives it back.
+ * Cost: a HLT exit and a kick hypercall from the unlocker, several microseconds
+ * each, paid only after spin_threshold spins.
+ *
+ * HLT with interrupts off still wakes on a kick: KVM_FEATURE_PV_UNHALT makes
+ * KVM_HC_KICK_CPU set the target's pv_unhalted flag, which ends (or pre-empts)
+ * its halt. A kick sent between our last check and our HLT is therefore kept,
+ * not lost. Anything else may also end the HLT (a pending SIPI, the BSP's
+ * watchdog tick): we count it as spurious and return to spinning.
+ */
+static void kvm_lock_spinning(struct ticketlock *lock, u16 want)
+{
+	struct ticket_stats *st = &ticket_stats[ticket_self()];
+	struct ticket_wait *w = &ticket_waits[ticket_self()];
+
+	ticket_wait_publish(lock, want);   /* 1. my slot says (lock, want) */
+	ticket_set_slowpath(lock);         /* 2. SF, a full barrier */
+	if (!ticket_served(lock, want)) {  /* 3. the last check */
+		st->blocks++;
+		x86_hlt();                 /* 4. until kicked */
+		if (__atomic_load_n(&w->kicked, __ATOMIC_ACQUIRE))
+			st->kicks_received++;
+		else
+			st->spurious_wakeups++;
+	}
+	ticket_wait_clear();               /* 5. */
+}
+
+/*
+ * unlock_kick under KVM. Why: the next ticket's holder may be halted in
+ * kvm_lock_spinning; only a kick wakes it. Cost: a scan of the wait slots and
+ * one hypercall, only when SF was set.
+ */
+static void kvm_unlock_kick(struct ticketlock *lock, u16 next)
+{
+	int cpu = ticket_wait_find(lock, next);
+	if (cpu < 0)
+		return; /* still spinning, or already woke: nothing to do */
+	__atomic_store_n(&ticket_waits[cpu].kicked, 1, __ATOMIC_RELEASE);
+	ticket_stats[ticket_self()].kicks_sent++;
+	kvm_hypercall2(KVM_HC_KICK_CPU, 0, cpus[cpu].apic_id);
+}
+
+static bool kvm_detect(const char **why)
+{
+	kvm_base = x86_hypervisor_base(KVM_SIGNATURE);
+	if (!kvm_base)
+		return false; /* not KVM: let the next backend look */
+	u32 leaf = kvm_base + (KVM_CPUID_FEATURES - KVM_CPUID_SIGNATURE);
+	struct cpuid_regs f = x86_cpuid(leaf, 0);
+	if (!(f.eax & (1u << KVM_FEATURE_PV_UNHALT))) {
+		*why = "kvm-without-PV_UNHALT";
+		return false;
+	}
+	if (f.edx & (1u << KVM_HINTS_REALTIME)) {
+		*why = "KVM_HINTS_REALTIME(vCPUs-never-preempted)";
+		return false;
+	}
+	if (cpu_count <= 1) {
+		*why = "kvm-one-vCPU(PV-unlock-costs-more-than-it-saves)";
+		return false;
+	}
+	*why = "PV_UNHALT";
+	return true;
+}
+
+static bool kvm_init(struct patch_plan plans[PATCH_NR_KINDS], const char **why)
+{
+	struct cpuid_regs v = x86_cpuid(0, 0);
+	/* "AuthenticAMD" / "HygonGenuine": EBX is "Auth" / "Hygo". */
+	kvm_vmmcall = v.ebx == 0x68747541 || v.ebx == 0x6f677948;
+	plans[PATCH_LOCK_SPINNING] = (struct patch_plan){ PATCH_HOW_CALL, (void *)kvm_lock_spinning, 0, 0 };
+	plans[PATCH_UNLOCK_KICK] = (struct patch_plan){ PATCH_HOW_CALL, (void *)kvm_unlock_kick, 0, 0 };
+	kprintf("# kvm: signature at cpuid %x, hypercall insn %s\n", kvm_base,
+		kvm_vmmcall ? "vmmcall" : "vmcall");
+	(void)why;
+	return true;
+}
+
+const struct pv_backend kvm_backend = { "kvm", kvm_detect, kvm_init };
+PV_BACKEND(kvm_backend);
