@@ -113,6 +113,7 @@ static const char *parse_madt(const struct madt *m, struct acpi_cpus *out)
 const char *acpi_find_cpus(u64 rsdp_pa, phys_map_fn map, struct acpi_cpus *out)
 {
 	*out = (struct acpi_cpus){ 0 };
+	out->note[0] = 0;
 	const struct rsdp *r = map(rsdp_pa, 20);
 	if (!r)
 		return "RSDP address not readable";
@@ -136,8 +137,18 @@ const char *acpi_find_cpus(u64 rsdp_pa, phys_map_fn map, struct acpi_cpus *out)
 	if (!sdt)
 		return entry == 8 ? "XSDT unreadable, bad length or bad checksum"
 				  : "RSDT unreadable, bad length or bad checksum";
-	if (!sig_eq(sdt->sig, entry == 8 ? "XSDT" : "RSDT", 4))
-		return "RSDT/XSDT signature wrong";
+	if (!sig_eq(sdt->sig, entry == 8 ? "XSDT" : "RSDT", 4)) {
+		/*
+		 * Documented fallback: Xen 4.17 builds a PVH dom0's XSDT by copying the
+		 * firmware's XSDT header; on RSDT-only firmware (SeaBIOS) it copies from
+		 * address 0, so the signature is garbage while the length and checksum,
+		 * which Xen recomputes, are valid. The RSDP pointed here: use it, and say so.
+		 */
+		ksnprintf(out->note, sizeof(out->note),
+			  "%s at %lx has signature %02x %02x %02x %02x; used anyway (length and checksum valid)",
+			  entry == 8 ? "XSDT" : "RSDT", sdt_pa, (u8)sdt->sig[0], (u8)sdt->sig[1],
+			  (u8)sdt->sig[2], (u8)sdt->sig[3]);
+	}
 
 	const u8 *e = (const u8 *)sdt + sizeof(*sdt);
 	unsigned n = (sdt->length - sizeof(*sdt)) / entry;

@@ -103,6 +103,7 @@ struct acpi_cpus {
 	unsigned listed;        /* enabled entries the MADT lists (may exceed MAX_CPUS) */
 	u32 apic_id[MAX_CPUS];
 	u64 lapic_pa;
+	char note[112];         /* a fallback taken, for the log ("" if none) */
 };
 /*
  * Find the MADT from the RSDP at rsdp_pa, checking every checksum and length,

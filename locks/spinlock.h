@@ -51,7 +51,20 @@ static inline bool ticket_served(struct ticketlock *lock, uint16_t want)
 	return __atomic_load_n(&lock->t.head, __ATOMIC_ACQUIRE) == want;
 }
 
-/* The hook call sites. The asm clobbers what a SysV callee may clobber. */
+/*
+ * The hook call sites. The asm clobbers what a SysV callee may clobber: the
+ * caller-saved integer registers, and the vector registers where the compiler
+ * may use them (host builds; the kernel is built without SSE). GCC cannot see
+ * the call inside the asm, so its interprocedural "what does this function
+ * write" analysis could wrongly conclude that a static variable survives it;
+ * the Makefile builds with -fno-ipa-reference for that reason.
+ */
+#ifdef __SSE__
+#define TICKET_HOOK_VEC_CLOBBERS , "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", \
+	"xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15"
+#else
+#define TICKET_HOOK_VEC_CLOBBERS
+#endif
 static inline void ticket_hook(enum patch_kind kind, struct ticketlock *lock, uint16_t ticket)
 {
 	register unsigned long sp __asm__("rsp");
@@ -60,7 +73,8 @@ static inline void ticket_hook(enum patch_kind kind, struct ticketlock *lock, ui
 	__asm__ volatile(PATCH_CALL_ASM
 			 : "+D"(rdi), "+S"(rsi), "+r"(sp)
 			 : [kind] "i"(kind), [off] "i"(8 * kind)
-			 : "rax", "rcx", "rdx", "r8", "r9", "r10", "r11", "memory", "cc");
+			 : "rax", "rcx", "rdx", "r8", "r9", "r10", "r11", "memory", "cc"
+			   TICKET_HOOK_VEC_CLOBBERS);
 }
 
 static inline void ticket_lock(struct ticketlock *lock)

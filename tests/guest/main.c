@@ -122,6 +122,8 @@ void __attribute__((noreturn)) boot_main(u32 start_info_pa)
 		ksnprintf(err, sizeof(err), "acpi: %s", e);
 		ktap_fatal(KTAP_ACPI_MADT, "acpi_madt", err);
 	}
+	if (madt.note[0])
+		kprintf("# acpi: %s\n", madt.note);
 	if (madt.listed > MAX_CPUS)
 		kprintf("# acpi: the MADT lists %u CPUs, pvtick supports %u: running on the first %u\n",
 			madt.listed, MAX_CPUS, MAX_CPUS);

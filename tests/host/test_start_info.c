@@ -249,6 +249,13 @@ static void test_acpi(void)
 	CHECK(e && strstr(e, "runs past"));
 	end_case("acpi_madt_entry_overrun");
 
+	build_acpi(4, false);
+	memcpy(mem + XSDT_PA, "\x53\xff\x00\xf0", 4); /* Xen 4.17 PVH dom0 on SeaBIOS */
+	csum(mem + XSDT_PA, 44, mem + XSDT_PA + 9);
+	e = acpi_find_cpus(RSDP_PA, map, &c);
+	CHECK(e == NULL && c.n == 4 && strstr(c.note, "used anyway"));
+	end_case("acpi_xsdt_bad_signature_valid_checksum_used_with_note");
+
 	build_acpi(2, true);
 	e = acpi_find_cpus(RSDP_PA, map, &c);
 	CHECK(e && strstr(e, "twice"));
@@ -257,7 +264,7 @@ static void test_acpi(void)
 
 int main(void)
 {
-	printf("KTAP version 1\n1..19\n");
+	printf("KTAP version 1\n1..20\n");
 	test_start_info();
 	test_cmdline();
 	test_acpi();

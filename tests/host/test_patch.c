@@ -1,0 +1,656 @@
+// SPDX-License-Identifier: MIT
+/* test_patch.c: the patcher applied to hand-made machine code in an mmap'd page, which is then run. */
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "arch/nop.h"
+#include "patch/patch.h"
+
+#define NR_CASES 11
+
+/* ---- KTAP plumbing ---------------------------------------------------- */
+
+static unsigned case_no;
+static const char *case_name = "";
+static bool case_failed;
+static unsigned nr_failed;
+
+#define CHECK(cond)                                                               \
+	do {                                                                      \
+		if (!(cond)) {                                                    \
+			printf("# FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
+			case_failed = true;                                       \
+		}                                                                 \
+	} while (0)
+
+static void run_case(const char *name, void (*fn)(void))
+{
+	case_no++;
+	case_name = name;
+	case_failed = false;
+	fn();
+	printf("%sok %u %s\n", case_failed ? "not " : "", case_no, name);
+	fflush(stdout);
+	nr_failed += case_failed;
+}
+
+/* ---- hook targets ----------------------------------------------------- */
+
+/*
+ * The targets return a value of their own in %eax, and the hand-made function
+ * returns whatever %eax holds after its site: so the return value tells which
+ * of "nothing ran", f, g or an inline replacement happened at the site.
+ */
+#define EAX_BEFORE 0xdeadbeefu /* loaded before the site; survives a NOP site */
+#define F_RET 0x0000f00fu
+#define G_RET 0x00006006u
+#define INLINE_IMM 0xc0115aa5u
+#define XOR_IMM 0x0ff1ce00u
+#define NOT_RUN 0x0badc0deu /* call_fn() refused to run the code */
+
+struct calls {
+	unsigned n;
+	void *lock;
+	unsigned ticket;
+};
+static struct calls f_calls, g_calls;
+
+/* The generated code keeps %rsp 16-aligned; this is for a site that does not. */
+#define TARGET __attribute__((noinline, force_align_arg_pointer))
+
+TARGET static uint32_t target_f(void *lock, unsigned ticket)
+{
+	f_calls.n++;
+	f_calls.lock = lock;
+	f_calls.ticket = ticket;
+	return F_RET;
+}
+
+TARGET static uint32_t target_g(void *lock, unsigned ticket)
+{
+	g_calls.n++;
+	g_calls.lock = lock;
+	g_calls.ticket = ticket;
+	return G_RET;
+}
+
+/* ---- the code page ---------------------------------------------------- */
+
+#define PAGE 4096ul
+#define NEAR (1ul << 30) /* page within +-1 GiB of the binary: rel32 reaches both ways */
+#define FN_SLOT 64       /* one hand-made function per 64 bytes */
+#define REC_OFF 2048     /* the records live in the page too: self-relative int32 */
+#define MAX_FNS (REC_OFF / FN_SLOT)
+
+/*
+ * Each hand-made function:
+ *    0: 48 83 ec 08        sub  $8,%rsp       entry %rsp is 8 mod 16: realign for the call
+ *    4: b8 ef be ad de     mov  $EAX_BEFORE,%eax
+ *    9: <site, 6 bytes>    call *pv_ops+8*kind(%rip), or what the patcher made of it
+ *   15: 48 83 c4 08        add  $8,%rsp
+ *   19: c3                 ret
+ * %rdi and %rsi are untouched, so the C arguments reach the site as they would
+ * in ticket_hook().
+ */
+#define SITE_OFF 9
+static const uint8_t prologue[SITE_OFF] = { 0x48, 0x83, 0xec, 0x08, 0xb8, 0xef, 0xbe, 0xad, 0xde };
+static const uint8_t epilogue[] = { 0x48, 0x83, 0xc4, 0x08, 0xc3 };
+
+typedef uint32_t (*gen_fn)(void *lock, unsigned ticket);
+
+static uint8_t *page;
+static struct patch_site *recs;
+static unsigned nr_fns;
+
+/* What the writer was asked to do. */
+static unsigned writes, bytes_written;
+
+int main(void);
+
+static bool near(const void *a, const void *b)
+{
+	intptr_t d = (intptr_t)a - (intptr_t)b;
+
+	return d > -(intptr_t)NEAR && d < (intptr_t)NEAR;
+}
+
+/*
+ * Ask for a page at hints stepping away from main's; mmap takes a hint only if
+ * the range is free, so keep the first answer that is near both the code and
+ * pv_ops (and thus every target in this binary).
+ */
+static uint8_t *map_near_text(void)
+{
+	uintptr_t anchor = (uintptr_t)&main & ~(PAGE - 1);
+
+	for (uintptr_t k = 1; k < 64; k++) {
+		for (int sign = -1; sign <= 1; sign += 2) {
+			uintptr_t hint = sign < 0 ? anchor - k * (16ul << 20) : anchor + k * (16ul << 20);
+			void *p = mmap((void *)hint, PAGE, PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+			if (p == MAP_FAILED)
+				continue;
+			if (near(p, (void *)anchor) && near(p, pv_ops) && near(p, (void *)target_f) &&
+			    near(p, (void *)target_g))
+				return p;
+			munmap(p, PAGE);
+		}
+	}
+	return NULL;
+}
+
+static void protect(int prot)
+{
+	if (mprotect(page, PAGE, prot)) {
+		printf("Bail out! mprotect\n");
+		_exit(1);
+	}
+}
+
+/* The patch_writer_fn: the page is RW only while written, never W and X at once. */
+static void page_writer(uint8_t *dst, const uint8_t *src, size_t len)
+{
+	CHECK(dst >= page && dst + len <= page + REC_OFF);
+	protect(PROT_READ | PROT_WRITE);
+	memcpy(dst, src, len);
+	protect(PROT_READ | PROT_EXEC);
+	writes++;
+	bytes_written += len;
+}
+
+static uint8_t *fn_addr(unsigned i)
+{
+	return page + i * FN_SLOT;
+}
+
+static uint8_t *site_addr(unsigned i)
+{
+	return fn_addr(i) + SITE_OFF;
+}
+
+static gen_fn fn_ptr(unsigned i)
+{
+	return (gen_fn)(void *)fn_addr(i);
+}
+
+/*
+ * Fill the page afresh: one function and one record per kind given, every
+ * site holding its original bytes. Traps everywhere else.
+ */
+static void build(const enum patch_kind *kinds, unsigned n)
+{
+	if (n > MAX_FNS) {
+		printf("Bail out! %u functions do not fit\n", n);
+		_exit(1);
+	}
+	protect(PROT_READ | PROT_WRITE);
+	memset(page, 0xcc, PAGE);
+	for (unsigned i = 0; i < n; i++) {
+		uint8_t *fn = fn_addr(i);
+
+		memcpy(fn, prologue, sizeof(prologue));
+		patch_original_bytes(site_addr(i), kinds[i], fn + SITE_OFF);
+		memcpy(fn + SITE_OFF + PATCH_SITE_LEN, epilogue, sizeof(epilogue));
+		recs[i] = (struct patch_site){
+			.site = (int32_t)((intptr_t)site_addr(i) - (intptr_t)&recs[i].site),
+			.len = PATCH_SITE_LEN,
+			.kind = kinds[i],
+		};
+	}
+	protect(PROT_READ | PROT_EXEC);
+	nr_fns = n;
+	writes = bytes_written = 0;
+	f_calls = g_calls = (struct calls){ 0 };
+}
+
+/* Raw edit of the page behind the patcher's back (not counted as a write). */
+static void poke(uint8_t *at, uint8_t v)
+{
+	protect(PROT_READ | PROT_WRITE);
+	*at = v;
+	protect(PROT_READ | PROT_EXEC);
+}
+
+static void apply(const struct patch_plan plans[PATCH_NR_KINDS], struct patch_result *r)
+{
+	patch_apply(recs, recs + nr_fns, plans, page_writer, r);
+}
+
+static bool site_is(unsigned i, const uint8_t *bytes)
+{
+	return !memcmp(site_addr(i), bytes, PATCH_SITE_LEN);
+}
+
+static bool site_is_original(unsigned i, enum patch_kind k)
+{
+	uint8_t orig[PATCH_SITE_LEN];
+
+	patch_original_bytes(site_addr(i), k, orig);
+	return site_is(i, orig);
+}
+
+static int32_t le32(const uint8_t *p)
+{
+	return (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+			 (uint32_t)p[3] << 24);
+}
+
+/* Site i is `call rel32` to `to`, padded by a 1-byte NOP. */
+static bool site_calls(unsigned i, const void *to)
+{
+	const uint8_t *s = site_addr(i);
+
+	return s[0] == 0xe8 && s + 5 + le32(s + 1) == (const uint8_t *)to && s[5] == x86_nops[1][0];
+}
+
+static void dump_site(const char *what, unsigned i)
+{
+	const uint8_t *s = site_addr(i);
+
+	printf("# %s site %u: %02x %02x %02x %02x %02x %02x\n", what, i, s[0], s[1], s[2], s[3], s[4],
+	       s[5]);
+}
+
+/*
+ * Run function i with distinctive arguments; check they reached whoever was
+ * called. Not when a check of this case already failed: a site with wrong bytes
+ * could jump anywhere, and a clean "not ok" says more than a crash.
+ */
+static uint32_t call_fn(unsigned i)
+{
+	static unsigned cookie = 0x1000;
+	void *lock = (void *)(uintptr_t)(0x5ec0de00u + i);
+	unsigned ticket = ++cookie;
+	struct calls f0 = f_calls, g0 = g_calls;
+	uint32_t ret;
+
+	if (case_failed) {
+		printf("# function %u not run\n", i);
+		return NOT_RUN;
+	}
+	ret = fn_ptr(i)(lock, ticket);
+
+	if (f_calls.n != f0.n)
+		CHECK(f_calls.lock == lock && f_calls.ticket == ticket);
+	if (g_calls.n != g0.n)
+		CHECK(g_calls.lock == lock && g_calls.ticket == ticket);
+	return ret;
+}
+
+static const struct patch_plan keep_all[PATCH_NR_KINDS] = {
+	[PATCH_LOCK_SPINNING] = { .how = PATCH_HOW_KEEP, .target = (void *)target_f },
+	[PATCH_UNLOCK_KICK] = { .how = PATCH_HOW_KEEP, .target = (void *)target_f },
+};
+
+/* ---- the cases -------------------------------------------------------- */
+
+static void case_unpatched_indirect(void)
+{
+	static const enum patch_kind kinds[] = { PATCH_LOCK_SPINNING, PATCH_UNLOCK_KICK };
+
+	build(kinds, 2);
+	for (unsigned i = 0; i < 2; i++) {
+		const uint8_t *s = site_addr(i);
+
+		/* ff 15 disp32: call *disp32(%rip), disp from the end of the 6 bytes. */
+		CHECK(s[0] == 0xff && s[1] == 0x15);
+		CHECK(s + 6 + le32(s + 2) == (const uint8_t *)&pv_ops[kinds[i]]);
+		CHECK(patch_site_addr(&recs[i]) == s);
+	}
+	pv_ops[PATCH_LOCK_SPINNING] = (void *)target_f;
+	pv_ops[PATCH_UNLOCK_KICK] = (void *)target_g;
+	CHECK(call_fn(0) == F_RET);
+	CHECK(f_calls.n == 1 && g_calls.n == 0);
+	CHECK(call_fn(1) == G_RET);
+	CHECK(f_calls.n == 1 && g_calls.n == 1);
+}
+
+static void case_patch_nop(void)
+{
+	static const enum patch_kind kinds[] = { PATCH_LOCK_SPINNING };
+	struct patch_plan plans[PATCH_NR_KINDS];
+	struct patch_result r;
+
+	build(kinds, 1);
+	memcpy(plans, keep_all, sizeof(plans));
+	/* target f: if the site stayed a call, f would run and be counted */
+	plans[PATCH_LOCK_SPINNING] = (struct patch_plan){ .how = PATCH_HOW_NOP, .target = (void *)target_f };
+	apply(plans, &r);
+	dump_site("after", 0);
+	CHECK(r.sites == 1 && r.patched[PATCH_LOCK_SPINNING] == 1 && r.patched[PATCH_UNLOCK_KICK] == 0);
+	CHECK(r.refused == 0 && r.inline_too_long == 0);
+	CHECK(writes == 1 && bytes_written == PATCH_SITE_LEN);
+	CHECK(site_is(0, x86_nops[6]));
+	CHECK(call_fn(0) == EAX_BEFORE);
+	CHECK(f_calls.n == 0 && g_calls.n == 0);
+}
+
+static void case_patch_call(void)
+{
+	static const enum patch_kind kinds[] = { PATCH_LOCK_SPINNING };
+	struct patch_plan plans[PATCH_NR_KINDS];
+	struct patch_result r;
+
+	build(kinds, 1);
+	memcpy(plans, keep_all, sizeof(plans));
+	plans[PATCH_LOCK_SPINNING] = (struct patch_plan){ .how = PATCH_HOW_CALL, .target = (void *)target_g };
+	apply(plans, &r);
+	dump_site("after", 0);
+	CHECK(r.sites == 1 && r.patched[PATCH_LOCK_SPINNING] == 1 && r.refused == 0);
+	CHECK(writes == 1);
+	CHECK(pv_ops[PATCH_LOCK_SPINNING] == (void *)target_g);
+	CHECK(site_calls(0, target_g));
+	/* Repoint the table at f: only a direct call still reaches g. */
+	pv_ops[PATCH_LOCK_SPINNING] = (void *)target_f;
+	CHECK(call_fn(0) == G_RET);
+	CHECK(g_calls.n == 1 && f_calls.n == 0);
+}
+
+static void case_patch_inline(void)
+{
+	static const enum patch_kind kinds[] = { PATCH_LOCK_SPINNING, PATCH_UNLOCK_KICK };
+	/* mov $INLINE_IMM,%eax: 5 bytes, padded by a 1-byte NOP */
+	static const uint8_t mov_eax[] = { 0xb8, INLINE_IMM & 0xff, (INLINE_IMM >> 8) & 0xff,
+					   (INLINE_IMM >> 16) & 0xff, INLINE_IMM >> 24 };
+	/* incl (%rdi): 2 bytes, padded by a 4-byte NOP; bumps the word "lock" points at */
+	static const uint8_t inc_rdi[] = { 0xff, 0x07 };
+	struct patch_plan plans[PATCH_NR_KINDS] = {
+		[PATCH_LOCK_SPINNING] = { .how = PATCH_HOW_INLINE, .target = (void *)target_f,
+					  .bytes = mov_eax, .nbytes = sizeof(mov_eax) },
+		[PATCH_UNLOCK_KICK] = { .how = PATCH_HOW_INLINE, .target = (void *)target_f,
+					.bytes = inc_rdi, .nbytes = sizeof(inc_rdi) },
+	};
+	/* xor $XOR_IMM,%eax: 6 bytes, the whole site */
+	static const uint8_t xor_eax[] = { 0x81, 0xf0, XOR_IMM & 0xff, (XOR_IMM >> 8) & 0xff,
+					   (XOR_IMM >> 16) & 0xff, XOR_IMM >> 24 };
+	const struct patch_plan plans_xor[PATCH_NR_KINDS] = {
+		[PATCH_LOCK_SPINNING] = { .how = PATCH_HOW_INLINE, .target = (void *)target_f,
+					  .bytes = xor_eax, .nbytes = sizeof(xor_eax) },
+		[PATCH_UNLOCK_KICK] = { .how = PATCH_HOW_KEEP, .target = (void *)target_f },
+	};
+	uint8_t want0[PATCH_SITE_LEN], want1[PATCH_SITE_LEN];
+	struct patch_result r;
+	uint32_t word = 41;
+
+	build(kinds, 2);
+	apply(plans, &r);
+	dump_site("after", 0);
+	dump_site("after", 1);
+	CHECK(r.sites == 2 && r.patched[0] == 1 && r.patched[1] == 1);
+	CHECK(r.refused == 0 && r.inline_too_long == 0 && writes == 2);
+	memcpy(want0, mov_eax, 5);
+	memcpy(want0 + 5, x86_nops[1], 1);
+	memcpy(want1, inc_rdi, 2);
+	memcpy(want1 + 2, x86_nops[4], 4);
+	CHECK(site_is(0, want0));
+	CHECK(site_is(1, want1));
+	CHECK(call_fn(0) == INLINE_IMM);
+	if (!case_failed) {
+		CHECK(fn_ptr(1)(&word, 7) == EAX_BEFORE);
+		CHECK(word == 42);
+	}
+	CHECK(f_calls.n == 0 && g_calls.n == 0);
+
+	/* Exactly the site's length: no padding at all, still inline. */
+	build(kinds, 1);
+	apply(plans_xor, &r);
+	dump_site("after", 0);
+	CHECK(r.patched[0] == 1 && r.inline_too_long == 0 && writes == 1);
+	CHECK(site_is(0, xor_eax));
+	CHECK(call_fn(0) == (EAX_BEFORE ^ XOR_IMM));
+	CHECK(f_calls.n == 0 && g_calls.n == 0);
+}
+
+static void case_inline_too_long(void)
+{
+	static const enum patch_kind kinds[] = { PATCH_LOCK_SPINNING };
+	/* mov $imm32,%rax: 7 bytes, one more than a site has */
+	static const uint8_t mov_rax[] = { 0x48, 0xc7, 0xc0, 0x11, 0x22, 0x33, 0x44 };
+	struct patch_plan plans[PATCH_NR_KINDS];
+	struct patch_result r;
+
+	build(kinds, 1);
+	memcpy(plans, keep_all, sizeof(plans));
+	plans[PATCH_LOCK_SPINNING] = (struct patch_plan){ .how = PATCH_HOW_INLINE, .target = (void *)target_g,
+							  .bytes = mov_rax, .nbytes = sizeof(mov_rax) };
+	apply(plans, &r);
+	dump_site("after", 0);
+	CHECK(r.sites == 1 && r.patched[PATCH_LOCK_SPINNING] == 1);
+	CHECK(r.inline_too_long == 1 && r.refused == 0 && writes == 1);
+	CHECK(site_calls(0, target_g));
+	pv_ops[PATCH_LOCK_SPINNING] = (void *)target_f;
+	CHECK(call_fn(0) == G_RET);
+	CHECK(g_calls.n == 1 && f_calls.n == 0);
+}
+
+static void case_refuse_mismatch(void)
+{
+	static const enum patch_kind kinds[] = { PATCH_LOCK_SPINNING, PATCH_LOCK_SPINNING,
+						 PATCH_LOCK_SPINNING };
+	struct patch_plan plans[PATCH_NR_KINDS];
+	uint8_t bad[PATCH_SITE_LEN], odd[PATCH_SITE_LEN];
+	struct patch_result r;
+
+	build(kinds, 3);
+	/* Site 0: one displacement byte off, as if something else rewrote it. */
+	poke(site_addr(0) + 3, site_addr(0)[3] ^ 0x40);
+	memcpy(bad, site_addr(0), PATCH_SITE_LEN);
+	/* Site 2: intact bytes, but its record claims 5 of them. */
+	protect(PROT_READ | PROT_WRITE);
+	recs[2].len = 5;
+	protect(PROT_READ | PROT_EXEC);
+	memcpy(odd, site_addr(2), PATCH_SITE_LEN);
+	memcpy(plans, keep_all, sizeof(plans));
+	plans[PATCH_LOCK_SPINNING] = (struct patch_plan){ .how = PATCH_HOW_CALL, .target = (void *)target_g };
+	apply(plans, &r);
+	dump_site("refused", 0);
+	CHECK(r.sites == 3);
+	CHECK(r.refused == 2);
+	CHECK(r.patched[PATCH_LOCK_SPINNING] == 1);
+	/* Only the intact site 1 was written. */
+	CHECK(writes == 1);
+	CHECK(site_is(0, bad));
+	CHECK(site_is(2, odd));
+	CHECK(site_calls(1, target_g));
+	CHECK(call_fn(1) == G_RET && g_calls.n == 1);
+	/* Site 0 is not run: its corrupt call would jump anywhere. */
+}
+
+static void case_keep(void)
+{
+	static const enum patch_kind kinds[] = { PATCH_LOCK_SPINNING };
+	struct patch_result r;
+
+	build(kinds, 1);
+	pv_ops[PATCH_LOCK_SPINNING] = NULL;
+	apply(keep_all, &r);
+	CHECK(r.sites == 1 && r.patched[0] == 0 && r.patched[1] == 0 && r.refused == 0);
+	CHECK(writes == 0);
+	CHECK(site_is_original(0, PATCH_LOCK_SPINNING));
+	/* patch=off: the indirect call stays, through the table apply filled in. */
+	CHECK(pv_ops[PATCH_LOCK_SPINNING] == (void *)target_f);
+	CHECK(call_fn(0) == F_RET);
+	CHECK(f_calls.n == 1 && g_calls.n == 0);
+}
+
+static void case_mixed_kinds(void)
+{
+	static const enum patch_kind kinds[] = { PATCH_LOCK_SPINNING, PATCH_UNLOCK_KICK,
+						 PATCH_LOCK_SPINNING };
+	const struct patch_plan plans[PATCH_NR_KINDS] = {
+		[PATCH_LOCK_SPINNING] = { .how = PATCH_HOW_CALL, .target = (void *)target_g },
+		[PATCH_UNLOCK_KICK] = { .how = PATCH_HOW_NOP, .target = (void *)target_f },
+	};
+	struct patch_result r;
+
+	build(kinds, 3);
+	apply(plans, &r);
+	CHECK(r.sites == 3 && r.refused == 0);
+	CHECK(r.patched[PATCH_LOCK_SPINNING] == 2 && r.patched[PATCH_UNLOCK_KICK] == 1);
+	CHECK(writes == 3);
+	CHECK(site_calls(0, target_g));
+	CHECK(site_is(1, x86_nops[6]));
+	CHECK(site_calls(2, target_g));
+	/* Both table entries at f: only the patched code can reach g, or nothing. */
+	pv_ops[PATCH_LOCK_SPINNING] = (void *)target_f;
+	pv_ops[PATCH_UNLOCK_KICK] = (void *)target_f;
+	CHECK(call_fn(0) == G_RET);
+	CHECK(call_fn(1) == EAX_BEFORE);
+	CHECK(call_fn(2) == G_RET);
+	CHECK(g_calls.n == 2 && f_calls.n == 0);
+}
+
+static void case_out_of_range(void)
+{
+	static const enum patch_kind kinds[] = { PATCH_LOCK_SPINNING };
+	struct patch_plan plans[PATCH_NR_KINDS];
+	struct patch_result r;
+	uint8_t out[PATCH_SITE_LEN];
+	bool fell_back;
+	/* 3 GiB past the site: no rel32 reaches it. Never called. */
+	void *far = (void *)((uintptr_t)site_addr(0) + (3ul << 30));
+
+	build(kinds, 1);
+	memcpy(plans, keep_all, sizeof(plans));
+	plans[PATCH_LOCK_SPINNING] = (struct patch_plan){ .how = PATCH_HOW_CALL, .target = far };
+	CHECK(!patch_build(site_addr(0), PATCH_SITE_LEN, &plans[PATCH_LOCK_SPINNING], out, &fell_back));
+	apply(plans, &r);
+	CHECK(r.sites == 1 && r.refused == 1 && r.patched[PATCH_LOCK_SPINNING] == 0);
+	CHECK(writes == 0);
+	CHECK(site_is_original(0, PATCH_LOCK_SPINNING));
+	/* apply pointed the table at the far target; a refused site still works once it is real. */
+	CHECK(pv_ops[PATCH_LOCK_SPINNING] == far);
+	pv_ops[PATCH_LOCK_SPINNING] = (void *)target_f;
+	CHECK(call_fn(0) == F_RET && f_calls.n == 1);
+
+	/* Just inside and just outside the reach of a rel32 from the end of the call. */
+	plans[0].target = (void *)((uintptr_t)site_addr(0) + 5 + INT32_MAX);
+	CHECK(patch_build(site_addr(0), PATCH_SITE_LEN, &plans[0], out, &fell_back));
+	CHECK(out[0] == 0xe8 && le32(out + 1) == INT32_MAX);
+	plans[0].target = (void *)((uintptr_t)site_addr(0) + 5 + (uintptr_t)INT32_MAX + 1);
+	CHECK(!patch_build(site_addr(0), PATCH_SITE_LEN, &plans[0], out, &fell_back));
+}
+
+/*
+ * The records PATCH_CALL_ASM emits into this binary's own "patch_sites"
+ * section: they must locate real sites holding the original bytes. Checked
+ * with KEEP (the binary's text is not written), then one site is run.
+ */
+static void __attribute__((noinline, noclone)) asm_site(void *lock, unsigned ticket)
+{
+	register unsigned long sp __asm__("rsp");
+	unsigned long rdi = (unsigned long)lock, rsi = ticket;
+
+	__asm__ volatile(PATCH_CALL_ASM
+			 : "+D"(rdi), "+S"(rsi), "+r"(sp)
+			 : [kind] "i"(PATCH_UNLOCK_KICK), [off] "i"(8 * PATCH_UNLOCK_KICK)
+			 : "rax", "rcx", "rdx", "r8", "r9", "r10", "r11", "memory", "cc");
+}
+
+static void case_asm_site_records(void)
+{
+	unsigned n = (unsigned)(__stop_patch_sites - __start_patch_sites);
+	struct patch_result r;
+
+	printf("# %u record(s) in section patch_sites\n", n);
+	CHECK(n == 1);
+	for (const struct patch_site *s = __start_patch_sites; s < __stop_patch_sites; s++) {
+		uint8_t orig[PATCH_SITE_LEN];
+
+		CHECK(s->len == PATCH_SITE_LEN && s->kind == PATCH_UNLOCK_KICK && s->pad == 0);
+		patch_original_bytes(patch_site_addr(s), s->kind, orig);
+		CHECK(!memcmp(patch_site_addr(s), orig, PATCH_SITE_LEN));
+		CHECK(near(patch_site_addr(s), (void *)asm_site));
+	}
+	writes = 0;
+	patch_apply(__start_patch_sites, __stop_patch_sites, keep_all, page_writer, &r);
+	CHECK(r.sites == n && r.refused == 0 && writes == 0);
+	f_calls = (struct calls){ 0 };
+	asm_site((void *)0x10c4, 0xbeef);
+	/*
+	 * Needed: GCC's ipa-reference does not see the call hidden in the asm, so
+	 * without a barrier here it "knows" asm_site() leaves the file-static
+	 * f_calls alone and folds the check below to a failure (gcc 12, -O2).
+	 */
+	__asm__ volatile("" ::: "memory");
+	CHECK(f_calls.n == 1 && f_calls.lock == (void *)0x10c4 && f_calls.ticket == 0xbeef);
+}
+
+static void case_patch_kind_name(void)
+{
+	CHECK(!strcmp(patch_kind_name(PATCH_LOCK_SPINNING), "lock_spinning"));
+	CHECK(!strcmp(patch_kind_name(PATCH_UNLOCK_KICK), "unlock_kick"));
+	CHECK(!strcmp(patch_kind_name(PATCH_NR_KINDS), "?"));
+	CHECK(!strcmp(patch_kind_name((enum patch_kind)-1), "?"));
+}
+
+/*
+ * Running patched code that is wrong ends in a fault; report which case it
+ * was in KTAP form rather than die silently. Async-signal-safe: write() only.
+ */
+static void put(const char *str)
+{
+	if (write(STDOUT_FILENO, str, strlen(str)) < 0)
+		_exit(2);
+}
+
+static void on_fault(int sig)
+{
+	char num[12];
+	unsigned v = case_no, k = sizeof(num);
+
+	num[--k] = 0;
+	do {
+		num[--k] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	put(sig == SIGSEGV ? "# SIGSEGV" : sig == SIGILL ? "# SIGILL" : sig == SIGTRAP ? "# SIGTRAP" : "# SIGBUS");
+	put(" running patched code\nnot ok ");
+	put(num + k);
+	put(" ");
+	put(case_name);
+	put(" # crashed\n");
+	_exit(1);
+}
+
+int main(void)
+{
+	static const int sigs[] = { SIGSEGV, SIGILL, SIGTRAP, SIGBUS };
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_fault;
+	for (unsigned i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	printf("KTAP version 1\n1..%d\n", NR_CASES);
+	page = map_near_text();
+	if (!page) {
+		printf("Bail out! no page within 1 GiB of the text\n");
+		return 1;
+	}
+	recs = (struct patch_site *)(page + REC_OFF);
+	printf("# code page at %p, main at %p, pv_ops at %p\n", (void *)page, (void *)&main,
+	       (void *)pv_ops);
+	protect(PROT_READ | PROT_EXEC);
+
+	run_case("unpatched_indirect", case_unpatched_indirect);
+	run_case("patch_nop", case_patch_nop);
+	run_case("patch_call", case_patch_call);
+	run_case("patch_inline", case_patch_inline);
+	run_case("inline_too_long", case_inline_too_long);
+	run_case("refuse_mismatch", case_refuse_mismatch);
+	run_case("keep", case_keep);
+	run_case("mixed_kinds", case_mixed_kinds);
+	run_case("out_of_range", case_out_of_range);
+	run_case("asm_site_records", case_asm_site_records);
+	run_case("patch_kind_name", case_patch_kind_name);
+	munmap(page, PAGE);
+	return nr_failed ? 1 : 0;
+}

@@ -1,0 +1,212 @@
+// SPDX-License-Identifier: MIT
+/* xen.c: the Xen backend: a waiter polls its own event channel, the unlocker sends to it. */
+#include "xen.h"
+#include <xen/memory.h>
+#include <xen/hvm/params.h>
+#include <xen/hvm/hvm_op.h>
+#include <xen/io/console.h>
+#include <xen/arch-x86/cpuid.h>
+#include "../locks/spinlock.h"
+
+static u32 xen_base;                       /* CPUID base leaf of "XenVMMXenVMM" */
+static struct shared_info *shared;         /* mapped over shared_page */
+static u8 shared_page[4096] __attribute__((aligned(4096)));
+static evtchn_port_t vcpu_port[MAX_CPUS]; /* per Xen vCPU id: its IPI port, kept masked */
+/* Per cpu index: the port of that CPU's vCPU, found by the CPU itself (0 = not yet). */
+static evtchn_port_t cpu_port[MAX_CPUS];
+static struct xencons_interface *cons;     /* PV console ring, or NULL (dom0 has none) */
+static evtchn_port_t cons_port;
+
+/* ---- console: the PV console ring (xl console), port 0xe9 stays on too ---- */
+static void xen_console_write(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		XENCONS_RING_IDX cons_idx = __atomic_load_n(&cons->out_cons, __ATOMIC_ACQUIRE);
+		XENCONS_RING_IDX prod = cons->out_prod;
+		unsigned spins = 0;
+		while (prod - cons_idx >= sizeof(cons->out)) {
+			if (++spins > 10000000)
+				return; /* nobody drains the ring: drop, 0xe9 still has it */
+			x86_pause();
+			cons_idx = __atomic_load_n(&cons->out_cons, __ATOMIC_ACQUIRE);
+		}
+		while (i < n && prod - cons_idx < sizeof(cons->out))
+			cons->out[MASK_XENCONS_IDX(prod++, cons->out)] = s[i++];
+		/* The bytes before the index: the console daemon reads out_prod, then the bytes. */
+		__atomic_store_n(&cons->out_prod, prod, __ATOMIC_RELEASE);
+		struct evtchn_send send = { .port = cons_port };
+		xen_hypercall_event_channel_op(EVTCHNOP_send, &send);
+	}
+}
+
+/* ---- end of run: SCHEDOP_shutdown, so `xl` sees poweroff (pass) or crash (fail) ---- */
+static void xen_exit(bool pass)
+{
+	struct sched_shutdown sd = { .reason = pass ? SHUTDOWN_poweroff : SHUTDOWN_crash };
+	xen_hypercall_sched_op(SCHEDOP_shutdown, &sd);
+}
+
+/*
+ * This CPU's port. Xen numbers vCPUs by its own ids (CPUID leaf base+4), which
+ * need not be pvtick's cpu index: the CPU looks its id up once, itself, before
+ * it first publishes a wait slot; the kicker reads cpu_port[] only after it
+ * found that slot, so it sees the port (the slot's release store orders it).
+ */
+static evtchn_port_t self_port(unsigned self)
+{
+	if (!cpu_port[self]) {
+		struct cpuid_regs r = x86_cpuid(xen_base + 4, 0);
+		u32 vcpu = (r.eax & XEN_HVM_CPUID_VCPU_ID_PRESENT) ? r.ebx : self;
+		cpu_port[self] = vcpu < MAX_CPUS ? vcpu_port[vcpu] : 0;
+		if (!cpu_port[self])
+			panic("xen: cpu %u is Xen vCPU %u, which has no IPI port", self, vcpu);
+	}
+	return cpu_port[self];
+}
+
+static void port_clear(evtchn_port_t p)
+{
+	__atomic_fetch_and(&shared->evtchn_pending[p / 64], ~(1ull << (p % 64)), __ATOMIC_SEQ_CST);
+}
+
+/*
+ * lock_spinning under Xen. Why: a waiter that keeps spinning while the holder's
+ * vCPU is descheduled burns the pCPU the holder needs; SCHEDOP_poll yields it
+ * until our event channel fires. Cost: a hypercall to block and one to kick,
+ * paid only after spin_threshold spins.
+ *
+ * The port is masked, so an event never interrupts us; SCHEDOP_poll still
+ * returns as soon as the port is pending, and a pending bit set before the poll
+ * makes it return at once. The race, with W the waiter and U the unlocker:
+ *   1. W publishes (lock, want) in its slot.
+ *   2. W clears its port's pending bit (an old kick must not end this poll).
+ *   3. W sets SF (locked op: full barrier), then checks the head: not yet.
+ *   4. U moves the head to want, sees SF, finds W's slot, sets the pending bit
+ *      of W's port with EVTCHNOP_send.
+ *   5. W polls: the bit is already set, the poll returns at once.
+ * Had W cleared the pending bit after its check (2 after 3), U's kick in 4
+ * could be wiped out and W would poll forever. Spurious returns (a stale kick
+ * that arrived after 2) are counted and harmless: the caller spins again.
+ */
+static void xen_lock_spinning(struct ticketlock *lock, u16 want)
+{
+	unsigned self = ticket_self();
+	struct ticket_stats *st = &ticket_stats[self];
+	struct ticket_wait *w = &ticket_waits[self];
+	evtchn_port_t port = self_port(self);
+
+	ticket_wait_publish(lock, want);     /* 1 */
+	port_clear(port);                    /* 2 */
+	ticket_set_slowpath(lock);           /* 3 */
+	if (!ticket_served(lock, want)) {
+		struct sched_poll poll = { .nr_ports = 1, .timeout = 0 };
+		set_xen_guest_handle(poll.ports, &port);
+		st->blocks++;
+		xen_hypercall_sched_op(SCHEDOP_poll, &poll); /* 5 */
+		if (__atomic_load_n(&w->kicked, __ATOMIC_ACQUIRE))
+			st->kicks_received++;
+		else
+			st->spurious_wakeups++;
+	}
+	ticket_wait_clear();
+}
+
+/*
+ * unlock_kick under Xen. Why: the next ticket's vCPU may be blocked in
+ * SCHEDOP_poll; only its event channel wakes it. Cost: a scan of the wait
+ * slots and one EVTCHNOP_send, only when SF was set.
+ */
+static void xen_unlock_kick(struct ticketlock *lock, u16 next)
+{
+	int cpu = ticket_wait_find(lock, next);
+	if (cpu < 0)
+		return;
+	__atomic_store_n(&ticket_waits[cpu].kicked, 1, __ATOMIC_RELEASE);
+	ticket_stats[ticket_self()].kicks_sent++;
+	struct evtchn_send send = { .port = cpu_port[cpu] };
+	xen_hypercall_event_channel_op(EVTCHNOP_send, &send);
+}
+
+static bool xen_detect(const char **why)
+{
+	xen_base = x86_hypervisor_base("XenVMMXenVMM");
+	if (!xen_base)
+		return false;
+	if (cpu_count > MAX_CPUS) {
+		*why = "xen-too-many-vCPUs";
+		return false;
+	}
+	*why = "SCHEDOP_poll";
+	return true;
+}
+
+static u64 hvm_param(u32 index, long *rc)
+{
+	struct xen_hvm_param p = { .domid = DOMID_SELF, .index = index };
+	*rc = xen_hypercall_hvm_op(HVMOP_get_param, &p);
+	return p.value;
+}
+
+static bool xen_init(struct patch_plan plans[PATCH_NR_KINDS], const char **why)
+{
+	static char msg[96];
+	u32 ver = x86_cpuid(xen_base + 1, 0).eax;
+	struct cpuid_regs hp = x86_cpuid(xen_base + 2, 0);
+	long rc;
+
+	/* 1. The hypercall page: Xen writes its stubs into the guest-physical page we name. */
+	if (hp.eax < 1) {
+		*why = "xen-no-hypercall-page";
+		return false;
+	}
+	x86_wrmsr(hp.ebx, (u64)(uintptr_t)xen_hypercall_page);
+	if ((u8)xen_hypercall_page[0] == 0xcc) {
+		*why = "xen-hypercall-page-not-filled";
+		return false;
+	}
+
+	/* 2. shared_info over a page of ours: the event channels' pending and mask bits. */
+	struct xen_add_to_physmap xatp = { .domid = DOMID_SELF, .space = XENMAPSPACE_shared_info,
+					   .idx = 0, .gpfn = (u64)(uintptr_t)shared_page >> 12 };
+	rc = xen_hypercall_memory_op(XENMEM_add_to_physmap, &xatp);
+	if (rc) {
+		ksnprintf(msg, sizeof(msg), "xen-shared_info-map-failed(%ld)", rc);
+		*why = msg;
+		return false;
+	}
+	shared = (struct shared_info *)shared_page;
+
+	/* 3. One IPI event channel per vCPU, masked: polled, never delivered. */
+	for (unsigned v = 0; v < cpu_count; v++) {
+		struct evtchn_bind_ipi b = { .vcpu = v };
+		rc = xen_hypercall_event_channel_op(EVTCHNOP_bind_ipi, &b);
+		if (rc) {
+			ksnprintf(msg, sizeof(msg), "xen-bind_ipi-vcpu%u-failed(%ld)", v, rc);
+			*why = msg;
+			return false;
+		}
+		vcpu_port[v] = b.port;
+		__atomic_fetch_or(&shared->evtchn_mask[b.port / 64], 1ull << (b.port % 64), __ATOMIC_SEQ_CST);
+	}
+
+	/* 4. Console and the end of the run. */
+	u64 pfn = hvm_param(HVM_PARAM_CONSOLE_PFN, &rc);
+	long rc2;
+	u64 port = hvm_param(HVM_PARAM_CONSOLE_EVTCHN, &rc2);
+	if (!rc && !rc2 && pfn && pfn < (1ull << 20)) {
+		cons = (struct xencons_interface *)(uintptr_t)(pfn << 12);
+		cons_port = (evtchn_port_t)port;
+		console_set_sink(xen_console_write);
+	}
+	machine_set_exit(xen_exit);
+
+	plans[PATCH_LOCK_SPINNING] = (struct patch_plan){ PATCH_HOW_CALL, (void *)xen_lock_spinning, 0, 0 };
+	plans[PATCH_UNLOCK_KICK] = (struct patch_plan){ PATCH_HOW_CALL, (void *)xen_unlock_kick, 0, 0 };
+	kprintf("# xen: version %u.%u, cpuid base %x, hypercall page via msr %x, %u IPI ports (%u..%u), "
+		"PV console %s\n", ver >> 16, ver & 0xffff, xen_base, hp.ebx, cpu_count, vcpu_port[0],
+		vcpu_port[cpu_count - 1], cons ? "ring" : "none (0xe9 only)");
+	return true;
+}
+
+const struct pv_backend xen_backend = { "xen", xen_detect, xen_init };
+PV_BACKEND(xen_backend);
