@@ -11,6 +11,7 @@ typedef uint8_t u8;
 typedef uint16_t u16;
 typedef uint32_t u32;
 typedef uint64_t u64;
+typedef int8_t s8;
 typedef int32_t s32;
 typedef int64_t s64;
 
@@ -67,6 +68,12 @@ static inline void x86_pause(void) { __asm__ volatile("pause" ::: "memory"); }
 static inline void x86_cli(void) { __asm__ volatile("cli" ::: "memory"); }
 static inline void x86_sti(void) { __asm__ volatile("sti" ::: "memory"); }
 /* HLT MAY return on any interrupt or spurious event: every caller loops. */
+static inline bool x86_irqs_enabled(void)
+{
+	u64 f;
+	__asm__ volatile("pushfq; popq %0" : "=r"(f));
+	return f & (1u << 9);
+}
 static inline void x86_hlt(void) { __asm__ volatile("hlt" ::: "memory"); }
 static inline void x86_invlpg(const void *va) { __asm__ volatile("invlpg (%0)" ::"r"(va) : "memory"); }
 

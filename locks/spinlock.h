@@ -43,6 +43,8 @@ void ticket_lock_wait(struct ticketlock *lock, uint16_t want);
 void ticket_wait_publish(struct ticketlock *lock, uint16_t want);
 void ticket_set_slowpath(struct ticketlock *lock);
 void ticket_wait_clear(void);
+/* Test only: make ticket_wait_find() find nobody, i.e. drop every kick. */
+extern bool ticket_inject_drop_kick;
 /* vCPU waiting for ticket `next` on `lock`, or -1. */
 int ticket_wait_find(struct ticketlock *lock, uint16_t next);
 

@@ -84,8 +84,13 @@ void ticket_wait_clear(void)
 	__atomic_store_n(&ticket_waits[ticket_self()].lock, (struct ticketlock *)0, __ATOMIC_RELEASE);
 }
 
+/* Fault injection (inject=drop-kick): unlockers find no waiter, so no backend ever kicks. */
+bool ticket_inject_drop_kick;
+
 int ticket_wait_find(struct ticketlock *lock, uint16_t next)
 {
+	if (ticket_inject_drop_kick)
+		return -1;
 	for (int i = 0; i < TICKET_MAX_CPUS; i++) {
 		struct ticket_wait *w = &ticket_waits[i];
 		if (__atomic_load_n(&w->lock, __ATOMIC_ACQUIRE) == lock && __atomic_load_n(&w->want, __ATOMIC_RELAXED) == next)

@@ -14,6 +14,7 @@ static u8 shared_page[4096] __attribute__((aligned(4096)));
 static evtchn_port_t vcpu_port[MAX_CPUS]; /* per Xen vCPU id: its IPI port, kept masked */
 /* Per cpu index: the port of that CPU's vCPU, found by the CPU itself (0 = not yet). */
 static evtchn_port_t cpu_port[MAX_CPUS];
+static u32 cpu_vcpu[MAX_CPUS];             /* per cpu index: Xen vCPU id (valid once cpu_port is) */
 static struct xencons_interface *cons;     /* PV console ring, or NULL (dom0 has none) */
 static evtchn_port_t cons_port;
 
@@ -57,11 +58,37 @@ static evtchn_port_t self_port(unsigned self)
 	if (!cpu_port[self]) {
 		struct cpuid_regs r = x86_cpuid(xen_base + 4, 0);
 		u32 vcpu = (r.eax & XEN_HVM_CPUID_VCPU_ID_PRESENT) ? r.ebx : self;
+		cpu_vcpu[self] = vcpu;
 		cpu_port[self] = vcpu < MAX_CPUS ? vcpu_port[vcpu] : 0;
 		if (!cpu_port[self])
 			panic("xen: cpu %u is Xen vCPU %u, which has no IPI port", self, vcpu);
 	}
 	return cpu_port[self];
+}
+
+/*
+ * Xen system time (ns) from this vCPU's time record: system_time at
+ * tsc_timestamp, plus the TSC since, scaled by tsc_to_system_mul >> 32 after
+ * tsc_shift. The version is odd while Xen updates the record.
+ */
+static u64 xen_system_time(u32 vcpu)
+{
+	volatile struct vcpu_time_info *t = &shared->vcpu_info[vcpu].time;
+	u32 ver, mul;
+	u64 ts, sys;
+	s8 shift;
+	do {
+		ver = t->version;
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		ts = t->tsc_timestamp;
+		sys = t->system_time;
+		mul = t->tsc_to_system_mul;
+		shift = t->tsc_shift;
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	} while ((ver & 1) || ver != t->version);
+	u64 delta = x86_rdtsc() - ts;
+	delta = shift < 0 ? delta >> -shift : delta << shift;
+	return sys + (u64)(((unsigned __int128)delta * mul) >> 32);
 }
 
 static void port_clear(evtchn_port_t p)
@@ -99,7 +126,19 @@ static void xen_lock_spinning(struct ticketlock *lock, u16 want)
 	port_clear(port);                    /* 2 */
 	ticket_set_slowpath(lock);           /* 3 */
 	if (!ticket_served(lock, want)) {
-		struct sched_poll poll = { .nr_ports = 1, .timeout = 0 };
+		/*
+		 * Only the vCPU that takes the watchdog tick (interrupts on: the BSP)
+		 * polls with a 100 ms bound, so the watchdog always gets to run; every
+		 * other vCPU blocks until kicked, so a lost kick is a real stall that
+		 * the watchdog reports. (Time records exist for the first
+		 * XEN_LEGACY_MAX_VCPUS vCPUs only.)
+		 */
+		u32 vcpu = cpu_vcpu[self];
+		bool bounded = x86_irqs_enabled() && vcpu < XEN_LEGACY_MAX_VCPUS;
+		struct sched_poll poll = {
+			.nr_ports = 1,
+			.timeout = bounded ? xen_system_time(vcpu) + 100000000ull : 0,
+		};
 		set_xen_guest_handle(poll.ports, &port);
 		st->blocks++;
 		xen_hypercall_sched_op(SCHEDOP_poll, &poll); /* 5 */

@@ -27,8 +27,9 @@ static void __attribute__((noreturn)) ktap_fatal(unsigned n, const char *name, c
 /* ---- command line ---- */
 static const char *const pvlock_choices[] = { "auto", "off", 0 };
 static const char *const patch_choices[] = { "on", "off", 0 };
+static const char *const inject_choices[] = { "none", "drop-kick", 0 };
 static u64 opt_pvlock = PVLOCK_AUTO, opt_patch = 0, opt_iters = 1000, opt_cs = 20,
-	   opt_threshold = 2048, opt_watchdog = 60;
+	   opt_threshold = 2048, opt_watchdog = 60, opt_inject = 0;
 static struct cmdline_opt opts[] = {
 	{ "pvlock", &opt_pvlock, 0, 0, pvlock_choices, "auto|off", false },
 	{ "patch", &opt_patch, 0, 0, patch_choices, "on|off", false },
@@ -36,6 +37,7 @@ static struct cmdline_opt opts[] = {
 	{ "stress.cs", &opt_cs, 0, 100000, 0, 0, false },
 	{ "spin_threshold", &opt_threshold, 1, 1u << 30, 0, 0, false },
 	{ "watchdog", &opt_watchdog, 1, 3600, 0, 0, false },
+	{ "inject", &opt_inject, 0, 0, inject_choices, "none|drop-kick", false },
 };
 
 /* ---- W^X: walk the live page tables ---- */
@@ -102,9 +104,10 @@ void __attribute__((noreturn)) boot_main(u32 start_info_pa)
 	if (e)
 		ktap_fatal(KTAP_CMDLINE, "cmdline", e);
 	ticket_spin_threshold = (u32)opt_threshold;
+	ticket_inject_drop_kick = opt_inject == 1;
 	kprintf("# cmdline: pvlock=%s patch=%s stress.iters=%lu stress.cs=%lu spin_threshold=%lu "
-		"watchdog=%lu\n", pvlock_choices[opt_pvlock], patch_choices[opt_patch], opt_iters,
-		opt_cs, opt_threshold, opt_watchdog);
+		"watchdog=%lu inject=%s\n", pvlock_choices[opt_pvlock], patch_choices[opt_patch], opt_iters,
+		opt_cs, opt_threshold, opt_watchdog, inject_choices[opt_inject]);
 	ktap(true, KTAP_CMDLINE, "cmdline");
 
 	tsc_init();

@@ -89,12 +89,15 @@ void stress_dump_state(const char *why)
 	for (unsigned i = 0; i < cpus_online; i++) {
 		struct ticket_wait *w = &ticket_waits[i];
 		struct ticket_stats *s = &ticket_stats[i];
+		bool waiting = READ_ONCE(w->lock) != 0;
+		bool stranded = waiting && READ_ONCE(w->want) == stress_lock.t.head;
 		kprintf("# watchdog: cpu %u apic %u %s acq=%lu slow_path=%s want=%u slow=%lu "
-			"blocks=%lu kicks_sent=%lu kicks_recv=%lu spurious=%lu\n",
+			"blocks=%lu kicks_sent=%lu kicks_recv=%lu spurious=%lu%s\n",
 			i, cpus[i].apic_id, phase_names[READ_ONCE(per_cpu[i].phase)],
-			READ_ONCE(per_cpu[i].acquisitions), READ_ONCE(w->lock) ? "yes" : "no",
+			READ_ONCE(per_cpu[i].acquisitions), waiting ? "yes" : "no",
 			READ_ONCE(w->want), s->slow_entries, s->blocks, s->kicks_sent,
-			s->kicks_received, s->spurious_wakeups);
+			s->kicks_received, s->spurious_wakeups,
+			stranded ? "  <- served but still blocked: its kick was lost" : "");
 	}
 }
 
