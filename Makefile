@@ -2,6 +2,8 @@
 # Makefile: builds build/pvtick.elf and the host tests; runs the guest under QEMU. Non-recursive.
 #   make            build the kernel
 #   make run        boot it under QEMU TCG (SMP=4 ARGS="..." TIMEOUT=300)
+#   make run-xen    the same as a PVH domU under Xen 4.17 (itself under QEMU TCG)
+#   make run-kvm    the same under Linux KVM (nested under QEMU TCG unless /dev/kvm is usable)
 #   make test       host unit tests + boot tests, ends with "N passed, N failed"
 #   make debug      QEMU paused with its gdb stub on :1234, and the gdb command to attach
 #   V=1             show full commands
@@ -52,7 +54,7 @@ SAN_CFLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitiz
 HOST_TESTS  := test_ticket test_patch test_start_info
 HOST_BINS   := $(addprefix $(BUILD)/host/,$(HOST_TESTS))
 
-.PHONY: all run test debug host-tests deps clean
+.PHONY: all run run-xen run-kvm test debug host-tests deps clean
 all: $(BUILD)/pvtick.elf
 
 # Missing Debian packages: installed when root, else the exact apt-get line (tests/deps.sh).
@@ -111,6 +113,16 @@ host-tests: $(HOST_BINS) $(HOST_SAN_BINS)
 run: $(BUILD)/pvtick.elf
 	$(Q)tests/deps.sh run
 	$(Q)SMP=$(SMP) TIMEOUT=$(TIMEOUT) tests/run-qemu.sh $(BUILD)/pvtick.elf $(ARGS)
+
+# Under Xen 4.17 (a PVH domU created by xl) and under Linux KVM (the host's if it is a usable
+# hardware KVM, else nested in QEMU TCG). Same SMP= and ARGS=.
+run-xen: $(BUILD)/pvtick.elf
+	$(Q)tests/deps.sh run
+	$(Q)tests/run-env.sh xen $(SMP) "$(ARGS)"
+
+run-kvm: $(BUILD)/pvtick.elf
+	$(Q)tests/deps.sh run
+	$(Q)tests/run-env.sh kvm $(SMP) "$(ARGS)"
 
 test: $(BUILD)/pvtick.elf host-tests
 	$(Q)tests/deps.sh run

@@ -4,9 +4,16 @@
 # qemu_boot LOG SMP TIMEOUT ELF ARGS...: boot, console to LOG (and stdout if VERBOSE=1).
 # Sets BOOT_RC to QEMU's status: 33 = guest pass, 35 = guest fail, 124 = timeout.
 qemu_boot() {
-	local log=$1 smp=$2 tmo=$3 elf=$4
-	shift 4
-	local cmd=(timeout --foreground -k 5 "$tmo" qemu-system-x86_64 -machine q35 -accel tcg,thread=multi -cpu max
+	local log=$1
+	shift
+	qemu_boot_accel "$log" tcg,thread=multi max "$@"
+}
+
+# qemu_boot_accel LOG ACCEL CPU SMP TIMEOUT ELF ARGS...: the same with another -accel and -cpu.
+qemu_boot_accel() {
+	local log=$1 accel=$2 cpu=$3 smp=$4 tmo=$5 elf=$6
+	shift 6
+	local cmd=(timeout --foreground -k 5 "$tmo" qemu-system-x86_64 -machine q35 -accel "$accel" -cpu "$cpu"
 		-smp "$smp" -m 256 -display none -nodefaults -serial stdio -no-reboot
 		-device isa-debug-exit,iobase=0xf4,iosize=4 -kernel "$elf" -append "$*")
 	if [ "${VERBOSE:-0}" = 1 ]; then

@@ -62,27 +62,42 @@ else
 fi
 
 # ---- boot tests ----
-# boot NAME SMP EXPECT(pass|fail) "ARGS" PATTERN...: every PATTERN (grep -E) must be in the log.
+# judge NAME LOG WHY PATTERN...: WHY is "" if the run ended as expected; every PATTERN (grep -E)
+# must then be in LOG. Reports one KTAP line.
+judge() {
+	local name=$1 log=$2 why=$3
+	shift 3
+	for p in "$@"; do
+		[ -z "$why" ] && ! grep -qaE -- "$p" "$log" && why="missing: $p"
+	done
+	if [ -z "$why" ]; then
+		report OK "$name"
+	else
+		echo "# $name: $why" >>"$log"
+		report FAIL "$name ($why)" "$log"
+	fi
+}
+
+# expect_end LOG GOT WANT: prints why not, if the run did not end as WANT (pass: with KTAP all ok).
+expect_end() {
+	local log=$1 got=$2 want=$3
+	case $want in
+	pass)
+		if [ "$got" != pass ]; then echo "ended '$got', want pass"
+		elif ! ktap_verdict "$log"; then echo "KTAP not all ok"
+		fi ;;
+	fail) [ "$got" = fail ] || echo "ended '$got', want a failed run" ;;
+	esac
+}
+
+# boot NAME SMP EXPECT(pass|fail) "ARGS" PATTERN...: one QEMU TCG boot.
 boot() {
 	local name=$1 smp=$2 expect=$3 args=$4
 	shift 4
-	local log=$logs/boot-$(echo "$name" | tr ' =/' '_-_').log why=""
+	local log=$logs/boot-$(echo "$name" | tr ' =/:' '_-__').log end
 	qemu_boot "$log" "$smp" "$BOOT_TIMEOUT" "$ELF" $args
-	if [ "$expect" = pass ]; then
-		[ "$BOOT_RC" = 33 ] || why="exit status $BOOT_RC, want 33 (pass)"
-		[ -z "$why" ] && ! ktap_verdict "$log" && why="KTAP not all ok"
-	else
-		[ "$BOOT_RC" = 35 ] || why="exit status $BOOT_RC, want 35 (fail)"
-	fi
-	for p in "$@"; do
-		[ -z "$why" ] && ! grep -qE -- "$p" "$log" && why="missing: $p"
-	done
-	if [ -z "$why" ]; then
-		report OK "boot: $name"
-	else
-		echo "# boot: $name: $why" >>"$log"
-		report FAIL "boot: $name ($why)" "$log"
-	fi
+	case $BOOT_RC in 33) end=pass ;; 35) end=fail ;; *) end="status $BOOT_RC" ;; esac
+	judge "boot: $name" "$log" "$(expect_end "$log" "$end" "$expect")" "$@"
 }
 
 NOP='66 0f 1f 44 00 00'
@@ -114,6 +129,78 @@ boot "bad option: not a number" 1 fail "spin_threshold=12x" \
 	"^# cmdline: spin_threshold=12x: not a decimal number$" '^not ok 2 cmdline$'
 boot "bad option: given twice" 1 fail "pvlock=off pvlock=auto" \
 	"^# cmdline: option 'pvlock' given twice$" '^not ok 2 cmdline$'
+
+# ---- Xen 4.17 under QEMU TCG: pvtick as PVH dom0 and as a PVH domU (tests/env/xen.sh) ----
+SITE_CALL='lock_spinning at 0x[0-9a-f]+: e8 [0-9a-f ]+ 90$'
+CONTEND="stress.iters=300 stress.cs=2000 spin_threshold=16"   # waits long enough to block
+xen_case() { # xen_case MODE NAME VCPUS EXPECT "ARGS" PATTERN...
+	local mode=$1 name=$2 vcpus=$3 expect=$4 args=$5 rc end
+	shift 5
+	if ! tests/env/xen.sh "$mode" "$logs/xen" "$name" "$vcpus" "$args" >"$logs/xen-$name.env.log" 2>&1; then
+		judge "xen $mode: $name" "$logs/xen-$name.env.log" "the Xen environment failed (tests/env/xen.sh)"
+		return
+	fi
+	rc=$(cat "$logs/xen/$name.rc")
+	case $mode:$rc in dom0:33 | domu:poweroff) end=pass ;; dom0:35 | domu:crash) end=fail ;; *) end=$rc ;; esac
+	judge "xen $mode: $name" "$logs/xen/$name.log" "$(expect_end "$logs/xen/$name.log" "$end" "$expect")" "$@"
+}
+for mode in dom0 domu; do
+	for v in 1 4; do
+		t=$((v * 300))
+		xen_case $mode $mode-smp$v-auto $v pass "pvlock=auto $CONTEND" \
+			'^# pv: backend=xen reason=SCHEDOP_poll sites=[1-9][0-9]* patched=call$' "$SITE_CALL" \
+			"^# smp: $v of $v CPU" "^# stress: total=$t expected=$t counter=$t violations=0\$"
+		# Native spinning with 4 vCPUs on 2 pCPUs hands the lock to descheduled vCPUs:
+		# a few acquisitions per second. Keep that run short.
+		n=$((v == 1 ? 300 : 50))
+		xen_case $mode $mode-smp$v-off $v pass "pvlock=off stress.iters=$n" \
+			'^# pv: backend=native reason=pvlock=off sites=[1-9][0-9]* patched=nop$' \
+			"^# stress: total=$((v * n)) expected=$((v * n)) "
+	done
+done
+# At 4 vCPUs on 2 pCPUs (domU) the PV path must really be taken: waiters blocked and were kicked.
+if grep -qaE '^# slowpath: .*slow_entries=[1-9][0-9]* .*kicks_sent=[1-9][0-9]* kicks_received=[1-9]' \
+	"$logs/xen/domu-smp4-auto.log" 2>/dev/null; then
+	report OK "xen domu: smp4 slow path entered and kicks delivered"
+else
+	report FAIL "xen domu: smp4 slow path entered and kicks delivered" "$logs/xen/domu-smp4-auto.log"
+fi
+# A broken backend (kicks dropped) must end in the watchdog's diagnosis, not a hang.
+xen_case domu domu-drop-kick 4 fail "pvlock=auto $CONTEND inject=drop-kick watchdog=5" \
+	'^# watchdog: no acquisition for 5 s' 'served but still blocked: its kick was lost' \
+	'^not ok 7 stress_exclusion # watchdog fired$'
+
+# ---- Linux KVM, nested in QEMU TCG: 2 L1 vCPUs, pvtick in L2 (tests/env/kvm-nested.sh) ----
+cat >"$logs/kvm-cases.txt" <<EOF
+kvm-smp1-auto|1|host,kvm-pv-unhalt=on|pvlock=auto stress.iters=1000
+kvm-smp1-off|1|host,kvm-pv-unhalt=on|pvlock=off stress.iters=1000
+kvm-smp4-auto|4|host,kvm-pv-unhalt=on|pvlock=auto $CONTEND
+kvm-smp4-off|4|host,kvm-pv-unhalt=on|pvlock=off stress.iters=300
+kvm-no-unhalt|4|host,kvm-pv-unhalt=off|pvlock=auto stress.iters=300
+kvm-drop-kick|4|host,kvm-pv-unhalt=on|pvlock=auto $CONTEND inject=drop-kick watchdog=5
+EOF
+kvm_ok=1
+tests/env/kvm-nested.sh "$logs/kvm" "$logs/kvm-cases.txt" >"$logs/kvm-env.log" 2>&1 || kvm_ok=0
+kvm_case() { # kvm_case NAME EXPECT PATTERN...
+	local name=$1 expect=$2 rc end
+	shift 2
+	if [ $kvm_ok = 0 ] && [ ! -f "$logs/kvm/$name.rc" ]; then
+		judge "kvm: $name" "$logs/kvm-env.log" "the nested KVM environment failed (tests/env/kvm-nested.sh)"
+		return
+	fi
+	rc=$(cat "$logs/kvm/$name.rc" 2>/dev/null || echo none)
+	case $rc in 33) end=pass ;; 35) end=fail ;; *) end="status $rc" ;; esac
+	judge "kvm: $name" "$logs/kvm/$name.log" "$(expect_end "$logs/kvm/$name.log" "$end" "$expect")" "$@"
+}
+kvm_case kvm-smp1-auto pass '^# pv: backend=native reason=kvm-one-vCPU' '^# stress: total=1000 expected=1000 '
+kvm_case kvm-smp1-off pass '^# pv: backend=native reason=pvlock=off ' '^# stress: total=1000 expected=1000 '
+kvm_case kvm-smp4-auto pass '^# pv: backend=kvm reason=PV_UNHALT sites=[1-9][0-9]* patched=call$' "$SITE_CALL" \
+	'^# smp: 4 of 4 CPU' '^# stress: total=1200 expected=1200 counter=1200 violations=0$' \
+	'^# slowpath: .*slow_entries=[1-9][0-9]* .*kicks_sent=[1-9][0-9]* kicks_received=[1-9]'
+kvm_case kvm-smp4-off pass '^# pv: backend=native reason=pvlock=off ' '^# stress: total=1200 expected=1200 '
+kvm_case kvm-no-unhalt pass '^# pv: backend=native reason=kvm-without-PV_UNHALT ' '^# stress: total=1200 expected=1200 '
+kvm_case kvm-drop-kick fail '^# watchdog: no acquisition for 5 s' 'served but still blocked: its kick was lost' \
+	'^not ok 7 stress_exclusion # watchdog fired$'
 
 [ "${KEEP_LOGS:-1}" = 1 ] || rm -rf "$logs"
 echo "1..$n"

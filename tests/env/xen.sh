@@ -1,0 +1,350 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# xen.sh: boot pvtick under real Xen 4.17 (itself under QEMU TCG), as the PVH dom0 or as a PVH domU.
+#
+# Usage: tests/env/xen.sh dom0|domu OUTDIR NAME VCPUS "GUEST ARGS"
+#   dom0  pvtick IS Xen's PVH dom0 (~5 s). Dom0 owns the I/O ports, so isa-debug-exit still ends QEMU.
+#   domu  Debian's Linux is a PV dom0 running the xl toolstack from an initramfs; it `xl create`s
+#         xen/pvtick.cfg (name, kernel, vcpus, cmdline rewritten) as a PVH domU, waits for it to end,
+#         reports and powers off (~20 s plus the guest's run).
+#   NAME  a plain word ([A-Za-z0-9._-]): the output file names and, in domu mode, the domain name.
+# OUTDIR gets:
+#   NAME.log      the guest's console lines only (its port-0xe9 output, Xen's "(dN) " prefix removed;
+#                 in domu mode the PV console's lines when there is no port-0xe9 output)
+#   NAME.xen.log  the whole serial console: Xen, and in domu mode dom0's Linux and its XENENV: lines
+#   NAME.rc       dom0: QEMU's status (33 pass, 35 fail, 124 timeout, 0 Xen powered off or rebooted,
+#                 e.g. after a dom0 crash); domu: the domU's end as the toolstack saw it: poweroff,
+#                 crash, reboot (also what a triple fault gives), timeout (after DOMU_WAIT), or error
+#                 (no answer: the environment failed)
+#   xen-cache/    Xen, dom0's kernel and the toolstack initramfs, rebuilt when their packages change
+# env: ELF (build/pvtick.elf, relative to the repo root), XEN_TIMEOUT (300 s, the whole QEMU run),
+#      DOMU_WAIT (200 s: how long dom0 waits for the domU to end), XEN_SMP (2: the physical CPUs
+#      Xen gets; VCPUS above it is overcommit, in both modes), XEN_EXTRA (more Xen options),
+#      VERBOSE=1 (show the serial console live)
+# Exit: 0 the environment worked (dom0 ran, or the domU was created and its end was seen or timed
+#       out): judging the guest's KTAP is the caller's job; 2 usage or missing packages;
+#       3 the environment failed (the serial log's tail is printed).
+#
+# The layers: L0 = QEMU TCG, -cpu max (emulates AMD SVM with nested paging, so Xen runs HVM guests
+# with HAP); Xen 4.17 from Debian; pvtick as a PVH guest (an HVM container without emulated devices).
+set -euo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+usage() { sed -n '5,10p' "$0" | sed 's/^# \?//' >&2; exit 2; }
+[ $# = 5 ] || usage
+MODE=$1 NAME=$3 VCPUS=$4 ARGS=$5
+mkdir -p "$2"
+OUT=$(cd "$2" && pwd)
+die() { echo "xen.sh: $*" >&2; exit 2; }
+case $MODE in dom0 | domu) ;; *) usage ;; esac
+[[ $NAME =~ ^[A-Za-z0-9._-]+$ ]] || die "NAME '$NAME' must be a plain word ([A-Za-z0-9._-])"
+[[ $VCPUS =~ ^[0-9]+$ ]] && [ "$VCPUS" -ge 1 ] && [ "$VCPUS" -le 64 ] || die "VCPUS '$VCPUS' must be 1..64"
+# The arguments travel in an xl config string (domu) or a QEMU -initrd option (dom0): keep them plain.
+[[ $ARGS != *[\"\\\'$'\n']* ]] || die "GUEST ARGS must not contain quotes, backslashes or newlines"
+ELF=${ELF:-build/pvtick.elf}
+case $ELF in /*) ;; *) ELF=$top/$ELF ;; esac
+[ -f "$ELF" ] || die "no kernel at $ELF (run make first)"
+# QEMU splits -initrd at commas and the multiboot module string at spaces.
+[[ $ELF$OUT != *[,\ ]* ]] || die "the paths $ELF and $OUT must not contain commas or spaces"
+XEN_TIMEOUT=${XEN_TIMEOUT:-300} DOMU_WAIT=${DOMU_WAIT:-200}
+[[ $XEN_TIMEOUT =~ ^[0-9]+$ && $DOMU_WAIT =~ ^[0-9]+$ ]] || die "XEN_TIMEOUT and DOMU_WAIT are seconds"
+XEN_SMP=${XEN_SMP:-2}
+[[ $XEN_SMP =~ ^[0-9]+$ ]] && [ "$XEN_SMP" -ge 1 ] || die "XEN_SMP '$XEN_SMP' must be a CPU count"
+CFG=$top/xen/pvtick.cfg
+[ "$MODE" = dom0 ] || [ -f "$CFG" ] || die "no $CFG"
+
+# ---- 1. packages ----
+# need_packages PKG...: install what is missing when root; otherwise print the apt-get line, exit 2.
+need_packages() {
+	local p missing=()
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+	done
+	[ ${#missing[@]} = 0 ] && return
+	local install="apt-get install -y -qq --no-install-recommends ${missing[*]}"
+	if [ "$(id -u)" != 0 ]; then
+		echo "xen.sh: missing Debian packages: ${missing[*]}. Install them with:" >&2
+		echo "  sudo apt-get update -qq && sudo $install" >&2
+		exit 2
+	fi
+	echo "xen.sh: installing ${missing[*]}" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq && $install >/dev/null
+}
+need_packages xen-hypervisor-4.17-amd64 xen-utils-4.17 xenstore-utils busybox-static linux-image-amd64 \
+	qemu-system-x86 cpio gzip xz-utils
+
+# ---- 2. cached images ----
+C=$OUT/xen-cache
+mkdir -p "$C"
+ver() { dpkg-query -W -f='${Package}=${Version} ' "$@"; }
+# Xen itself: QEMU's multiboot loader wants the plain ELF, Debian ships it gzipped.
+stamp="$(ver xen-hypervisor-4.17-amd64)"
+if [ "$(cat "$C/xen.stamp" 2>/dev/null)" != "$stamp" ]; then
+	zcat /boot/xen-4.17-amd64.gz >"$C/xen.tmp" && mv "$C/xen.tmp" "$C/xen"
+	echo "$stamp" >"$C/xen.stamp"
+fi
+
+XBIN=/usr/lib/xen-4.17/bin
+# build_domu: dom0's kernel (C/vmlinux) and the toolstack initramfs (C/base.cpio.gz).
+build_domu() {
+	local off r=$C/root b lib m
+	rm -f "$C/domu.stamp" "$C/vmlinux" "$C/base.cpio.gz"
+	# Dom0 boots straight into the ELF vmlinux: Xen decompressing the xz bzImage costs seconds under
+	# TCG. Debian's bzImage payload is that vmlinux, xz-compressed. (xz stops at the end of its
+	# stream; fed by a pipe, tail would die of SIGPIPE, hence the process substitution.)
+	off=$(perl -0777 -ne 'print index($_, "\xfd7zXZ\x00")' "/boot/vmlinuz-$K")
+	[ "$off" -ge 0 ] || die "/boot/vmlinuz-$K: no xz payload found"
+	xz -dc --single-stream <(tail -c +$((off + 1)) "/boot/vmlinuz-$K") >"$C/vmlinux"
+	[ "$(head -c4 "$C/vmlinux")" = $'\x7fELF' ] || die "/boot/vmlinuz-$K: the payload is not an ELF vmlinux"
+
+	rm -rf "$r" && mkdir -p "$r"
+	mkdir -p "$r"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,run,tmp,root,etc/xen,lib/modules/xen} \
+		"$r"/var/{lib/xen,lib/xenstored,log/xen/console} "$r$XBIN"
+	ln -s ../run "$r/var/run"
+	cp /bin/busybox "$r/bin/busybox"
+	for b in $(/bin/busybox --list-full); do [ "$b" = bin/busybox ] || ln -s /bin/busybox "$r/$b"; done
+	# The toolstack: xl, the xenstore daemon and client, the console daemon (it also logs the domU's
+	# PV console), xen-init-dom0 (dom0's own xenstore entries), xenctx (a stuck domU's registers).
+	local bins=("$XBIN/xl" "$XBIN/xenstored" "$XBIN/xenconsoled" "$XBIN/xen-init-dom0" "$XBIN/xenctx" /usr/bin/xenstore)
+	for b in "${bins[@]}"; do cp "$b" "$r$b"; done
+	for b in read write ls list; do ln -s xenstore "$r/usr/bin/xenstore-$b"; done
+	# Every library ldd names, and libgcc_s: glibc dlopen()s it to unwind at pthread_exit/cancel
+	# (xl's child does that), ldd does not list it, and without it xl aborts.
+	for lib in $(ldd "${bins[@]}" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// && $1 !~ /:$/ { print $1 }' | sort -u) \
+		/lib/x86_64-linux-gnu/libgcc_s.so.1; do
+		mkdir -p "$r${lib%/*}" && cp -L "$lib" "$r$lib"
+	done
+	# The kernel interfaces the toolstack opens: /dev/xen/{evtchn,privcmd,gntdev,gntalloc}, /proc/xen.
+	for m in xen-evtchn xen-privcmd xen-gntdev xen-gntalloc xenfs/xenfs; do
+		cp "/lib/modules/$K/kernel/drivers/xen/$m.ko" "$r/lib/modules/xen/"
+	done
+	# No ballooning: dom0 has a fixed dom0_mem, and the domU's 32 MiB come from Xen's free pool.
+	echo 'autoballoon="off"' >"$r/etc/xen/xl.conf"
+
+	cat >"$r/init" <<'EOF'
+#!/bin/sh
+# dom0 /init: start the toolstack, xl create the domU once, wait for its end, report, power off.
+# Every line for the host starts with "XENENV: ". /xenenv.conf (the per-run cpio) sets NAME and
+# DOMU_WAIT; /etc/xen/domu.cfg is the domU's config.
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin:/usr/lib/xen-4.17/bin
+mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /run; mount -t tmpfs tmpfs /tmp
+mkdir -p /run/xen /run/lock /dev/pts && mount -t devpts devpts /dev/pts
+. /xenenv.conf
+say() { echo "XENENV: $*"; }
+up() { cut -d' ' -f1 /proc/uptime; }
+finish() { sync; poweroff -f; }
+say "dom0 /init at $(up)s"
+for m in xen-evtchn xen-privcmd xen-gntdev xen-gntalloc xenfs; do
+	insmod /lib/modules/xen/$m.ko || say "ERROR insmod $m"
+done
+mount -t xenfs xenfs /proc/xen
+xenstored --pid-file=/run/xenstored.pid || say "ERROR xenstored"
+xen-init-dom0 >/dev/null || say "ERROR xen-init-dom0"
+xenconsoled --pid-file=/run/xenconsoled.pid --log=guest --log-dir=/var/log/xen/console || say "ERROR xenconsoled"
+say "toolstack up at $(up)s"
+# Dom0's one vCPU shares the 2 CPUs with the domU's. Give it the largest scheduler weight, so a domU
+# that spins (idle vCPUs polling a flag) cannot starve the toolstack: dom0 then runs when it wants
+# to, and it only wants to for a moment now and then.
+xl sched-credit2 -d Domain-0 -w 65535 >/dev/null 2>&1 || xl sched-credit -d Domain-0 -w 65535 >/dev/null 2>&1 ||
+	say "could not raise dom0's scheduler weight"
+if ! xl create /etc/xen/domu.cfg >/tmp/create.log 2>&1; then
+	sed 's/^/XENENV: xl create: /' /tmp/create.log
+	say "ERROR xl create failed"
+	say "END state=error"
+	finish
+fi
+domid=$(xl domid "$NAME")
+say "CREATED $NAME domid=$domid at $(up)s"
+
+# Wait for the domU to end. With on_poweroff/on_reboot/on_crash = "preserve" a domain that shut
+# down stays listed: `xl list -v` shows state s (shut down) or c (crashed) and the shutdown reason
+# code Xen recorded (SHUTDOWN_*: 0 poweroff, 1 reboot, 2 suspend, 3 crash, 4 watchdog, 5 soft reset).
+# Between looks, block on xenstored's @releaseDomain watch, which fires when any domain shuts down,
+# crashes or dies: no polling load on the 2 CPUs the domU runs on. (A watch fires once when it is
+# set, hence -n 2; each wait is capped at 10 s, which also covers an end that slips in between the
+# look and the watch.) The deadline is dom0's uptime, so slow xl calls count too.
+now() { cut -d. -f1 /proc/uptime; }
+deadline=$(($(now) + DOMU_WAIT))
+state=
+while :; do
+	# All domains, then the row of ours by ID. A failed xl is reported and retried, never taken as
+	# the end of the domain.
+	if ! xl list -v >/tmp/list 2>&1; then
+		sed 's/^/XENENV: xl list failed: /' /tmp/list | head -3
+		set -- ? ? ? ? failed
+	else
+		# Name ID Mem VCPUs State Time(s) UUID Reason-Code Security-Label
+		set -- $(awk -v id="$domid" 'NR > 1 && $2 == id' /tmp/list)
+	fi
+	case ${5:-gone} in
+	failed) ;;
+	gone) state=gone ;;
+	*c*) state=crash ;;
+	*s*) case ${8:-} in 0) state=poweroff ;; 1) state=reboot ;; 2) state=suspend ;; 3) state=crash ;;
+		4) state=watchdog ;; 5) state=soft_reset ;; *) state="shutdown(${8:-?})" ;; esac ;;
+	esac
+	[ -n "$state" ] && break
+	left=$((deadline - $(now)))
+	if [ "$left" -le 0 ]; then
+		say "TIMEOUT waiting for domU"
+		state=timeout
+		# Stop it first: a spinning domU would slow everything below down to a crawl.
+		xl pause "$NAME"
+		break
+	fi
+	[ "$left" -le 10 ] || left=10
+	timeout "$left" xenstore-watch -n 2 @releaseDomain >/dev/null 2>&1
+done
+say "domU ended ($state) at $(up)s"
+xl list -v | sed 's/^/XENENV: list: /'
+if [ "$state" != gone ]; then
+	xl vcpu-list "$NAME" | sed 's/^/XENENV: vcpu-list: /'
+	# Where each vCPU is (a spin loop, a halt, a fault handler), with pvtick's symbols: it runs
+	# below xenctx's default kernel start, hence -k 0; it keeps frame pointers, hence -f.
+	# (Not -C: it prints nothing at all when one vCPU is down.) An HVM vCPU that executes HLT with
+	# interrupts off is taken down by Xen, and has no context to show.
+	v=0
+	while [ "$state" != poweroff ] && [ "$v" -lt "$VCPUS" ]; do
+		xenctx -f -k 0 -s /pvtick.map "$domid" "$v" >/tmp/ctx 2>&1
+		sed -e '/^[[:space:]]*$/d' -e "s/^/XENENV: xenctx: vcpu$v: /" /tmp/ctx
+		v=$((v + 1))
+	done
+fi
+# The domU's lines once more, from Xen's ring (the serial console had them live), and its PV console.
+xl dmesg | grep "(d$domid) " | sed 's/^/XENENV: dmesg: /'
+[ -s "/var/log/xen/console/guest-$NAME.log" ] &&
+	tr -d '\r' <"/var/log/xen/console/guest-$NAME.log" | sed 's/^/XENENV: pvcon: /'
+[ -s "/var/log/xen/xl-$NAME.log" ] && sed 's/^/XENENV: xl: /' "/var/log/xen/xl-$NAME.log"
+[ "$state" = gone ] || xl destroy "$NAME"
+say "END state=$state"
+finish
+EOF
+	chmod +x "$r/init"
+	# gzip -1: the cpio is ~10 MB raw, 4 MB packed; Xen copies the module into dom0's memory and
+	# Linux unpacks it, and under TCG the smaller copy wins over the inflate.
+	(cd "$r" && find . | LC_ALL=C sort | cpio -o -H newc --quiet | gzip -1) >"$C/base.cpio.gz"
+	rm -rf "$r"
+}
+if [ "$MODE" = domu ]; then
+	# The ABI version linux-image-amd64 points at, e.g. 6.1.0-56-amd64.
+	K=$(dpkg-query -W -f='${Depends}' linux-image-amd64 | grep -o 'linux-image-[0-9][^ ,]*' | head -1)
+	K=${K#linux-image-}
+	[ -f "/boot/vmlinuz-$K" ] && [ -d "/lib/modules/$K" ] || die "kernel $K is not installed"
+	# Rebuilt when a package it is made of changes, or this script (the /init above).
+	stamp="$(ver "linux-image-$K" xen-utils-4.17 xenstore-utils busybox-static libc6 libgcc-s1)"
+	stamp+="$(sha256sum <"$0" | cut -c1-16)"
+	if [ "$(cat "$C/domu.stamp" 2>/dev/null)" != "$stamp" ]; then
+		echo "xen.sh: building dom0's kernel and toolstack initramfs for Linux $K in $C" >&2
+		build_domu
+		echo "$stamp" >"$C/domu.stamp"
+	fi
+
+	# The per-run cpio: the kernel under test, its xl config, the init's parameters. Linux unpacks
+	# concatenated (and separately compressed) cpio archives in turn, and QEMU's multiboot module is
+	# one file: so base.cpio.gz + this one, end to end. In a directory of its own, so that runs with
+	# different NAMEs can share OUTDIR at the same time.
+	run=$(mktemp -d "$C/run.XXXXXX")
+	trap 'rm -rf "$run" "$run.gz"' EXIT
+	mkdir -p "$run/etc/xen"
+	cp "$ELF" "$run/pvtick.elf"
+	nm -n "$ELF" >"$run/pvtick.map" # symbols for xenctx (binutils: a build dependency)
+	# The shipped config, with this run's name, kernel, vCPUs and command line; the end actions set
+	# to "preserve" so that /init can read how the domain ended. Every key must be there exactly once.
+	NAME=$NAME VCPUS=$VCPUS ARGS=$ARGS awk '
+		function set(key, val) { if ($0 ~ "^[ \t]*" key "[ \t]*=") { print key " = " val; seen[key]++; return 1 } return 0 }
+		set("name", "\"" ENVIRON["NAME"] "\"") || set("kernel", "\"/pvtick.elf\"") ||
+		set("vcpus", ENVIRON["VCPUS"]) || set("cmdline", "\"" ENVIRON["ARGS"] "\"") ||
+		set("on_poweroff", "\"preserve\"") || set("on_reboot", "\"preserve\"") ||
+		set("on_crash", "\"preserve\"") { next }
+		{ print }
+		END { n = split("name kernel vcpus cmdline on_poweroff on_reboot on_crash", k, " ")
+		      for (i = 1; i <= n; i++) if (seen[k[i]] != 1) { print "missing or repeated key " k[i] >"/dev/stderr"; exit 1 } }
+	' "$CFG" >"$run/etc/xen/domu.cfg" || die "$CFG: every one of name, kernel, vcpus, cmdline, on_poweroff, on_reboot, on_crash must be set once"
+	printf 'NAME=%s\nVCPUS=%s\nDOMU_WAIT=%s\n' "$NAME" "$VCPUS" "$DOMU_WAIT" >"$run/xenenv.conf"
+	(cd "$run" && find . -mindepth 1 | cpio -o -H newc --quiet | gzip -1) | cat "$C/base.cpio.gz" - >"$run.gz"
+	mv "$run.gz" "$run/initrd.gz"
+fi
+
+# ---- 3. boot ----
+# Xen's serial console is COM1 (QEMU's -serial stdio); loglvl/guest_loglvl=all keep every line,
+# including a guest's port-0xe9 output, which Xen prints as "(dN) text". Without 'noreboot' a dom0
+# that crashes or ends makes Xen reboot, which -no-reboot turns into QEMU exiting: no wait for the
+# timeout.
+xen_cmd="console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all"
+if [ "$MODE" = dom0 ]; then
+	# A PVH dom0 needs an IOMMU: QEMU's emulated VT-d. The dom0 "kernel" is the first multiboot
+	# module; Xen drops its first word (the file name) and hands pvtick the rest as its command line.
+	# QEMU splits -initrd at commas: double them.
+	xen_cmd+=" dom0=pvh iommu=1 dom0_mem=64M dom0_max_vcpus=$VCPUS"
+	machine=(-device intel-iommu -initrd "$ELF ${ARGS//,/,,}")
+else
+	# smap=hvm: QEMU 7.2 TCG checks the stack reads of a ring-3 IRET as supervisor accesses under
+	# SMAP, so a 64-bit PV dom0 (whose kernel runs in ring 3) dies at its first IRET with a #PF
+	# unless Xen keeps SMAP off for PV. HVM and PVH guests keep SMAP.
+	xen_cmd+=" dom0_mem=256M,max:256M dom0_max_vcpus=1 smap=hvm"
+	machine=(-initrd "$C/vmlinux console=hvc0 earlyprintk=xen quiet rdinit=/init,$run/initrd.gz")
+fi
+xen_cmd+=" ${XEN_EXTRA:-}"
+echo "xen.sh: $MODE $NAME: Xen on $XEN_SMP CPU(s), pvtick with $VCPUS vCPU(s), args '$ARGS'," \
+	"timeout ${XEN_TIMEOUT}s; serial console in $OUT/$NAME.xen.log" >&2
+qemu=(timeout -k 10 "$XEN_TIMEOUT" qemu-system-x86_64 -machine q35 -accel tcg,thread=multi -cpu max
+	-smp "$XEN_SMP" -m 1G -nodefaults -display none -serial stdio -monitor none -no-reboot
+	-device isa-debug-exit,iobase=0xf4,iosize=4 -kernel "$C/xen" -append "$xen_cmd" "${machine[@]}")
+rm -f "$OUT/$NAME.log" "$OUT/$NAME.rc"
+t0=${EPOCHREALTIME/./}
+set +e
+if [ "${VERBOSE:-0}" = 1 ]; then
+	"${qemu[@]}" </dev/null 2>&1 | tr -d '\r' | tee "$OUT/$NAME.xen.log"
+else
+	"${qemu[@]}" </dev/null 2>&1 | tr -d '\r' >"$OUT/$NAME.xen.log"
+fi
+qemu_rc=${PIPESTATUS[0]}
+set -e
+t1=${EPOCHREALTIME/./}
+wall=$(printf '%d.%d' $(((t1 - t0) / 1000000)) $(((t1 - t0) / 100000 % 10)))
+
+# ---- 4. split the serial console ----
+X=$OUT/$NAME.xen.log
+# guest_lines DOMID: that domain's port-0xe9 lines. Xen 4.17 prints each as "(dN) text" in one
+# piece, "[ seconds] " after the tag with XEN_EXTRA=console_timestamps=... . Dom0's console output
+# shares the serial line and a fragment of it can sit in front of the tag: take what follows the
+# tag's first occurrence. XENENV: lines (dom0's copy of Xen's ring) are not the live console.
+guest_lines() {
+	awk -v tag="(d$1) " '!/^XENENV: / && (i = index($0, tag)) {
+		s = substr($0, i + length(tag)); sub(/^\[[^]]*\] /, "", s); print s }' "$X"
+}
+if [ "$MODE" = dom0 ]; then
+	guest_lines 0 >"$OUT/$NAME.log"
+	echo "$qemu_rc" >"$OUT/$NAME.rc"
+	case $qemu_rc in 33) what=pass ;; 35) what=fail ;; 124) what=timeout ;; 0) what="Xen powered off/rebooted" ;;
+	*) what="QEMU status $qemu_rc" ;; esac
+	# Xen frees its init memory right before it enters dom0: past that line, dom0 ran.
+	grep -q 'Freed [0-9]*kB init memory' "$X" && ok=1 || ok=0
+else
+	domid=$(sed -n 's/^XENENV: CREATED [^ ]* domid=\([0-9]*\).*/\1/p' "$X" | head -1)
+	state=$(sed -n 's/^XENENV: END state=//p' "$X" | head -1)
+	[ -n "$state" ] || state=error
+	echo "$state" >"$OUT/$NAME.rc"
+	if [ -n "$domid" ]; then
+		guest_lines "$domid" >"$OUT/$NAME.log"
+		# No port-0xe9 output at all: fall back to what the domU wrote on its PV console.
+		[ -s "$OUT/$NAME.log" ] || sed -n 's/^XENENV: pvcon: //p' "$X" >"$OUT/$NAME.log"
+	else
+		: >"$OUT/$NAME.log"
+	fi
+	what="domU $state"
+	# Xen answers an HVM triple fault with a reboot request (its default triple-fault action).
+	[ "$state" = reboot ] && grep -q "d${domid}v[0-9]* Triple fault" "$X" && what+=" (triple fault)"
+	[ "$state" = timeout ] && what+=" after DOMU_WAIT=${DOMU_WAIT}s"
+	[ -n "$domid" ] && [ "$state" != error ] && ok=1 || ok=0
+fi
+pv=$(grep -m1 '^# pv:' "$OUT/$NAME.log" || echo '(no "# pv:" line)')
+echo "xen.sh: $MODE $NAME vcpus=$VCPUS: $what, $(grep -c '^\(not \)\?ok ' "$OUT/$NAME.log") KTAP result(s)" \
+	"in $(wc -l <"$OUT/$NAME.log") guest line(s), ${wall}s; $pv"
+[ "$ok" = 1 ] && exit 0
+echo "xen.sh: the environment failed (QEMU status $qemu_rc). The serial console ends:" >&2
+[ "$qemu_rc" = 124 ] && [ "$MODE" = domu ] &&
+	echo "xen.sh: QEMU hit XEN_TIMEOUT=${XEN_TIMEOUT}s: it must cover dom0's boot, DOMU_WAIT=${DOMU_WAIT}s and the report (~90 s more)" >&2
+tail -30 "$X" | sed 's/^/  | /' >&2
+exit 3
