@@ -101,6 +101,8 @@ void smp_run_all_async(void (*fn)(void *), void *arg)
 	work_arg = arg;
 	__atomic_store_n(&work_done, 0, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&work_gen, 1, __ATOMIC_RELEASE);
+	for (unsigned i = 1; i < cpus_online; i++)
+		apic_send_ipi(cpus[i].apic_id, VEC_WAKE);
 }
 
 void smp_wait_all(void)

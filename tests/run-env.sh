@@ -5,7 +5,7 @@
 # Usage: tests/run-env.sh xen|kvm SMP "GUEST ARGS"
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-cd "$(dirname "$here")"
+cd "$(dirname "$here")" || exit 1
 . "$here/lib.sh"
 env=$1 smp=$2 args=$3
 out=build/run-$env

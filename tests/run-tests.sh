@@ -7,7 +7,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
 . "$here/lib.sh"
-cd "$top"
+cd "$top" || exit 1
 ELF=${ELF:-build/pvtick.elf}
 BOOT_TIMEOUT=${BOOT_TIMEOUT:-120}
 logs=build/test-logs
