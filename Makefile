@@ -81,12 +81,12 @@ $(BUILD)/pvtick.elf: $(KERNEL_OBJS) $(BUILD)/pvtick.ld
 	$(Q)$(LD) $(KLDFLAGS) -T $(BUILD)/pvtick.ld -o $@ $(KERNEL_OBJS)
 
 # Host tests: the kernel's own lock and patch code, built for Linux.
-$(BUILD)/host/test_ticket: tests/host/test_ticket.c locks/ticket.c patch/patch.c $(wildcard locks/*.h patch/*.h) | deps
+$(BUILD)/host/test_ticket: tests/host/test_ticket.c locks/ticket.c patch/patch.c $(wildcard locks/*.h patch/*.h) tests/host/ktap.h | deps
 	$(call msg,HOSTCC,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(HOST_CFLAGS) -pthread $(filter %.c,$^) -o $@
 
-$(BUILD)/host/test_patch: tests/host/test_patch.c patch/patch.c $(wildcard patch/*.h) arch/nop.h | deps
+$(BUILD)/host/test_patch: tests/host/test_patch.c patch/patch.c $(wildcard patch/*.h) arch/nop.h tests/host/ktap.h | deps
 	$(call msg,HOSTCC,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(HOST_CFLAGS) $(filter %.c,$^) -o $@

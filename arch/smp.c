@@ -76,8 +76,10 @@ unsigned smp_boot_aps(const struct acpi_cpus *c)
 }
 
 /*
- * Work hand-off: the BSP publishes (fn, arg) and bumps work_gen; every AP runs it
- * once per generation and counts itself in work_done.
+ * Work hand-off: the BSP publishes (fn, arg), bumps work_gen and sends VEC_WAKE
+ * to every AP; each AP runs it once per generation and counts itself in
+ * work_done. Idle APs halt rather than spin: under overcommit a spinning idle
+ * vCPU takes the pCPU that the BSP (or dom0) needs. Any other wake-up just loops.
  */
 static void __attribute__((noreturn)) ap_idle(unsigned index)
 {
@@ -86,7 +88,8 @@ static void __attribute__((noreturn)) ap_idle(unsigned index)
 	for (;;) {
 		u32 g = __atomic_load_n(&work_gen, __ATOMIC_ACQUIRE);
 		if (g == seen) {
-			x86_pause();
+			/* STI's shadow covers HLT: a wake-up IPI sent after the check still ends it. */
+			__asm__ volatile("sti; hlt; cli" ::: "memory");
 			continue;
 		}
 		seen = g;

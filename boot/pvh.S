@@ -188,8 +188,8 @@ boot_enable_paging:
 	ret
 
 	.code64
-boot_long64:
-	/* 6. 64-bit: flat data segments, the BSP's stack (slot 0), then C. */
+/* Flat data segments for 64-bit code; FS and GS null (GS base is set by MSR later). */
+	.macro flat_data_segments
 	movw $SEL_DATA, %ax
 	movw %ax, %ds
 	movw %ax, %es
@@ -197,6 +197,11 @@ boot_long64:
 	xorl %eax, %eax
 	movw %ax, %fs
 	movw %ax, %gs
+	.endm
+
+boot_long64:
+	/* 6. 64-bit: flat data segments, the BSP's stack (slot 0), then C. */
+	flat_data_segments
 	movq $(_stacks_start + STACK_TOP), %rsp
 	movl boot_start_info_pa, %edi
 	call boot_main
@@ -205,13 +210,7 @@ boot_long64:
 /* The APs arrive here from the trampoline; boot_ap_stack was set by the BSP. */
 	.globl boot_ap_long64
 boot_ap_long64:
-	movw $SEL_DATA, %ax
-	movw %ax, %ds
-	movw %ax, %es
-	movw %ax, %ss
-	xorl %eax, %eax
-	movw %ax, %fs
-	movw %ax, %gs
+	flat_data_segments
 	movq boot_ap_stack, %rsp
 	call ap_main
 	ud2

@@ -98,5 +98,5 @@ static bool kvm_init(struct patch_plan plans[PATCH_NR_KINDS], const char **why)
 	return true;
 }
 
-const struct pv_backend kvm_backend = { "kvm", kvm_detect, kvm_init };
+const struct pv_backend kvm_backend = { "kvm", kvm_detect, kvm_init, 0 };
 PV_BACKEND(kvm_backend);

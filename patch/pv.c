@@ -45,27 +45,33 @@ void pv_choose_and_patch(enum pv_lock_mode mode, bool patch_off, struct pv_choic
 	*c = (struct pv_choice){ .backend = "native" };
 	native_plans(c->plans);
 
+	/*
+	 * detect() true: use it. False with *why set: the hypervisor is this
+	 * backend's but it declines (native, with that reason). False with no
+	 * *why: not this backend's hypervisor, ask the next. The hypervisor's
+	 * platform setup runs whatever the lock mode.
+	 */
+	const struct pv_backend *owner = 0, *chosen = 0;
+	const char *why = 0;
+	if (x86_cpuid(1, 0).ecx & CPUID1_ECX_HYPERVISOR) {
+		for (const struct pv_backend *const *b = __start_pv_backends; b < __stop_pv_backends; b++) {
+			why = 0;
+			bool yes = (*b)->detect(&why);
+			if (yes || why) {
+				owner = *b;
+				chosen = yes ? *b : 0;
+				break;
+			}
+		}
+	}
+	if (owner && owner->platform)
+		owner->platform();
+
 	if (mode == PVLOCK_OFF) {
 		c->reason = "pvlock=off";
 	} else if (!(x86_cpuid(1, 0).ecx & CPUID1_ECX_HYPERVISOR)) {
 		c->reason = "no-hypervisor";
 	} else {
-		/*
-		 * detect() true: use it. False with *why set: the hypervisor is this
-		 * backend's but it declines (native, with that reason). False with no
-		 * *why: not this backend's hypervisor, ask the next.
-		 */
-		const struct pv_backend *chosen = 0;
-		const char *why = 0;
-		for (const struct pv_backend *const *b = __start_pv_backends; b < __stop_pv_backends; b++) {
-			why = 0;
-			if ((*b)->detect(&why)) {
-				chosen = *b;
-				break;
-			}
-			if (why)
-				break;
-		}
 		if (!chosen && !why) {
 			char name[13];
 			hypervisor_name(name);

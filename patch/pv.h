@@ -7,7 +7,7 @@
 #include "../arch/arch.h"
 
 /*
- * A backend ({name, detect, init}) fills the hooks for one hypervisor. Backends
+ * A backend ({name, detect, init, platform}) fills the hooks for one hypervisor. Backends
  * register with PV_BACKEND(); pv_choose() asks each in link order.
  */
 struct pv_backend {
@@ -23,6 +23,12 @@ struct pv_backend {
 	 * failed, to fall back to native.
 	 */
 	bool (*init)(struct patch_plan plans[PATCH_NR_KINDS], const char **why);
+	/*
+	 * platform(): MAY be NULL. Set up what every run on this hypervisor needs
+	 * whatever the lock mode (console, end of run). Called once, before init,
+	 * when detect() claims the hypervisor (returns true, or false with *why).
+	 */
+	void (*platform)(void);
 };
 
 #define PV_BACKEND(b) \

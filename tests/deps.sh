@@ -2,12 +2,16 @@
 # SPDX-License-Identifier: MIT
 # deps.sh: make sure the Debian packages a step needs are installed.
 # As root it installs what is missing; otherwise it prints the exact apt-get line and fails.
-# Usage: tests/deps.sh build|run|xen|kvm
+# Usage: tests/deps.sh build|run|xen|kvm      exit 0 ready, 2 missing and not root (or a bad set)
 set -euo pipefail
 case "${1:-build}" in
 build) pkgs="gcc binutils make libxen-dev linux-libc-dev" ;;
 run) pkgs="qemu-system-x86 coreutils" ;;
-*) echo "deps.sh: unknown set '$1' (build|run)" >&2; exit 2 ;;
+# Xen under QEMU TCG, with Debian's Linux as dom0 and the xl toolstack in an initramfs.
+xen) pkgs="xen-hypervisor-4.17-amd64 xen-utils-4.17 xenstore-utils busybox-static linux-image-amd64 qemu-system-x86 cpio gzip xz-utils binutils" ;;
+# Linux KVM nested under QEMU TCG: Debian's kernel, kvm_amd, and QEMU in a busybox initramfs.
+kvm) pkgs="linux-image-amd64 busybox-static kmod cpio xz-utils qemu-system-x86 binutils" ;;
+*) echo "deps.sh: unknown set '$1' (build|run|xen|kvm)" >&2; exit 2 ;;
 esac
 missing=""
 for p in $pkgs; do
@@ -17,7 +21,7 @@ done
 if [ "$(id -u)" != 0 ]; then
 	echo "pvtick: missing Debian packages:$missing. Install them with:" >&2
 	echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends$missing" >&2
-	exit 1
+	exit 2
 fi
 echo "pvtick: installing missing Debian packages:$missing" >&2
 export DEBIAN_FRONTEND=noninteractive

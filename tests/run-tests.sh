@@ -152,10 +152,10 @@ for mode in dom0 domu; do
 			"^# smp: $v of $v CPU" "^# stress: total=$t expected=$t counter=$t violations=0\$"
 		# Native spinning with 4 vCPUs on 2 pCPUs hands the lock to descheduled vCPUs:
 		# a few acquisitions per second. Keep that run short.
-		n=$((v == 1 ? 300 : 50))
-		xen_case $mode $mode-smp$v-off $v pass "pvlock=off stress.iters=$n" \
+		it=$((v == 1 ? 300 : 50))
+		xen_case $mode $mode-smp$v-off $v pass "pvlock=off stress.iters=$it" \
 			'^# pv: backend=native reason=pvlock=off sites=[1-9][0-9]* patched=nop$' \
-			"^# stress: total=$((v * n)) expected=$((v * n)) "
+			"^# stress: total=$((v * it)) expected=$((v * it)) "
 	done
 done
 # At 4 vCPUs on 2 pCPUs (domU) the PV path must really be taken: waiters blocked and were kicked.

@@ -179,6 +179,7 @@ static bool xen_detect(const char **why)
 	return true;
 }
 
+
 static u64 hvm_param(u32 index, long *rc)
 {
 	struct xen_hvm_param p = { .domid = DOMID_SELF, .index = index };
@@ -186,21 +187,49 @@ static u64 hvm_param(u32 index, long *rc)
 	return p.value;
 }
 
+static u32 hypercall_msr;
+
+/*
+ * Every run on Xen, whatever the lock mode: the hypercall page (Xen writes its
+ * stubs into the guest-physical page we name), the PV console ring, and
+ * SCHEDOP_shutdown as the end of the run. Without a hypercall page nothing else
+ * can work: say so and leave the run to isa-debug-exit (dom0) or the watchdog.
+ */
+static void xen_platform(void)
+{
+	struct cpuid_regs hp = x86_cpuid(xen_base + 2, 0);
+	long rc, rc2;
+
+	if (hp.eax < 1) {
+		kprintf("# xen: CPUID leaf %x offers no hypercall page: no PV console, no shutdown\n",
+			xen_base + 2);
+		return;
+	}
+	hypercall_msr = hp.ebx;
+	x86_wrmsr(hp.ebx, (u64)(uintptr_t)xen_hypercall_page);
+	if ((u8)xen_hypercall_page[0] == 0xcc) {
+		kprintf("# xen: the hypercall page was not filled after wrmsr %x\n", hp.ebx);
+		return;
+	}
+	u64 pfn = hvm_param(HVM_PARAM_CONSOLE_PFN, &rc);
+	u64 port = hvm_param(HVM_PARAM_CONSOLE_EVTCHN, &rc2);
+	if (!rc && !rc2 && pfn && pfn < (1ull << 20)) {
+		cons = (struct xencons_interface *)(uintptr_t)(pfn << 12);
+		cons_port = (evtchn_port_t)port;
+		console_set_sink(xen_console_write);
+	}
+	machine_set_exit(xen_exit);
+}
+
 static bool xen_init(struct patch_plan plans[PATCH_NR_KINDS], const char **why)
 {
 	static char msg[96];
 	u32 ver = x86_cpuid(xen_base + 1, 0).eax;
-	struct cpuid_regs hp = x86_cpuid(xen_base + 2, 0);
 	long rc;
 
-	/* 1. The hypercall page: Xen writes its stubs into the guest-physical page we name. */
-	if (hp.eax < 1) {
+	/* 1. The hypercall page, set up by xen_platform(). */
+	if (!hypercall_msr || (u8)xen_hypercall_page[0] == 0xcc) {
 		*why = "xen-no-hypercall-page";
-		return false;
-	}
-	x86_wrmsr(hp.ebx, (u64)(uintptr_t)xen_hypercall_page);
-	if ((u8)xen_hypercall_page[0] == 0xcc) {
-		*why = "xen-hypercall-page-not-filled";
 		return false;
 	}
 
@@ -228,24 +257,13 @@ static bool xen_init(struct patch_plan plans[PATCH_NR_KINDS], const char **why)
 		__atomic_fetch_or(&shared->evtchn_mask[b.port / 64], 1ull << (b.port % 64), __ATOMIC_SEQ_CST);
 	}
 
-	/* 4. Console and the end of the run. */
-	u64 pfn = hvm_param(HVM_PARAM_CONSOLE_PFN, &rc);
-	long rc2;
-	u64 port = hvm_param(HVM_PARAM_CONSOLE_EVTCHN, &rc2);
-	if (!rc && !rc2 && pfn && pfn < (1ull << 20)) {
-		cons = (struct xencons_interface *)(uintptr_t)(pfn << 12);
-		cons_port = (evtchn_port_t)port;
-		console_set_sink(xen_console_write);
-	}
-	machine_set_exit(xen_exit);
-
 	plans[PATCH_LOCK_SPINNING] = (struct patch_plan){ PATCH_HOW_CALL, (void *)xen_lock_spinning, 0, 0 };
 	plans[PATCH_UNLOCK_KICK] = (struct patch_plan){ PATCH_HOW_CALL, (void *)xen_unlock_kick, 0, 0 };
 	kprintf("# xen: version %u.%u, cpuid base %x, hypercall page via msr %x, %u IPI ports (%u..%u), "
-		"PV console %s\n", ver >> 16, ver & 0xffff, xen_base, hp.ebx, cpu_count, vcpu_port[0],
+		"PV console %s\n", ver >> 16, ver & 0xffff, xen_base, hypercall_msr, cpu_count, vcpu_port[0],
 		vcpu_port[cpu_count - 1], cons ? "ring" : "none (0xe9 only)");
 	return true;
 }
 
-const struct pv_backend xen_backend = { "xen", xen_detect, xen_init };
+const struct pv_backend xen_backend = { "xen", xen_detect, xen_init, xen_platform };
 PV_BACKEND(xen_backend);

@@ -53,25 +53,9 @@ CFG=$top/xen/pvtick.cfg
 [ "$MODE" = dom0 ] || [ -f "$CFG" ] || die "no $CFG"
 
 # ---- 1. packages ----
-# need_packages PKG...: install what is missing when root; otherwise print the apt-get line, exit 2.
-need_packages() {
-	local p missing=()
-	for p in "$@"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-	done
-	[ ${#missing[@]} = 0 ] && return
-	local install="apt-get install -y -qq --no-install-recommends ${missing[*]}"
-	if [ "$(id -u)" != 0 ]; then
-		echo "xen.sh: missing Debian packages: ${missing[*]}. Install them with:" >&2
-		echo "  sudo apt-get update -qq && sudo $install" >&2
-		exit 2
-	fi
-	echo "xen.sh: installing ${missing[*]}" >&2
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq && $install >/dev/null
-}
-need_packages xen-hypervisor-4.17-amd64 xen-utils-4.17 xenstore-utils busybox-static linux-image-amd64 \
-	qemu-system-x86 cpio gzip xz-utils
+# The Debian packages this needs, from one list (tests/deps.sh): installed when root, else the
+# exact apt-get line and exit 2.
+"$top/tests/deps.sh" xen || exit 2
 
 # ---- 2. cached images ----
 C=$OUT/xen-cache

@@ -72,31 +72,7 @@
 #define NR_CASES 6
 #define NO_OWNER 0xffffffffu
 
-/* ---- KTAP plumbing ---------------------------------------------------- */
-
-static unsigned case_no;
-static const char *case_name = "";
-static bool case_failed;
-static unsigned nr_failed;
-
-#define CHECK(cond)                                                               \
-	do {                                                                      \
-		if (!(cond)) {                                                    \
-			printf("# FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-			case_failed = true;                                       \
-		}                                                                 \
-	} while (0)
-
-static void run_case(const char *name, void (*fn)(void))
-{
-	case_no++;
-	case_name = name;
-	case_failed = false;
-	fn();
-	printf("%sok %u %s\n", case_failed ? "not " : "", case_no, name);
-	fflush(stdout);
-	nr_failed += case_failed;
-}
+#include "ktap.h"
 
 /* ---- the environment the lock expects --------------------------------- */
 

@@ -1,0 +1,197 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# kvm-nested.sh: boot pvtick under real Linux KVM, nested inside QEMU TCG, once per case of a case file.
+#
+# Usage: tests/env/kvm-nested.sh OUTDIR CASEFILE
+#   CASEFILE  one L2 boot per line, NAME|SMP|CPUFLAGS|GUEST_ARGS ('#' starts a comment line), e.g.
+#               kvm-smp4-auto|4|host,kvm-pv-unhalt=on|pvlock=auto stress.iters=300
+#   OUTDIR    gets <name>.log (L2 console), <name>.rc (L2 QEMU status: 33 pass, 35 fail, 124 timeout),
+#             l1.log (the whole L1 serial console) and the cached L1 images (l1/).
+# env: ELF (build/pvtick.elf, relative to the repo root), L1_SMP (2), L1_MEM (1G), L1_TIMEOUT (600 s),
+#      L2_TIMEOUT (240 s per case), TSC_KHZ (host TSC kHz, auto), VERBOSE=1 (show the L1 console live)
+# Exit: 0 L1 ran every case (judging the L2 results is the caller's job), 2 usage or missing packages,
+#       3 L1 never reached the case loop, 4 L1 stopped before the last case; 3 and 4 print the L1 log tail.
+#
+# The layers: L0 = QEMU TCG with -cpu max, which emulates AMD SVM with nested paging;
+# L1 = Debian's stock kernel + a busybox initramfs that loads kvm_amd and runs the host's QEMU;
+# L2 = pvtick under L1's KVM (-accel kvm). The host's own /dev/kvm (kvm_pvm here) is never used:
+# it runs ordinary guests ~1000x slower than TCG and hangs on VMCALL.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+[ $# = 2 ] || { sed -n '5,9p' "$0" | sed 's/^# \?//' >&2; exit 2; }
+mkdir -p "$1"
+OUT=$(cd "$1" && pwd) CASES=$2
+ELF=${ELF:-build/pvtick.elf}
+case $ELF in /*) ;; *) ELF=$top/$ELF ;; esac
+L1_SMP=${L1_SMP:-2} L1_MEM=${L1_MEM:-1G} L1_TIMEOUT=${L1_TIMEOUT:-600} L2_TIMEOUT=${L2_TIMEOUT:-240}
+die() { echo "kvm-nested: $*" >&2; exit 2; }
+[ -f "$ELF" ] || die "no kernel at $ELF (run make first)"
+[ -f "$CASES" ] || die "no case file $CASES"
+
+# Case lines, comments and blank lines dropped; NAME becomes a file name, so keep it plain.
+cases=$(grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$CASES" || true)
+[ -n "$cases" ] || die "$CASES has no cases"
+while IFS='|' read -r name smp cpu args; do
+	[[ $name =~ ^[A-Za-z0-9._-]+$ && $smp =~ ^[0-9]+$ && -n $cpu ]] ||
+		die "bad case line '$name|$smp|$cpu|$args' (want NAME|SMP|CPUFLAGS|GUEST_ARGS)"
+done <<<"$cases"
+
+# ---- 1. packages ----
+# The Debian packages this needs, from one list (tests/deps.sh): installed when root, else the
+# exact apt-get line and exit 2.
+"$top/tests/deps.sh" kvm || exit 2
+
+# ---- 2. L1 images: the kernel and the big cpio are cached; the small cpio is rebuilt every run ----
+# The ABI version linux-image-amd64 points at, e.g. 6.1.0-56-amd64.
+K=$(dpkg-query -W -f='${Depends}' linux-image-amd64 | grep -o 'linux-image-[0-9][^ ,]*' | head -1)
+K=${K#linux-image-}
+[ -f "/boot/vmlinuz-$K" ] && [ -d "/lib/modules/$K" ] || die "kernel $K is not installed"
+L1=$OUT/l1
+stamp="$K $(dpkg-query -W -f='${Version} ' "linux-image-$K" qemu-system-x86 busybox-static) $(sha256sum <"$0" | cut -c1-16)"
+
+build_l1() {
+	rm -rf "$L1" && mkdir -p "$L1"
+	# L1 boots through PVH straight into the ELF vmlinux, skipping the bzImage decompressor (slow
+	# under TCG). Debian's bzImage payload is that vmlinux, xz-compressed, with CONFIG_PVH=y.
+	local off
+	off=$(perl -0777 -ne 'print index($_, "\xfd7zXZ\x00")' "/boot/vmlinuz-$K")
+	[ "$off" -ge 0 ] || die "/boot/vmlinuz-$K: no xz payload found"
+	# (xz stops reading at the end of its stream; fed by a pipe, tail would die of SIGPIPE.)
+	xz -dc --single-stream <(tail -c +$((off + 1)) "/boot/vmlinuz-$K") >"$L1/vmlinux"
+	readelf -n "$L1/vmlinux" | grep -q 'note type: (0x00000012)' || die "vmlinux has no PVH entry note"
+
+	local r=$L1/root a ko lib f
+	mkdir -p "$r"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,etc,usr/share/qemu,usr/share/seabios}
+	cp /bin/busybox "$r/bin/busybox"
+	for a in $(/bin/busybox --list-full); do [ "$a" = bin/busybox ] || ln -s /bin/busybox "$r/$a"; done
+	# Coreutils timeout, called by its full path: busybox's applet (which busybox sh prefers to
+	# anything in PATH) returns the killed program's status, and QEMU exits 0 on SIGTERM; want 124.
+	cp /usr/bin/timeout "$r/bin/timeout.coreutils"
+	# kvm_amd and its dependency closure (irqbypass, kvm, ccp), indexed for busybox modprobe.
+	for ko in $(modprobe -S "$K" --show-depends kvm_amd | awk '$1 == "insmod" { print $2 }'); do
+		mkdir -p "$r${ko%/*}" && cp "$ko" "$r$ko"
+	done
+	cp "/lib/modules/$K"/modules.{order,builtin,builtin.modinfo} "$r/lib/modules/$K/"
+	depmod -b "$r" "$K"
+	# The host's QEMU with every library ldd names (and the loader). glibc dlopen()s libgcc_s for
+	# pthread_exit/cancel unwinding and ldd does not list it: take it too, or such a path aborts.
+	for lib in /usr/bin/qemu-system-x86_64 $(ldd /usr/bin/qemu-system-x86_64 | grep -o '/[^ ]*') \
+		/lib/x86_64-linux-gnu/libgcc_s.so.1; do
+		mkdir -p "$r${lib%/*}" && cp -L "$lib" "$r$lib"
+	done
+	# Firmware for L2 on pc/q35: SeaBIOS, the PVH and linuxboot option ROMs, the vAPIC ROM.
+	for f in pvh.bin linuxboot_dma.bin kvmvapic.bin; do cp -L "/usr/share/qemu/$f" "$r/usr/share/qemu/"; done
+	cp -L /usr/share/seabios/bios-256k.bin "$r/usr/share/seabios/"
+
+	cat >"$r/init" <<'EOF'
+#!/bin/sh
+# L1 /init: load KVM, boot every case of /cases as an L2 QEMU with its console framed, power off.
+mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev
+. /kvmenv.conf
+say() { echo "KVMENV: $*"; }
+modprobe kvm_amd
+if [ ! -c /dev/kvm ]; then
+	say "ERROR no /dev/kvm in L1 after modprobe kvm_amd ($(grep -cw svm /proc/cpuinfo) CPU(s) with svm)"
+	dmesg | grep -iE 'kvm|svm' | tail -5 | sed 's/^/KVMENV: dmesg: /'
+	poweroff -f
+fi
+say "L1 up in $(cut -d' ' -f1 /proc/uptime)s: Linux $(uname -r), $(nproc) CPU(s)," \
+	"kvm_amd nested=$(cat /sys/module/kvm_amd/parameters/nested) npt=$(cat /sys/module/kvm_amd/parameters/npt)"
+say "CASES $(grep -c . /cases)"
+while IFS='|' read -r name smp cpu args; do
+	say "BEGIN $name"
+	t0=$(cut -d' ' -f1 /proc/uptime)
+	# stdin from /dev/null: QEMU must not eat the rest of /cases.
+	/bin/timeout.coreutils -k 5 "$L2_TIMEOUT" qemu-system-x86_64 -accel kvm -M q35 -cpu "$cpu" -smp "$smp" -m 128M \
+		-nodefaults -display none -serial stdio -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=4 \
+		-kernel /pvtick.elf -append "$args" </dev/null 2>&1
+	rc=$?
+	say "END $name rc=$rc"
+	say "TIME $name $(awk -v t0="$t0" '{ printf "%.1f", $1 - t0 }' /proc/uptime)"
+done </cases
+say DONE
+poweroff -f
+EOF
+	chmod +x "$r/init"
+	# Uncompressed on purpose: gunzip inside TCG costs more boot time than QEMU's fw_cfg DMA of the
+	# extra megabytes.
+	(cd "$r" && find . | cpio -o -H newc --quiet) >"$L1/base.cpio"
+	rm -rf "$r"
+	echo "$stamp" >"$L1/stamp"
+}
+if [ "$(cat "$L1/stamp" 2>/dev/null)" != "$stamp" ]; then
+	echo "kvm-nested: building the L1 kernel and initramfs for Linux $K in $L1" >&2
+	build_l1
+fi
+
+# The per-run cpio: the kernel under test, the cases, the L2 timeout. Linux unpacks concatenated
+# cpio archives in turn, and QEMU's -initrd takes one file: so base.cpio + this one, end to end.
+run=$L1/run
+rm -rf "$run" && mkdir -p "$run"
+cp "$ELF" "$run/pvtick.elf"
+echo "$cases" >"$run/cases"
+echo "L2_TIMEOUT=$L2_TIMEOUT" >"$run/kvmenv.conf"
+(cd "$run" && find . -mindepth 1 | cpio -o -H newc --quiet) | cat "$L1/base.cpio" - >"$L1/initrd.cpio"
+
+# ---- 3. boot L1 once ----
+# microvm: no firmware, no PCI scan, so L1 is up in seconds under TCG. It also has no HPET or ACPI
+# PM timer, and calibrating the TSC against the PIT under TCG hangs now and then: tell L1 the TSC
+# rate instead. L1's TSC is the host's (TCG reads the host TSC), so take the host's rate.
+tsc_khz() {
+	local mhz
+	mhz=$({ dmesg 2>/dev/null || true; } |
+		sed -nE 's/.*tsc: (Refined TSC clocksource calibration:|Detected) ([0-9.]+) MHz.*/\2/p' | tail -1)
+	[ -n "$mhz" ] || mhz=$(awk -F': *' '/^cpu MHz/ { print $2; exit }' /proc/cpuinfo)
+	[ -n "$mhz" ] || die "cannot tell the host TSC rate: set TSC_KHZ"
+	awk -v m="$mhz" 'BEGIN { printf "%d", m * 1000 }'
+}
+TSC_KHZ=${TSC_KHZ:-$(tsc_khz)}
+echo "kvm-nested: booting L1 (Linux $K, $L1_SMP vCPU(s), $L1_MEM, timeout ${L1_TIMEOUT}s); console in $OUT/l1.log" >&2
+# quiet loglevel=1: no L1 kernel message interleaves with the L2 lines on the shared console,
+# except a panic (KERN_EMERG), which is what one needs to see when L1 dies.
+l1=(timeout -k 10 "$L1_TIMEOUT" qemu-system-x86_64 -accel tcg,thread=multi -cpu max -M microvm
+	-smp "$L1_SMP" -m "$L1_MEM" -nodefaults -display none -serial stdio -no-reboot
+	-kernel "$L1/vmlinux" -initrd "$L1/initrd.cpio"
+	-append "console=ttyS0 quiet loglevel=1 panic=-1 rdinit=/init tsc_early_khz=$TSC_KHZ")
+set +e
+if [ "${VERBOSE:-0}" = 1 ]; then
+	"${l1[@]}" </dev/null 2>&1 | tr -d '\r' | tee "$OUT/l1.log"
+else
+	"${l1[@]}" </dev/null 2>&1 | tr -d '\r' >"$OUT/l1.log"
+fi
+l1_rc=${PIPESTATUS[0]}
+set -e
+
+# ---- 4. split the L1 console into <name>.log / <name>.rc, one summary line per case ----
+while IFS='|' read -r name _; do rm -f "$OUT/$name.log" "$OUT/$name.rc"; done <<<"$cases"
+# An L2 console may end without a newline, so END can follow log text on the same line.
+awk -v out="$OUT" '
+	/^KVMENV: BEGIN / { name = $3; log_ = out "/" name ".log"; printf "" >log_; next }
+	name != "" && (i = index($0, "KVMENV: END ")) {
+		if (i > 1) print substr($0, 1, i - 1) >log_
+		rc = substr($0, i); sub(/.* rc=/, "", rc); print rc >(out "/" name ".rc")
+		close(log_); name = ""; next
+	}
+	name != "" { print >log_ }
+' "$OUT/l1.log"
+while IFS='|' read -r name smp cpu args; do
+	if [ -f "$OUT/$name.rc" ]; then
+		rc=$(cat "$OUT/$name.rc")
+		case $rc in 33) verdict=pass ;; 35) verdict=fail ;; 124) verdict=timeout ;; *) verdict="exit $rc" ;; esac
+		secs=$(sed -n "s/^KVMENV: TIME $name \([0-9.]*\)$/\1/p" "$OUT/l1.log")
+		pv=$(grep -m1 '^# pv:' "$OUT/$name.log" || echo '(no # pv: line)')
+		printf '%-22s rc=%-3s %-7s %6ss  %s\n' "$name" "$rc" "$verdict" "$secs" "$pv"
+	else
+		printf '%-22s did not run\n' "$name"
+	fi
+done <<<"$cases"
+grep -q '^KVMENV: DONE$' "$OUT/l1.log" && exit 0
+if grep -q '^KVMENV: CASES ' "$OUT/l1.log"; then
+	echo "kvm-nested: L1 stopped before the last case (L1 QEMU status $l1_rc). Its console ends:" >&2
+	st=4
+else
+	echo "kvm-nested: L1 never reached the case loop (L1 QEMU status $l1_rc). Its console ends:" >&2
+	st=3
+fi
+tail -25 "$OUT/l1.log" | sed 's/^/  | /' >&2
+exit $st
