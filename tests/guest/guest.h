@@ -28,7 +28,7 @@ struct stress_cfg {
 struct stress_result {
 	u64 total, violations, counter;
 	bool complement_ok;
-	u64 max_cycles;       /* TSC cycles from the common start to the last vCPU's last unlock */
+	u64 max_cycles;       /* BSP TSC cycles from the common start until every vCPU finished */
 	u64 min_acq, max_acq; /* per-vCPU counts when the first vCPU finished */
 };
 

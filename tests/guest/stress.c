@@ -24,7 +24,6 @@ static const char *const phase_names[] = { "idle", "waiting", "holding", "outsid
 static struct stress_cpu {
 	u64 acquisitions;
 	u64 violations;
-	u64 cycles; /* TSC from the common start to the last unlock */
 	u32 phase;
 } __attribute__((aligned(64))) per_cpu[MAX_CPUS];
 
@@ -33,7 +32,7 @@ static u64 snapshot[MAX_CPUS]; /* everyone's count when the first vCPU finished:
 static volatile u32 snapshot_taken;
 static volatile u32 arrived;
 static volatile u32 go;
-static u64 t_go; /* TSC when the BSP released everyone */
+static u64 t_go; /* the BSP's TSC when it released everyone */
 
 /* Each plain access is a volatile one: the compiler may not merge or cache them. */
 #define V(x) (*(volatile u64 *)&(x))
@@ -70,7 +69,6 @@ static void stress_worker(void *arg)
 		WRITE_ONCE(pc->phase, PH_OUT);
 		WRITE_ONCE(pc->acquisitions, pc->acquisitions + 1);
 	}
-	pc->cycles = x86_rdtsc() - t_go; /* from the common start to this vCPU's last unlock */
 	WRITE_ONCE(pc->phase, PH_DONE);
 	if (!__atomic_exchange_n(&snapshot_taken, 1, __ATOMIC_ACQ_REL))
 		for (unsigned i = 0; i < cpus_online; i++)
@@ -144,6 +142,12 @@ void stress_run(const struct stress_cfg *c, struct stress_result *r)
 	__atomic_store_n(&go, 1, __ATOMIC_RELEASE);
 	stress_worker(0);
 	smp_wait_all();
+	/*
+	 * The span is read on the BSP's clock only: vCPUs' TSCs need not agree (under
+	 * KVM each vCPU's TSC starts when the vCPU is created), so another vCPU's
+	 * end minus the BSP's start can even be negative.
+	 */
+	u64 span = x86_rdtsc() - t_go;
 
 	x86_cli();
 	apic_timer_stop();
@@ -155,13 +159,12 @@ void stress_run(const struct stress_cfg *c, struct stress_result *r)
 		struct stress_cpu *pc = &per_cpu[i];
 		r->total += pc->acquisitions;
 		r->violations += pc->violations;
-		if (pc->cycles > r->max_cycles)
-			r->max_cycles = pc->cycles;
 		if (snapshot[i] < r->min_acq)
 			r->min_acq = snapshot[i];
 		if (snapshot[i] > r->max_acq)
 			r->max_acq = snapshot[i];
 	}
+	r->max_cycles = span;
 	r->counter = shared.counter;
 	r->complement_ok = shared.complement == ~shared.counter;
 }
