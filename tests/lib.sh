@@ -1,6 +1,18 @@
 # SPDX-License-Identifier: MIT
 # lib.sh: shared runner helpers: boot the guest under QEMU TCG with a timeout, read its KTAP.
 
+# run_logged LOG CMD...: run CMD without stdin, its output (CRs stripped) to LOG, and to stdout
+# as well when VERBOSE=1. Sets RUN_RC to CMD's exit status. Works under set -e.
+run_logged() {
+	local log=$1
+	shift
+	if [ "${VERBOSE:-0}" = 1 ]; then
+		"$@" </dev/null 2>&1 | tr -d '\r' | tee "$log" && RUN_RC=0 || RUN_RC=${PIPESTATUS[0]}
+	else
+		"$@" </dev/null 2>&1 | tr -d '\r' >"$log" && RUN_RC=0 || RUN_RC=${PIPESTATUS[0]}
+	fi
+}
+
 # qemu_boot LOG SMP TIMEOUT ELF ARGS...: boot, console to LOG (and stdout if VERBOSE=1).
 # Sets BOOT_RC to QEMU's status: 33 = guest pass, 35 = guest fail, 124 = timeout.
 qemu_boot() {
@@ -16,13 +28,8 @@ qemu_boot_accel() {
 	local cmd=(timeout --foreground -k 5 "$tmo" qemu-system-x86_64 -machine q35 -accel "$accel" -cpu "$cpu"
 		-smp "$smp" -m 256 -display none -nodefaults -serial stdio -no-reboot
 		-device isa-debug-exit,iobase=0xf4,iosize=4 -kernel "$elf" -append "$*")
-	if [ "${VERBOSE:-0}" = 1 ]; then
-		"${cmd[@]}" </dev/null 2>&1 | tr -d '\r' | tee "$log"
-		BOOT_RC=${PIPESTATUS[0]}
-	else
-		"${cmd[@]}" </dev/null 2>&1 | tr -d '\r' >"$log"
-		BOOT_RC=${PIPESTATUS[0]}
-	fi
+	run_logged "$log" "${cmd[@]}"
+	BOOT_RC=$RUN_RC
 	case $BOOT_RC in
 	33 | 35) ;;
 	124) echo "# qemu: TIMEOUT after ${tmo}s: the guest neither finished nor let its watchdog end the run" >>"$log" ;;

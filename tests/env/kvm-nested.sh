@@ -19,6 +19,7 @@
 # it runs ordinary guests ~1000x slower than TCG and hangs on VMCALL.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
+. "$top/tests/lib.sh"
 [ $# = 2 ] || { sed -n '5,9p' "$0" | sed 's/^# \?//' >&2; exit 2; }
 mkdir -p "$1"
 OUT=$(cd "$1" && pwd) CASES=$2
@@ -158,14 +159,8 @@ l1=(timeout -k 10 "$L1_TIMEOUT" qemu-system-x86_64 -accel "$L0_ACCEL" -cpu max -
 	-smp "$L1_SMP" -m "$L1_MEM" -nodefaults -display none -serial stdio -no-reboot
 	-kernel "$L1/vmlinux" -initrd "$L1/initrd.cpio"
 	-append "console=ttyS0 quiet loglevel=1 panic=-1 rdinit=/init tsc_early_khz=$TSC_KHZ")
-set +e
-if [ "${VERBOSE:-0}" = 1 ]; then
-	"${l1[@]}" </dev/null 2>&1 | tr -d '\r' | tee "$OUT/l1.log"
-else
-	"${l1[@]}" </dev/null 2>&1 | tr -d '\r' >"$OUT/l1.log"
-fi
-l1_rc=${PIPESTATUS[0]}
-set -e
+run_logged "$OUT/l1.log" "${l1[@]}"
+l1_rc=$RUN_RC
 
 # ---- 4. split the L1 console into <name>.log / <name>.rc, one summary line per case ----
 while IFS='|' read -r name _; do rm -f "$OUT/$name.log" "$OUT/$name.rc"; done <<<"$cases"

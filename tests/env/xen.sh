@@ -29,6 +29,7 @@
 # with HAP); Xen 4.17 from Debian; pvtick as a PVH guest (an HVM container without emulated devices).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
+. "$top/tests/lib.sh"
 usage() { sed -n '5,10p' "$0" | sed 's/^# \?//' >&2; exit 2; }
 [ $# = 5 ] || usage
 MODE=$1 NAME=$3 VCPUS=$4 ARGS=$5
@@ -277,14 +278,8 @@ qemu=(timeout -k 10 "$XEN_TIMEOUT" qemu-system-x86_64 -machine q35 -accel tcg,th
 	-device isa-debug-exit,iobase=0xf4,iosize=4 -kernel "$C/xen" -append "$xen_cmd" "${machine[@]}")
 rm -f "$OUT/$NAME.log" "$OUT/$NAME.rc"
 t0=${EPOCHREALTIME/./}
-set +e
-if [ "${VERBOSE:-0}" = 1 ]; then
-	"${qemu[@]}" </dev/null 2>&1 | tr -d '\r' | tee "$OUT/$NAME.xen.log"
-else
-	"${qemu[@]}" </dev/null 2>&1 | tr -d '\r' >"$OUT/$NAME.xen.log"
-fi
-qemu_rc=${PIPESTATUS[0]}
-set -e
+run_logged "$OUT/$NAME.xen.log" "${qemu[@]}"
+qemu_rc=$RUN_RC
 t1=${EPOCHREALTIME/./}
 wall=$(printf '%d.%d' $(((t1 - t0) / 1000000)) $(((t1 - t0) / 100000 % 10)))
 
