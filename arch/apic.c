@@ -102,7 +102,6 @@ static void send_ipi(u32 apic_id, u32 lo)
 
 void apic_send_init(u32 apic_id) { send_ipi(apic_id, ICR_INIT | ICR_ASSERT | ICR_LEVEL); }
 void apic_send_sipi(u32 apic_id, u8 vector) { send_ipi(apic_id, ICR_STARTUP | ICR_ASSERT | vector); }
-void apic_send_ipi(u32 apic_id, u8 vector) { send_ipi(apic_id, ICR_ASSERT | vector); }
 
 void apic_timer_start(u64 period_us)
 {

@@ -68,7 +68,6 @@ struct trap_frame {
 void idt_init(void);      /* once, on the BSP */
 void idt_load(void);      /* on every CPU */
 #define VEC_TIMER 0xf0
-#define VEC_WAKE 0xf1  /* IPI that wakes an idle AP */
 #define VEC_SPURIOUS 0xff
 /* Called on VEC_TIMER (the BSP's watchdog tick). */
 extern void (*timer_tick_fn)(void);
@@ -122,7 +121,6 @@ u32 apic_id_self(void);
 bool apic_is_x2(void);
 void apic_send_init(u32 apic_id);
 void apic_send_sipi(u32 apic_id, u8 vector);
-void apic_send_ipi(u32 apic_id, u8 vector); /* fixed delivery */
 void apic_eoi(void);
 /* Periodic timer on VEC_TIMER every period_us (calibrated against the TSC). */
 void apic_timer_start(u64 period_us);

@@ -10,7 +10,7 @@ struct idt_gate {
 } __attribute__((packed));
 
 static struct idt_gate idt[256];
-extern const u64 trap_stubs[35];
+extern const u64 trap_stubs[34];
 void (*timer_tick_fn)(void);
 
 static const char *const exc_names[32] = {
@@ -41,8 +41,7 @@ void idt_init(void)
 		set_gate(v, trap_stubs[v], ist ? 1 : 0);
 	}
 	set_gate(VEC_TIMER, trap_stubs[32], 0);
-	set_gate(VEC_WAKE, trap_stubs[33], 0);
-	set_gate(VEC_SPURIOUS, trap_stubs[34], 0);
+	set_gate(VEC_SPURIOUS, trap_stubs[33], 0);
 }
 
 void idt_load(void)
@@ -84,10 +83,6 @@ void trap_dispatch(struct trap_frame *f)
 		if (timer_tick_fn)
 			timer_tick_fn();
 		apic_eoi();
-		return;
-	}
-	if (f->vector == VEC_WAKE) {
-		apic_eoi(); /* its only job was to end a HLT */
 		return;
 	}
 	if (f->vector == VEC_SPURIOUS)
