@@ -172,13 +172,14 @@ xen_case domu domu-drop-kick 4 fail "pvlock=auto $CONTEND inject=drop-kick watch
 
 # ---- Linux KVM, nested in QEMU TCG: 2 L1 vCPUs, pvtick in L2 (tests/env/kvm-nested.sh) ----
 # The 4-vCPU PV case runs 3000 acquisitions per vCPU: 300 can finish inside one L1 timeslice,
-# with the vCPUs taking turns and the lock never contended.
+# with the vCPUs taking turns and the lock never contended. The native-spinning 4-vCPU cases run
+# 50: 300 took over 240 s (handing the lock to preempted vCPUs).
 cat >"$logs/kvm-cases.txt" <<EOF
 kvm-smp1-auto|1|host,kvm-pv-unhalt=on|pvlock=auto stress.iters=1000
 kvm-smp1-off|1|host,kvm-pv-unhalt=on|pvlock=off stress.iters=1000
 kvm-smp4-auto|4|host,kvm-pv-unhalt=on|pvlock=auto stress.iters=3000 stress.cs=2000 spin_threshold=16
-kvm-smp4-off|4|host,kvm-pv-unhalt=on|pvlock=off stress.iters=300
-kvm-no-unhalt|4|host,kvm-pv-unhalt=off|pvlock=auto stress.iters=300
+kvm-smp4-off|4|host,kvm-pv-unhalt=on|pvlock=off stress.iters=50
+kvm-no-unhalt|4|host,kvm-pv-unhalt=off|pvlock=auto stress.iters=50
 kvm-drop-kick|4|host,kvm-pv-unhalt=on|pvlock=auto $CONTEND inject=drop-kick watchdog=5
 EOF
 kvm_ok=1
@@ -200,8 +201,8 @@ kvm_case kvm-smp4-auto pass '^# pv: backend=kvm reason=PV_UNHALT sites=[1-9][0-9
 	'^# smp: 4 of 4 CPU' '^# stress: total=12000 expected=12000 counter=12000 violations=0$' \
 	'^# slowpath: .*slow_entries=[1-9][0-9]* .*kicks_sent=[1-9][0-9]* kicks_received=[1-9]' \
 	'^# stress: throughput=[1-9][0-9]* acq/s over [0-9]+ ms'
-kvm_case kvm-smp4-off pass '^# pv: backend=native reason=pvlock=off ' '^# stress: total=1200 expected=1200 '
-kvm_case kvm-no-unhalt pass '^# pv: backend=native reason=kvm-without-PV_UNHALT ' '^# stress: total=1200 expected=1200 '
+kvm_case kvm-smp4-off pass '^# pv: backend=native reason=pvlock=off ' '^# stress: total=200 expected=200 '
+kvm_case kvm-no-unhalt pass '^# pv: backend=native reason=kvm-without-PV_UNHALT ' '^# stress: total=200 expected=200 '
 kvm_case kvm-drop-kick fail '^# watchdog: no acquisition for 5 s' 'served but still blocked: its kick was lost' \
 	'^not ok 7 stress_exclusion # watchdog fired$'
 
