@@ -53,7 +53,8 @@ void pv_choose_and_patch(enum pv_lock_mode mode, bool patch_off, struct pv_choic
 	 */
 	const struct pv_backend *owner = 0, *chosen = 0;
 	const char *why = 0;
-	if (x86_cpuid(1, 0).ecx & CPUID1_ECX_HYPERVISOR) {
+	bool hypervisor = x86_cpuid(1, 0).ecx & CPUID1_ECX_HYPERVISOR;
+	if (hypervisor) {
 		for (const struct pv_backend *const *b = __start_pv_backends; b < __stop_pv_backends; b++) {
 			why = 0;
 			bool yes = (*b)->detect(&why);
@@ -69,7 +70,7 @@ void pv_choose_and_patch(enum pv_lock_mode mode, bool patch_off, struct pv_choic
 
 	if (mode == PVLOCK_OFF) {
 		c->reason = "pvlock=off";
-	} else if (!(x86_cpuid(1, 0).ecx & CPUID1_ECX_HYPERVISOR)) {
+	} else if (!hypervisor) {
 		c->reason = "no-hypervisor";
 	} else {
 		if (!chosen && !why) {

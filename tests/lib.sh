@@ -45,3 +45,21 @@ ktap_verdict() {
 	notok=$(grep -c '^not ok ' "$log")
 	[ -n "$plan" ] && [ "$notok" = 0 ] && [ "$ok" = "$plan" ]
 }
+
+# ktap_summary LOG: print "N passed, N failed" for one guest log: "not ok" lines, plus cases the
+# plan announced but the log lacks, are failures; a log with no plan at all is one failure.
+# Returns 0 if nothing failed.
+ktap_summary() {
+	local log=$1 plan ok notok missing
+	plan=$(sed -n 's/^1\.\.\([0-9]\+\)$/\1/p' "$log" | head -1)
+	ok=$(grep -c '^ok ' "$log")
+	notok=$(grep -c '^not ok ' "$log")
+	if [ -n "$plan" ]; then
+		missing=$((plan - ok - notok))
+		[ "$missing" -gt 0 ] || missing=0
+	else
+		missing=1 # no plan: the guest never got going
+	fi
+	echo "$ok passed, $((notok + missing)) failed"
+	[ $((notok + missing)) = 0 ]
+}

@@ -45,10 +45,4 @@ kvm)
 	;;
 *) echo "run-env.sh: unknown environment '$env' (xen|kvm)" >&2; exit 2 ;;
 esac
-ok=$(grep -c '^ok ' "$log")
-notok=$(grep -c '^not ok ' "$log")
-plan=$(sed -n 's/^1\.\.\([0-9]\+\)$/\1/p' "$log" | head -1)
-missing=$(( ${plan:-1} - ok - notok ))
-[ "$missing" -gt 0 ] || missing=0
-echo "$ok passed, $((notok + missing)) failed"
-[ $((notok + missing)) = 0 ]
+ktap_summary "$log"
