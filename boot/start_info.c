@@ -7,10 +7,18 @@
 /* Fields up to rsdp_paddr exist in version 0; memmap_* from version 1. */
 #define V0_SIZE offsetof(struct hvm_start_info, memmap_paddr)
 
+/*
+ * The ABI states no alignment for start_info or the memory map: %ebx and
+ * memmap_paddr may be any address. Read them through byte-aligned types, so a
+ * misaligned one is still a defined read (the same instructions on x86).
+ */
+typedef struct hvm_start_info __attribute__((aligned(1))) start_info_any;
+typedef struct hvm_memmap_table_entry __attribute__((aligned(1))) memmap_entry_any;
+
 const char *boot_parse_start_info(u64 pa, phys_map_fn map, struct boot_info *out)
 {
 	static char msg[128];
-	const struct hvm_start_info *si;
+	const start_info_any *si;
 
 	*out = (struct boot_info){ 0 };
 	if (pa == 0)
@@ -55,7 +63,7 @@ const char *boot_parse_start_info(u64 pa, phys_map_fn map, struct boot_info *out
 	}
 
 	if (si->version >= 1 && si->memmap_entries) {
-		const struct hvm_memmap_table_entry *m;
+		const memmap_entry_any *m;
 		if (si->memmap_entries > BOOT_MEMMAP_MAX) {
 			ksnprintf(msg, sizeof(msg), "memory map has %u entries, more than %u",
 				  si->memmap_entries, BOOT_MEMMAP_MAX);
