@@ -1,0 +1,276 @@
+/* SPDX-License-Identifier: MIT */
+/* ticket.pml: a SPIN model of the ticket lock's slow-path protocol with the Xen or KVM hooks (make verify). */
+
+/*
+ * What is modelled: NCPU vCPUs take one ticket lock again and again (or stop
+ * for good), through the fast path of locks/spinlock.h, the wait loop and the
+ * flag clearing of locks/ticket.c, and the lock_spinning/unlock_kick hooks of
+ * one backend:
+ *   spin -a -DBACKEND_XEN ticket.pml   xen/xen.c: SCHEDOP_poll on the vCPU's
+ *                                      event channel, kicked by EVTCHNOP_send
+ *   spin -a -DBACKEND_KVM ticket.pml   kvm/kvm.c: HLT, kicked by KVM_HC_KICK_CPU
+ * Mutants, each must be caught (tests/verify.sh):
+ *   -DM1  SF set after the waiter's last head check (the bad order of ticket.c).
+ *   -DM2  unlock kicks the waiter for head + INC, then moves the head.
+ *   -DM3  Xen: the port's pending bit cleared after the last check, just before
+ *         the poll ("2 after 3" in xen.c), which can wipe out the kick.
+ *   -DM4  KVM: a HLT that forgets a kick sent before it (HLT without
+ *         pv_unhalted: only a kick during the halt would end it).
+ *
+ * Steps. Each shared load or store of the C is one Promela step, a locked
+ * instruction (fetch_add, fetch_or, cmpxchg) one atomic step, except where
+ * merging two accesses changes no outcome (without these merges pan had
+ * stored 9e7 states, unfinished, after 150 s; make verify has not the time):
+ *   - a wait slot is published in one step (w->want, then w->lock) and read in
+ *     one step by ticket_wait_find (w->lock, then w->want), and its want is
+ *     reset to 0 when the slot is cleared (the C leaves it). Exact as long as no
+ *     ticket value is reused between the finder's two loads of one slot: the
+ *     two loads then see one publication, or the want load sees a later
+ *     publication of the same ticket or of a ticket that cannot be `next`, as
+ *     the single read at the time of the want load would. Reuse takes 2^15
+ *     acquisitions in the C between two adjacent loads of one vCPU; the
+ *     model, with 4 tickets, does not explore that case.
+ *   - a successful ticket_served() and the following load of the tail (once
+ *     head == want, only this vCPU can move the head);
+ *   - the return from SCHEDOP_poll and ticket_wait_clear (once the port is
+ *     pending, only this vCPU clears it);
+ *   - ghost updates (waiting[], ncs, resetting locals) ride on a real step;
+ *   - ticket_wait_find skips the unlocker's own slot, which is always empty.
+ * The memory is sequentially consistent: sound for this code on x86-64 because
+ * each side of the race stores, then does a locked instruction (a full
+ * barrier), then loads (waiter: publish slot, locked OR of SF, load head;
+ * unlocker: locked add to head, load tail, load slots).
+ *
+ * The backends' wake state is per vCPU:
+ *   Xen: pending[i], the pending bit of vCPU i's (masked) IPI port. EVTCHNOP_send
+ *        sets it; SCHEDOP_poll returns when it is set, at once if it already
+ *        is, and does not clear it; only the waiter clears it (port_clear).
+ *   KVM: unhalt[i], vCPU i's pv_unhalted. KVM_HC_KICK_CPU sets it; HLT returns
+ *        at once if it is set; leaving HLT, for whatever reason, clears it.
+ * Both may also return without a kick (Xen: the BSP's 100 ms poll timeout;
+ * KVM: an interrupt, a SIPI ends HLT), which lock_spinning's contract allows
+ * on every vCPU (spinlock.h: "MAY return at any time"), so the model lets every
+ * block end spuriously. Whether a given block ends only by a kick or may end
+ * spuriously is chosen when the vCPU blocks, not offered as an always-enabled
+ * way out: otherwise weak fairness would force a spurious wake-up out of every
+ * lost wake-up and hide it.
+ * Early slow-path entry (issue #6): a waiter may call lock_spinning at once,
+ * before any check of the head (holder's vCPU preempted), and after any failed
+ * check; the spin threshold is not modelled (any number of spins).
+ * Not modelled: ticket_trylock (not on the slow path), the per-vCPU stats and
+ * ticket_waits[].kicked (only counted, never decide anything), the
+ * ticket_inject_drop_kick fault injection (test only), more than one lock.
+ *
+ * The ticket width. The C counts tickets in steps of TICKET_INC = 2 in 16-bit
+ * halves. The model keeps INC = 2 and SF = bit 0 of the tail but wraps both
+ * halves at TMOD = 8: tickets 0, 2, 4, 6. Sound because at most NCPU = 3
+ * tickets are outstanding (each vCPU holds at most one), so tail - head
+ * (mod 8) is in {0, 2, 4, 6}: 0 only when unlocked, and the NCPU outstanding
+ * tickets are distinct mod 8. The C argument is the same with 2^15 tickets
+ * (spinlock_types.h). Every fourth ticket taken wraps the tail: the shortest
+ * path to it is 13 steps (pan -DBFS), where the searches go to depths of
+ * 10^5 and more. The statement marked WRAP below runs only on a wrapping
+ * take, and tests/verify.sh checks that pan reports every statement reached.
+ *
+ * Properties:
+ *   Mutual exclusion: the assert at the critical section's entry:
+ *     never two vCPUs between "cs" and the head store of their unlock.
+ *   No deadlock: no invalid end state: a vCPU may stop only at its idle point,
+ *     so every state with no step enabled and a vCPU elsewhere is an error.
+ *   No lost wake-up (liveness), ltl no_lost_wakeup, under weak fairness
+ *   (pan -a -f): for every vCPU i,
+ *     G (waiting[i] -> F !waiting[i])
+ *   where waiting[i] holds from the ticket take that did not get the lock at
+ *   once until the vCPU enters the critical section. A waiter blocked forever,
+ *   or spinning forever behind one, is an acceptance cycle.
+ */
+
+#define NCPU 3
+#define INC  2 /* TICKET_INC */
+#define SF   1 /* TICKET_SLOWPATH_FLAG: bit 0 of the tail */
+#define TMOD 8 /* tickets wrap at 8, not 2^16: see above */
+
+#if defined(BACKEND_XEN) == defined(BACKEND_KVM)
+#error "ticket.pml: define exactly one of BACKEND_XEN, BACKEND_KVM"
+#endif
+#if defined(M3) && !defined(BACKEND_XEN) || defined(M4) && !defined(BACKEND_KVM)
+#error "ticket.pml: M3 is a Xen mutant, M4 a KVM one"
+#endif
+
+byte head;            /* lock->t.head: the ticket now served, even */
+byte tail;            /* lock->t.tail: the next ticket | SF */
+bit slot_lock[NCPU];  /* ticket_waits[i].lock == lock */
+byte slot_want[NCPU]; /* ticket_waits[i].want, 0 while slot_lock[i] is 0 (see above) */
+#ifdef BACKEND_XEN
+bit pending[NCPU];    /* the pending bit of vCPU i's IPI port */
+#else
+bit unhalt[NCPU];     /* vCPU i's pv_unhalted */
+#endif
+byte ncs;             /* ghost: vCPUs in the critical section */
+bit waiting[NCPU];    /* ghost: holds a ticket, has not got the lock yet */
+
+/* Got the lock: the mutual exclusion check. */
+#define CS_ENTER waiting[_pid] = 0; ncs++; assert(ncs == 1)
+
+active [NCPU] proctype vcpu()
+{
+	byte want; /* my ticket, while I want the lock */
+	byte next; /* unlock: the new head */
+	byte i;    /* unlock_kick: the wait slot looked at */
+
+end_idle:
+	if
+	:: atomic {
+		/* T1 spinlock.h:87-88 ticket_lock: fetch_add of the tail, want = old tail & ~SF */
+		want = tail & ~SF;
+		tail = (tail + INC) % TMOD;
+		if
+		:: want == TMOD - INC -> skip /* WRAP: this take wraps the tail to 0 */
+		:: else
+		fi;
+		if
+		:: head == want -> /* spinlock.h:89-90 the old head is mine: got it */
+			CS_ENTER;
+			want = 0;
+			goto unlock
+		:: else ->         /* spinlock.h:91 -> ticket_lock_wait, ticket.c:27 */
+			waiting[_pid] = 1;
+			if
+			:: goto wait   /* spin first */
+			:: goto slow   /* or enter the slow path at once (early entry) */
+			fi
+		fi
+	   }
+	:: goto done               /* or stop taking the lock, for good */
+	fi;
+
+wait:	/* ticket.c:34-38 the spin loop; a failed check changes nothing and is not a step */
+	if
+	:: atomic {
+		/* ticket.c:35-36 ticket_served(): yes; then ticket.c:43 load the tail, SF? */
+		head == want -> CS_ENTER;
+		if
+		:: (tail & SF) != 0 -> goto clear
+		:: else -> want = 0; goto unlock
+		fi
+	   }
+	:: head != want -> goto slow /* ticket.c:35, 40: not served; threshold spent, or early entry */
+	fi;
+clear:	/* ticket.c:44 -> ticket.c:23 ticket_clear_slowpath: cmpxchg {want, want+INC|SF} -> {want, want+INC} */
+	atomic {
+		if
+		:: head == want && tail == (((want + INC) % TMOD) | SF) -> tail = (want + INC) % TMOD
+		:: else
+		fi;
+		want = 0
+	}
+	goto unlock;
+
+slow:	/* ticket.c:40 ticket_hook(PATCH_LOCK_SPINNING): the backend's lock_spinning */
+	/* S1 ticket.c:70,73 ticket_wait_publish: w->want, then w->lock (kvm.c:37 / xen.c:125, step 1) */
+	atomic { slot_want[_pid] = want; slot_lock[_pid] = 1 }
+#if defined(BACKEND_XEN) && !defined(M3)
+	/* S2 xen.c:126 port_clear (xen.c:96), step 2: an old kick must not end this poll */
+	pending[_pid] = 0;
+#endif
+#ifndef M1
+	/* S3 ticket.c:79 ticket_set_slowpath, locked OR (kvm.c:38 step 2 / xen.c:127 step 3) */
+	tail = tail | SF;
+	/* S4 spinlock.h:53 ticket_served(), the last check (kvm.c:39 / xen.c:128, step 3) */
+	if
+	:: head == want -> goto unslot
+	:: head != want -> goto block    /* this block ends only by a kick */
+	:: head != want -> goto spurious /* this block may also end without one */
+	fi;
+#else
+	/* M1: the last check first ... */
+	if
+	:: head == want -> goto unslot
+	:: else
+	fi;
+	/* M1: ... then SF (the bad order, ticket.c:51-55) */
+	if
+	:: tail = tail | SF; goto block
+	:: tail = tail | SF; goto spurious
+	fi;
+#endif
+block:	/* S5 kvm.c:41 x86_hlt (step 4) / xen.c:144 SCHEDOP_poll (step 5), until kicked */
+#ifdef M3
+	pending[_pid] = 0; /* M3: port_clear after the last check ("2 after 3", xen.c:114-115) */
+#endif
+#ifdef M4
+	unhalt[_pid] = 0;  /* M4: a HLT that forgets an earlier kick (against ticket.c:63-64, kvm.c:28-29) */
+#endif
+#ifdef BACKEND_XEN
+	/* the poll returns once the port is pending, at once if it already is; the bit stays set */
+	atomic { pending[_pid] -> slot_lock[_pid] = 0; slot_want[_pid] = 0 } /* BLOCKED; + S6 */
+	goto wait;
+#else
+	/* HLT returns once pv_unhalted is set, at once if it already is, and clears it */
+	atomic { unhalt[_pid] -> unhalt[_pid] = 0 } /* BLOCKED */
+	goto unslot;
+#endif
+spurious: /* S5' the block ends without a kick: Xen poll timeout (no step), KVM an interrupt */
+#ifdef BACKEND_KVM
+	unhalt[_pid] = 0; /* leaving HLT clears pv_unhalted */
+#endif
+unslot:	/* S6 ticket.c:84 ticket_wait_clear (kvm.c:47 step 5 / xen.c:150), then spin again (ticket.c:32) */
+	atomic { slot_lock[_pid] = 0; slot_want[_pid] = 0 }
+	goto wait;
+
+unlock:	/* in the critical section; now ticket_unlock */
+#ifndef M2
+	/* U1 spinlock.h:114 ticket_unlock: locked add to the head, next = the new head */
+	atomic { ncs--; head = (head + INC) % TMOD; next = head }
+	/* U2 spinlock.h:115 load the tail: SF? */
+	if
+	:: (tail & SF) != 0 -> skip
+	:: atomic { (tail & SF) == 0 -> next = 0 }; goto end_idle
+	fi;
+#else
+	/* M2: decide and kick for head + INC before the head moves */
+	atomic { ncs--; next = (head + INC) % TMOD }
+	if
+	:: (tail & SF) != 0 -> skip
+	:: (tail & SF) == 0 -> goto unlocked
+	fi;
+#endif
+	/* U3 spinlock.h:117 -> unlock_kick (kvm.c:57 / xen.c:160) -> ticket_wait_find, ticket.c:94-98 */
+find:
+	if
+	:: i == _pid -> i++ /* my own slot: empty, I am not in lock_spinning */
+	:: else
+	fi;
+	if
+	:: i == NCPU -> i = 0; goto nobody
+	:: else
+	fi;
+	if
+	:: slot_lock[i] && slot_want[i] == next -> goto kick /* ticket.c:96-97 found */
+	:: else -> i++; goto find
+	fi;
+kick:
+#ifdef BACKEND_XEN
+	/* U4 xen.c:166 EVTCHNOP_send: set the pending bit of vCPU i's port */
+	atomic { pending[i] = 1; i = 0 }
+#else
+	/* U4 kvm.c:62 KVM_HC_KICK_CPU: set vCPU i's pv_unhalted */
+	atomic { unhalt[i] = 1; i = 0 }
+#endif
+nobody:	/* xen.c:161-162 / kvm.c:58-59 nobody waits for next: no kick */
+#ifndef M2
+	next = 0;
+	goto end_idle;
+#else
+unlocked:
+	/* M2: only now the head moves */
+	atomic { head = next; next = 0 }
+	goto end_idle;
+#endif
+done:
+	skip
+}
+
+ltl no_lost_wakeup {
+	[] ((waiting[0] -> <> !waiting[0]) && (waiting[1] -> <> !waiting[1]) && (waiting[2] -> <> !waiting[2]))
+}
