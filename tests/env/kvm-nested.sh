@@ -5,13 +5,16 @@
 # Usage: tests/env/kvm-nested.sh OUTDIR CASEFILE
 #   CASEFILE  one L2 boot per line, NAME|SMP|CPUFLAGS|GUEST_ARGS ('#' starts a comment line), e.g.
 #               kvm-smp4-auto|4|host,kvm-pv-unhalt=on|pvlock=auto stress.iters=300
-#   OUTDIR    gets <name>.log (L2 console), <name>.rc (L2 QEMU status: 33 pass, 35 fail, 124 timeout),
-#             l1.log (the whole L1 serial console) and the cached L1 images (l1/).
-# env: ELF (build/pvtick.elf, relative to the repo root), L1_SMP (1), L1_MEM (1G), L1_TIMEOUT (600 s),
-#      L2_TIMEOUT (240 s per case), TSC_KHZ (host TSC kHz, auto), VERBOSE=1 (show the L1 console live),
-#      L0_ACCEL (tcg,thread=single: see step 3 before changing it)
-# Exit: 0 L1 ran every case (judging the L2 results is the caller's job), 2 usage or missing packages,
-#       3 L1 never reached the case loop, 4 L1 stopped before the last case; 3 and 4 print the L1 log tail.
+#   OUTDIR    gets <name>.log (L2 console), <name>.rc (L2 QEMU status: 33 pass, 35 fail, 124 timeout;
+#             l1-stopped if L1 itself stopped twice in that case), l1.log (the whole L1 serial
+#             console of every L1 boot, with KVMENV-L0: lines for L0's decisions) and the cached L1
+#             images (l1/).
+# env: ELF (build/pvtick.elf, relative to the repo root), L1_SMP (1), L1_MEM (1G), L1_TIMEOUT (600 s
+#      per L1 boot), L2_TIMEOUT (240 s per case), L1_SILENCE (90 s: an L1 console silent that long is
+#      a frozen L1), L1_BOOTS (4: L1 boots in all, see step 3), TSC_KHZ (host TSC kHz, auto),
+#      VERBOSE=1 (show the L1 console live), L0_ACCEL (tcg,thread=single: see step 3 before changing it)
+# Exit: 0 every case ran to its END (judging the L2 results is the caller's job), 2 usage or missing
+#       packages, 3 L1 never reached the case loop, 4 some case did not end; 3 and 4 print the L1 log tail.
 #
 # The layers: L0 = QEMU TCG with -cpu max, which emulates AMD SVM with nested paging;
 # L1 = Debian's stock kernel + a busybox initramfs that loads kvm_amd and runs the host's QEMU;
@@ -110,6 +113,10 @@ l2() { # l2 SMP CPU ARGS: one L2 boot, its console to /tmp/l2.out; returns QEMU'
 while IFS='|' read -r name smp cpu args; do
 	say "BEGIN $name"
 	t0=$(cut -d' ' -f1 /proc/uptime)
+	# A heartbeat while L2 runs (its console goes to a file, so L1's is otherwise quiet): L0 takes
+	# a silent L1 console for a frozen L1. Stopped before the L2 log is printed, so no line mixes.
+	(while sleep 10; do say "ALIVE $name $(cut -d' ' -f1 /proc/uptime)"; done) &
+	hb=$!
 	l2 "$smp" "$cpu" "$args"
 	rc=$?
 	# Seen about once per session: the L2 QEMU hangs before the guest's first byte. That is the
@@ -119,6 +126,7 @@ while IFS='|' read -r name smp cpu args; do
 		l2 "$smp" "$cpu" "$args"
 		rc=$?
 	fi
+	kill $hb; wait $hb 2>/dev/null
 	cat /tmp/l2.out
 	say "END $name rc=$rc"
 	say "TIME $name $(awk -v t0="$t0" '{ printf "%.1f", $1 - t0 }' /proc/uptime)"
@@ -140,14 +148,16 @@ fi
 
 # The per-run cpio: the kernel under test, the cases, the L2 timeout. Linux unpacks concatenated
 # cpio archives in turn, and QEMU's -initrd takes one file: so base.cpio + this one, end to end.
-run=$L1/run
-rm -rf "$run" && mkdir -p "$run"
-cp "$ELF" "$run/pvtick.elf"
-echo "$cases" >"$run/cases"
-echo "L2_TIMEOUT=$L2_TIMEOUT" >"$run/kvmenv.conf"
-(cd "$run" && find . -mindepth 1 | cpio -o -H newc --quiet) | cat "$L1/base.cpio" - >"$L1/initrd.cpio"
+make_initrd() { # make_initrd CASES
+	local run=$L1/run
+	rm -rf "$run" && mkdir -p "$run"
+	cp "$ELF" "$run/pvtick.elf"
+	echo "$1" >"$run/cases"
+	echo "L2_TIMEOUT=$L2_TIMEOUT" >"$run/kvmenv.conf"
+	(cd "$run" && find . -mindepth 1 | cpio -o -H newc --quiet) | cat "$L1/base.cpio" - >"$L1/initrd.cpio"
+}
 
-# ---- 3. boot L1 once ----
+# ---- 3. boot L1, again for the cases left if it froze ----
 # microvm: no firmware, no PCI scan, so L1 is up in seconds under TCG. It also has no HPET or ACPI
 # PM timer, and calibrating the TSC against the PIT under TCG hangs now and then: tell L1 the TSC
 # rate instead. L1's TSC is the host's (TCG reads the host TSC), so take the host's rate.
@@ -160,11 +170,11 @@ tsc_khz() {
 	awk -v m="$mhz" 'BEGIN { printf "%d", m * 1000 }'
 }
 TSC_KHZ=${TSC_KHZ:-$(tsc_khz)}
-echo "kvm-nested: booting L1 (Linux $K, $L1_SMP vCPU(s), $L1_MEM, timeout ${L1_TIMEOUT}s); console in $OUT/l1.log" >&2
 # One L1 vCPU on purpose: with 2 (QEMU 7.2), L1 under thread=multi froze for good (no timer, no
 # output) in each of 4 batches of 5+ cases, after 1 to 16 L2 boots; under thread=single it stayed
-# up, but 5 of 42 L2 QEMUs hung before the guest's first byte. With 1 L1 vCPU: 0 of 75. L2 vCPUs still
-# contend: L1's scheduler preempts their threads (4 of them on 1 L1 CPU), lock holders included.
+# up, but 5 of 42 L2 QEMUs hung before the guest's first byte. With 1 L1 vCPU: 0 of 75 here, but
+# CI once saw L1 freeze after its first case. L2 vCPUs still contend: L1's scheduler preempts
+# their threads (4 of them on 1 L1 CPU), lock holders included.
 # If L1_SMP=2 is wanted anyway, thread=single is the lesser evil (L1 stays alive; timeouts fire).
 # quiet loglevel=1: no L1 kernel message interleaves with the L2 lines on the shared console,
 # except a panic (KERN_EMERG), which is what one needs to see when L1 dies.
@@ -172,13 +182,73 @@ l1=(timeout -k 10 "$L1_TIMEOUT" qemu-system-x86_64 -accel "$L0_ACCEL" -cpu max -
 	-smp "$L1_SMP" -m "$L1_MEM" -nodefaults -display none -serial stdio -no-reboot
 	-kernel "$L1/vmlinux" -initrd "$L1/initrd.cpio"
 	-append "console=ttyS0 quiet loglevel=1 panic=-1 rdinit=/init tsc_early_khz=$TSC_KHZ")
-run_logged "$OUT/l1.log" "${l1[@]}"
-l1_rc=$RUN_RC
+
+# boot_l1 LOG: one L1 boot, its console (CRs stripped) to LOG. A live L1 prints at least every
+# 10 s (a case line or its heartbeat); one silent for L1_SILENCE s is frozen (no timer fires in
+# it, so its own timeouts cannot end it), and is stopped. Sets L1_RC and L1_FROZE (0/1).
+boot_l1() {
+	local log=$1 raw=$1.raw size last=-1 quiet=0 pid tailpid=
+	"${l1[@]}" </dev/null >"$raw" 2>&1 &
+	pid=$!
+	[ "${VERBOSE:-0}" = 1 ] && { tail -f --pid=$pid "$raw" & tailpid=$!; }
+	L1_FROZE=0
+	while kill -0 $pid 2>/dev/null; do
+		sleep 5
+		size=$(stat -c %s "$raw")
+		if [ "$size" != "$last" ]; then last=$size quiet=0; else quiet=$((quiet + 5)); fi
+		if [ $quiet -ge "$L1_SILENCE" ]; then L1_FROZE=1; kill $pid 2>/dev/null; break; fi
+	done
+	wait $pid && L1_RC=0 || L1_RC=$?
+	[ -n "$tailpid" ] && wait $tailpid 2>/dev/null
+	tr -d '\r' <"$raw" >"$log"
+	rm -f "$raw"
+}
+
+# A case is finished when L1 printed its END line. If an L1 boot stops before DONE, the next boot
+# runs the cases left; the case L1 was in when it stopped is booted again, but only once: if L1
+# stops in it twice, it is given up (<name>.rc = l1-stopped) and the rest go on. At most
+# L1_BOOTS boots in all. Every such decision is a "KVMENV-L0:" line in l1.log.
+L1_SILENCE=${L1_SILENCE:-90} L1_BOOTS=${L1_BOOTS:-4}
+left=$cases given_up="" stopped_in="" boot=0
+: >"$OUT/l1.log"
+while IFS='|' read -r name _; do rm -f "$OUT/$name.log" "$OUT/$name.rc"; done <<<"$cases"
+while [ -n "$left" ] && [ $boot -lt "$L1_BOOTS" ]; do
+	boot=$((boot + 1))
+	make_initrd "$left"
+	echo "kvm-nested: L1 boot $boot (Linux $K, $L1_SMP vCPU(s), $L1_MEM, timeout ${L1_TIMEOUT}s," \
+		"$(grep -c . <<<"$left") case(s)); console in $OUT/l1.log" >&2
+	boot_l1 "$OUT/l1-boot.log"
+	cat "$OUT/l1-boot.log" >>"$OUT/l1.log"
+	grep -q '^KVMENV: DONE$' "$OUT/l1-boot.log" && { left=""; break; }
+	# Where it stopped: the last case begun and not ended (if any).
+	cur=$(awk '/^KVMENV: BEGIN / { c = $3 } /KVMENV: END / { c = "" } END { print c }' "$OUT/l1-boot.log")
+	if [ $L1_FROZE = 1 ]; then why="its console was silent for ${L1_SILENCE}s (L1 frozen)"
+	elif [ "$L1_RC" = 124 ]; then why="it ran out of its ${L1_TIMEOUT}s"
+	else why="its QEMU exited with status $L1_RC"; fi
+	echo "KVMENV-L0: L1 boot $boot stopped before DONE${cur:+, in case $cur}: $why" >>"$OUT/l1.log"
+	ended=$(sed -n 's/.*KVMENV: END \([^ ]*\) rc=.*/\1/p' "$OUT/l1-boot.log")
+	next=""
+	while IFS='|' read -r name rest; do
+		grep -qx -- "$name" <<<"$ended" && continue
+		if [ -n "$cur" ] && [ "$name" = "$cur" ] && grep -qx -- "$name" <<<"$stopped_in"; then
+			echo "KVMENV-L0: L1 stopped twice in case $name: giving it up" >>"$OUT/l1.log"
+			given_up+="$name"$'\n'
+			continue
+		fi
+		next+="$name|$rest"$'\n'
+	done <<<"$left"
+	[ -n "$cur" ] && stopped_in+="$cur"$'\n'
+	left=$(sed '/^$/d' <<<"$next")
+	[ -n "$left" ] && [ $boot -lt "$L1_BOOTS" ] && echo "KVMENV-L0: booting L1 again for the cases left" >>"$OUT/l1.log"
+done
+rm -f "$OUT/l1-boot.log"
 
 # ---- 4. split the L1 console into <name>.log / <name>.rc, one summary line per case ----
-while IFS='|' read -r name _; do rm -f "$OUT/$name.log" "$OUT/$name.rc"; done <<<"$cases"
-# An L2 console may end without a newline, so END can follow log text on the same line.
+# An L2 console may end without a newline, so END can follow log text on the same line. A case
+# L1 stopped in keeps the output it got (BEGIN of its next try starts the log afresh).
 awk -v out="$OUT" '
+	/^KVMENV: ALIVE / { next }
+	/^KVMENV-L0: / { name = ""; next }
 	/^KVMENV: BEGIN / { name = $3; log_ = out "/" name ".log"; printf "" >log_; next }
 	name != "" && (i = index($0, "KVMENV: END ")) {
 		if (i > 1) print substr($0, 1, i - 1) >log_
@@ -187,23 +257,29 @@ awk -v out="$OUT" '
 	}
 	name != "" { print >log_ }
 ' "$OUT/l1.log"
+while IFS= read -r name; do
+	[ -n "$name" ] || continue
+	echo l1-stopped >"$OUT/$name.rc"
+	echo "# kvm-nested: L1 (Linux under QEMU TCG) stopped twice while this case ran; see l1.log" >>"$OUT/$name.log"
+done <<<"$given_up"
 while IFS='|' read -r name smp cpu args; do
 	if [ -f "$OUT/$name.rc" ]; then
 		rc=$(cat "$OUT/$name.rc")
-		case $rc in 33) verdict=pass ;; 35) verdict=fail ;; 124) verdict=timeout ;; *) verdict="exit $rc" ;; esac
-		secs=$(sed -n "s/^KVMENV: TIME $name \([0-9.]*\)$/\1/p" "$OUT/l1.log")
+		case $rc in 33) verdict=pass ;; 35) verdict=fail ;; 124) verdict=timeout ;; l1-stopped) verdict=- ;; *) verdict="exit $rc" ;; esac
+		secs=$(sed -n "s/^KVMENV: TIME $name \([0-9.]*\)$/\1/p" "$OUT/l1.log" | tail -1)
 		pv=$(grep -m1 '^# pv:' "$OUT/$name.log" || echo '(no # pv: line)')
 		printf '%-22s rc=%-3s %-7s %6ss  %s\n' "$name" "$rc" "$verdict" "$secs" "$pv"
 	else
 		printf '%-22s did not run\n' "$name"
 	fi
 done <<<"$cases"
-grep -q '^KVMENV: DONE$' "$OUT/l1.log" && exit 0
+grep '^KVMENV-L0: \|^KVMENV: RETRY' "$OUT/l1.log" >&2 || true
+[ -z "$left" ] && [ -z "$given_up" ] && exit 0
 if grep -q '^KVMENV: CASES ' "$OUT/l1.log"; then
-	echo "kvm-nested: L1 stopped before the last case (L1 QEMU status $l1_rc). Its console ends:" >&2
+	echo "kvm-nested: L1 stopped before the last case in all $boot boot(s). Its console ends:" >&2
 	st=4
 else
-	echo "kvm-nested: L1 never reached the case loop (L1 QEMU status $l1_rc). Its console ends:" >&2
+	echo "kvm-nested: L1 never reached the case loop in $boot boot(s). Its console ends:" >&2
 	st=3
 fi
 tail -25 "$OUT/l1.log" | sed 's/^/  | /' >&2
