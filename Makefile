@@ -4,7 +4,10 @@
 #   make run        boot it under QEMU TCG (SMP=4 ARGS="..." TIMEOUT=300)
 #   make run-xen    the same as a PVH domU under Xen 4.17 (itself under QEMU TCG)
 #   make run-kvm    the same under Linux KVM (nested under QEMU TCG unless /dev/kvm is usable)
-#   make test       host unit tests + boot tests, ends with "N passed, N failed"
+#   make test       host unit tests, fuzzers (short), SPIN model, boot tests; "N passed, N failed"
+#   make fuzz       libFuzzer on the parsers and the patcher (FUZZ_RUNS=200000 inputs each, or
+#                   FUZZ_SECONDS=60: a minute each)
+#   make verify     SPIN model of the lock's slow path, for Xen and KVM, and its mutants
 #   make debug      QEMU paused with its gdb stub on :1234, and the gdb command to attach
 #   V=1             show full commands
 
@@ -54,7 +57,7 @@ SAN_CFLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitiz
 HOST_TESTS  := test_ticket test_patch test_start_info
 HOST_BINS   := $(addprefix $(BUILD)/host/,$(HOST_TESTS))
 
-.PHONY: all run run-xen run-kvm test debug host-tests deps clean
+.PHONY: all run run-xen run-kvm test debug host-tests deps clean fuzz verify
 all: $(BUILD)/pvtick.elf
 
 # Missing Debian packages: installed when root, else the exact apt-get line (tests/deps.sh).
@@ -108,7 +111,49 @@ $(BUILD)/host/san-test_start_info: tests/host/test_start_info.c boot/start_info.
 	$(call msg,HOSTCC,$@)
 	$(Q)$(CC) $(HOST_CFLAGS) $(SAN_CFLAGS) $^ -o $@
 
-host-tests: $(HOST_BINS) $(HOST_SAN_BINS)
+# And under TSan, the tests that run threads: the lock under pthreads with a futex backend.
+TSAN_CFLAGS    := -fsanitize=thread -fno-omit-frame-pointer
+HOST_TSAN_BINS := $(BUILD)/host/tsan-test_ticket
+$(BUILD)/host/tsan-test_ticket: tests/host/test_ticket.c locks/ticket.c patch/patch.c $(wildcard locks/*.h patch/*.h) tests/host/ktap.h | deps
+	$(call msg,HOSTCC,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(HOST_CFLAGS) $(TSAN_CFLAGS) -pthread $(filter %.c,$^) -o $@
+
+host-tests: $(HOST_BINS) $(HOST_SAN_BINS) $(HOST_TSAN_BINS)
+
+# Fuzzers: libFuzzer (clang) on the kernel's own parsers and patcher, built for the host with
+# ASan+UBSan. tests/fuzz.sh runs them: FUZZ_SECONDS=N each, else FUZZ_RUNS (200000) inputs each.
+# Seeds: tests/fuzz/corpus/<target>/ (from tests/fuzz/mkseeds.c); new inputs go to build/fuzz/.
+FUZZ_CC      := clang
+FUZZ_CFLAGS  := -std=gnu11 -O1 -g -Wall -Wextra -Werror -I. -fsanitize=fuzzer,address,undefined \
+                -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_TARGETS := start_info cmdline acpi patch
+FUZZ_BINS    := $(addprefix $(BUILD)/fuzz/fuzz_,$(FUZZ_TARGETS))
+.PHONY: fuzz-deps
+fuzz-deps:
+	$(Q)tests/deps.sh fuzz
+
+$(BUILD)/fuzz/fuzz_start_info: tests/fuzz/fuzz_start_info.c boot/start_info.c tests/host/host_console.c $(wildcard boot/*.h arch/*.h) | deps fuzz-deps
+$(BUILD)/fuzz/fuzz_cmdline: tests/fuzz/fuzz_cmdline.c arch/cmdline.c tests/host/host_console.c $(wildcard arch/*.h) | deps fuzz-deps
+$(BUILD)/fuzz/fuzz_acpi: tests/fuzz/fuzz_acpi.c arch/acpi.c tests/host/host_console.c $(wildcard arch/*.h) | deps fuzz-deps
+$(BUILD)/fuzz/fuzz_patch: tests/fuzz/fuzz_patch.c patch/patch.c $(wildcard patch/*.h) arch/nop.h | deps fuzz-deps
+$(FUZZ_BINS):
+	$(call msg,FUZZCC,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(filter %.c,$^) -o $@
+
+# Regenerates the committed seeds: build/fuzz/mkseeds tests/fuzz/corpus
+$(BUILD)/fuzz/mkseeds: tests/fuzz/mkseeds.c patch/patch.h | deps
+	$(call msg,HOSTCC,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(HOST_CFLAGS) $< -o $@
+
+fuzz: $(FUZZ_BINS)
+	$(Q)FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_RUNS=$(FUZZ_RUNS) tests/fuzz.sh
+
+# The SPIN model locks/ticket.pml: safety and liveness for both backends; every mutant must fail.
+verify:
+	$(Q)tests/verify.sh
 
 run: $(BUILD)/pvtick.elf
 	$(Q)tests/deps.sh run
@@ -124,7 +169,7 @@ run-kvm: $(BUILD)/pvtick.elf
 	$(Q)tests/deps.sh run
 	$(Q)tests/run-env.sh kvm $(SMP) "$(ARGS)"
 
-test: $(BUILD)/pvtick.elf host-tests
+test: $(BUILD)/pvtick.elf host-tests $(FUZZ_BINS)
 	$(Q)tests/deps.sh run
 	$(Q)tests/run-tests.sh
 
