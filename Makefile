@@ -8,6 +8,8 @@
 #   make fuzz       libFuzzer on the parsers and the patcher (FUZZ_RUNS=200000 inputs each, or
 #                   FUZZ_SECONDS=60: a minute each)
 #   make verify     SPIN model of the lock's slow path, for Xen and KVM, and its mutants
+#   make soak       the stress for 10^8 acquisitions in native TCG, Xen domU and nested KVM
+#                   (SOAK_ACQ=, SOAK_SMP=, SOAK_ARGS=: see tests/soak.sh)
 #   make debug      QEMU paused with its gdb stub on :1234, and the gdb command to attach
 #   V=1             show full commands
 
@@ -57,7 +59,7 @@ SAN_CFLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitiz
 HOST_TESTS  := test_ticket test_patch test_start_info
 HOST_BINS   := $(addprefix $(BUILD)/host/,$(HOST_TESTS))
 
-.PHONY: all run run-xen run-kvm test debug host-tests deps clean fuzz verify
+.PHONY: all run run-xen run-kvm test debug host-tests deps clean fuzz verify soak
 all: $(BUILD)/pvtick.elf
 
 # Missing Debian packages: installed when root, else the exact apt-get line (tests/deps.sh).
@@ -150,6 +152,10 @@ $(BUILD)/fuzz/mkseeds: tests/fuzz/mkseeds.c patch/patch.h | deps
 
 fuzz: $(FUZZ_BINS)
 	$(Q)FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_RUNS=$(FUZZ_RUNS) tests/fuzz.sh
+
+soak: $(BUILD)/pvtick.elf
+	$(Q)tests/deps.sh run
+	$(Q)tests/soak.sh
 
 # The SPIN model locks/ticket.pml: safety and liveness for both backends; every mutant must fail.
 verify:

@@ -18,6 +18,7 @@ struct boot_info {
 
 /* %ebx at entry, saved by pvh.S. */
 extern u64 boot_start_info_pa;
+extern u64 boot_entry_tsc; /* the TSC at the PVH entry (boot/pvh.S) */
 
 /*
  * Check and copy the hvm_start_info at pa: magic, version, reserved field,

@@ -17,6 +17,9 @@
 	.globl boot_start_info_pa
 boot_start_info_pa:
 	.quad 0                         /* %ebx at entry; checked in C (boot/start_info.c) */
+	.globl boot_entry_tsc
+boot_entry_tsc:
+	.quad 0                         /* the TSC at entry, for the boot time in the log */
 
 	.section .bss
 	.balign 4096
@@ -42,8 +45,11 @@ boot_msg_nolm:
 pvh_start32:
 	cli
 	cld
-	/* 1. Keep %ebx for C: it goes in .data, which the loader filled, not in .bss. */
+	/* 1. Keep %ebx for C: it goes in .data, which the loader filled, not in .bss. And the TSC. */
 	movl %ebx, boot_start_info_pa
+	rdtsc
+	movl %eax, boot_entry_tsc
+	movl %edx, boot_entry_tsc + 4
 
 	/* 2. Zero .bss (page tables live there); loaders need not. */
 	movl $_bss_start, %edi

@@ -32,19 +32,14 @@ long kvm_hypercall2(unsigned long nr, unsigned long a0, unsigned long a1)
 static void kvm_lock_spinning(struct ticketlock *lock, u16 want)
 {
 	struct ticket_stats *st = &ticket_stats[ticket_self()];
-	struct ticket_wait *w = &ticket_waits[ticket_self()];
 
-	ticket_wait_publish(lock, want);   /* 1. my slot says (lock, want) */
-	ticket_set_slowpath(lock);         /* 2. SF, a full barrier */
-	if (!ticket_served(lock, want)) {  /* 3. the last check */
+	ticket_wait_publish(lock, want);             /* 1. my slot says (lock, want) */
+	if (ticket_announce_and_check(lock, want)) { /* 2. SF, a full barrier; 3. the last check */
 		st->blocks++;
-		x86_hlt();                 /* 4. until kicked */
-		if (__atomic_load_n(&w->kicked, __ATOMIC_ACQUIRE))
-			st->kicks_received++;
-		else
-			st->spurious_wakeups++;
+		x86_hlt();                           /* 4. until kicked */
+		ticket_woken();
 	}
-	ticket_wait_clear();               /* 5. */
+	ticket_wait_clear();                         /* 5. */
 }
 
 /*
@@ -57,8 +52,7 @@ static void kvm_unlock_kick(struct ticketlock *lock, u16 next)
 	int cpu = ticket_wait_find(lock, next);
 	if (cpu < 0)
 		return; /* still spinning, or already woke: nothing to do */
-	__atomic_store_n(&ticket_waits[cpu].kicked, 1, __ATOMIC_RELEASE);
-	ticket_stats[ticket_self()].kicks_sent++;
+	ticket_kick_mark(cpu);
 	kvm_hypercall2(KVM_HC_KICK_CPU, 0, cpus[cpu].apic_id);
 }
 

@@ -26,7 +26,8 @@
  *   3. if (ticket_served(lock, want)) -> 5   the last check, after 1 and 2
  *   4. block until kicked or woken spuriously
  *   5. ticket_wait_clear()
- * and unlock_kick MUST find the waiter with ticket_wait_find(lock, next).
+ * Steps 2 and 3 are ticket_announce_and_check(), which every backend calls.
+ * unlock_kick MUST find the waiter with ticket_wait_find(lock, next).
  */
 
 extern uint32_t ticket_spin_threshold; /* spins before lock_spinning(); >= 1 */
@@ -42,11 +43,34 @@ void ticket_lock_wait(struct ticketlock *lock, uint16_t want);
 /* Helpers for backends, in the order given above. */
 void ticket_wait_publish(struct ticketlock *lock, uint16_t want);
 void ticket_set_slowpath(struct ticketlock *lock);
+/* Steps 2 and 3: set SF, then the last check. true: not served yet, the caller may block. */
+bool ticket_announce_and_check(struct ticketlock *lock, uint16_t want);
 void ticket_wait_clear(void);
 /* Test only: make ticket_wait_find() find nobody, i.e. drop every kick. */
 extern bool ticket_inject_drop_kick;
+/* Test only: ticket_announce_and_check() checks first and sets SF after a pause (the bad order). */
+extern bool ticket_inject_late_flag;
 /* vCPU waiting for ticket `next` on `lock`, or -1. */
 int ticket_wait_find(struct ticketlock *lock, uint16_t next);
+/*
+ * For backends, around the wake mechanism, so that every backend counts the
+ * same way. ticket_kick_mark(cpu): unlock_kick found `cpu` waiting; call it just
+ * before the kick (marks the slot kicked, stamps the TSC, counts kicks_sent).
+ * ticket_woken(): lock_spinning's block returned; counts kicks_received (and
+ * records the kick-to-wake latency) or spurious_wakeups.
+ */
+void ticket_kick_mark(int cpu);
+void ticket_woken(void);
+
+/*
+ * Kick-to-wake latencies, per woken vCPU. The kick's TSC and the wake-up's are
+ * read on two vCPUs: ticket_tsc_skew[i] is vCPU i's TSC minus vCPU 0's, set by
+ * the environment before the lock is used (0 where TSCs agree).
+ */
+extern struct ticket_latency ticket_latency[TICKET_MAX_CPUS];
+extern int64_t ticket_tsc_skew[TICKET_MAX_CPUS];
+/* Bucket i's representative value (its middle), for percentiles. */
+uint64_t ticket_latency_value(unsigned bucket);
 
 static inline bool ticket_served(struct ticketlock *lock, uint16_t want)
 {

@@ -50,7 +50,7 @@ struct ticket_stats {
 	uint64_t kicks_sent;       /* backend: wake-ups sent to another vCPU */
 	uint64_t kicks_received;   /* backend: wake-ups that found our slot kicked */
 	uint64_t spurious_wakeups; /* backend: returned from blocking without a kick */
-	uint64_t pad;
+	uint64_t slow_acquisitions; /* acquisitions that called lock_spinning() at least once */
 } __attribute__((aligned(64)));
 
 /*
@@ -60,7 +60,22 @@ struct ticket_stats {
 struct ticket_wait {
 	struct ticketlock *lock;
 	uint16_t want;
-	uint32_t kicked; /* set by the kicker before it wakes us: tells kick from spurious */
+	uint32_t kicked;   /* set by the kicker before it wakes us: tells kick from spurious */
+	uint32_t kicker;   /* the kicker's vCPU index, and */
+	uint64_t kick_tsc; /* its TSC just before the kick: for the kick-to-wake latency */
+} __attribute__((aligned(64)));
+
+/*
+ * Kick-to-wake latency, per vCPU (the woken one): a log-linear histogram of TSC
+ * cycles, 16 buckets per power of two (at most 1/16 relative error). Values
+ * below 16 have a bucket each.
+ */
+#define TICKET_LAT_SUB 16
+#define TICKET_LAT_BUCKETS (TICKET_LAT_SUB + 60 * TICKET_LAT_SUB)
+struct ticket_latency {
+	uint32_t bucket[TICKET_LAT_BUCKETS];
+	uint64_t samples;
+	uint64_t clamped; /* wake-up TSC before the kick's, after skew correction: counted as 0 */
 } __attribute__((aligned(64)));
 
 #endif

@@ -27,6 +27,7 @@ static void ticket_clear_slowpath(struct ticketlock *lock, uint16_t want)
 void ticket_lock_wait(struct ticketlock *lock, uint16_t want)
 {
 	struct ticket_stats *st = &ticket_stats[ticket_self()];
+	uint64_t entries = st->slow_entries;
 
 	st->contended++;
 	for (;;) {
@@ -40,6 +41,7 @@ void ticket_lock_wait(struct ticketlock *lock, uint16_t want)
 		ticket_hook(PATCH_LOCK_SPINNING, lock, want);
 	}
 served:
+	st->slow_acquisitions += st->slow_entries != entries;
 	if (__atomic_load_n(&lock->t.tail, __ATOMIC_RELAXED) & TICKET_SLOWPATH_FLAG)
 		ticket_clear_slowpath(lock, want);
 }
@@ -79,6 +81,27 @@ void ticket_set_slowpath(struct ticketlock *lock)
 	__atomic_fetch_or(&lock->t.tail, TICKET_SLOWPATH_FLAG, __ATOMIC_SEQ_CST);
 }
 
+/*
+ * Fault injection (inject=late-flag): the bad order of the race above, with its
+ * window widened so that a test hits it: the last check first, a pause long
+ * enough for the holder to unlock (without a kick: SF is not set yet), then SF.
+ */
+bool ticket_inject_late_flag;
+#define LATE_FLAG_WINDOW (1u << 16) /* PAUSEs: in the tests, long enough for the holder to unlock */
+
+bool ticket_announce_and_check(struct ticketlock *lock, uint16_t want)
+{
+	if (ticket_inject_late_flag) {
+		bool served = ticket_served(lock, want);
+		for (uint32_t i = 0; i < LATE_FLAG_WINDOW && !served; i++)
+			__builtin_ia32_pause();
+		ticket_set_slowpath(lock);
+		return !served;
+	}
+	ticket_set_slowpath(lock);
+	return !ticket_served(lock, want);
+}
+
 void ticket_wait_clear(void)
 {
 	__atomic_store_n(&ticket_waits[ticket_self()].lock, (struct ticketlock *)0, __ATOMIC_RELEASE);
@@ -97,4 +120,60 @@ int ticket_wait_find(struct ticketlock *lock, uint16_t next)
 			return i;
 	}
 	return -1;
+}
+
+/* ---- kicks, wake-ups and their latency, the same for every backend ---- */
+struct ticket_latency ticket_latency[TICKET_MAX_CPUS];
+int64_t ticket_tsc_skew[TICKET_MAX_CPUS];
+
+static unsigned latency_bucket(uint64_t v)
+{
+	if (v < TICKET_LAT_SUB)
+		return (unsigned)v;
+	unsigned msb = 63 - (unsigned)__builtin_clzll(v); /* >= 4 */
+	unsigned b = TICKET_LAT_SUB + (msb - 4) * TICKET_LAT_SUB + (unsigned)((v >> (msb - 4)) & 15);
+	return b < TICKET_LAT_BUCKETS ? b : TICKET_LAT_BUCKETS - 1;
+}
+
+uint64_t ticket_latency_value(unsigned b)
+{
+	if (b < TICKET_LAT_SUB)
+		return b;
+	unsigned msb = (b - TICKET_LAT_SUB) / TICKET_LAT_SUB + 4, sub = (b - TICKET_LAT_SUB) % TICKET_LAT_SUB;
+	uint64_t width = 1ull << (msb - 4);
+	return (TICKET_LAT_SUB + sub) * width + width / 2;
+}
+
+void ticket_kick_mark(int cpu)
+{
+	struct ticket_wait *w = &ticket_waits[cpu];
+	unsigned self = ticket_self();
+
+	w->kicker = self;
+	w->kick_tsc = __builtin_ia32_rdtsc();
+	/* Release: the woken vCPU that sees kicked also sees kicker and kick_tsc. */
+	__atomic_store_n(&w->kicked, 1, __ATOMIC_RELEASE);
+	ticket_stats[self].kicks_sent++;
+}
+
+void ticket_woken(void)
+{
+	unsigned self = ticket_self();
+	struct ticket_wait *w = &ticket_waits[self];
+
+	if (!__atomic_load_n(&w->kicked, __ATOMIC_ACQUIRE)) {
+		ticket_stats[self].spurious_wakeups++;
+		return;
+	}
+	uint64_t now = __builtin_ia32_rdtsc();
+	ticket_stats[self].kicks_received++;
+	/* Both stamps on vCPU 0's clock: subtract each vCPU's skew. */
+	int64_t d = (int64_t)(now - w->kick_tsc) - ticket_tsc_skew[self] + ticket_tsc_skew[w->kicker];
+	struct ticket_latency *l = &ticket_latency[self];
+	l->samples++;
+	if (d < 0) {
+		l->clamped++;
+		d = 0;
+	}
+	l->bucket[latency_bucket((uint64_t)d)]++;
 }

@@ -54,7 +54,7 @@
  * spuriously is chosen when the vCPU blocks, not offered as an always-enabled
  * way out: otherwise weak fairness would force a spurious wake-up out of every
  * lost wake-up and hide it.
- * Early slow-path entry (issue #6): a waiter may call lock_spinning at once,
+ * Early slow-path entry (for a holder whose vCPU is preempted): a waiter may call lock_spinning at once,
  * before any check of the head (holder's vCPU preempted), and after any failed
  * check; the spin threshold is not modelled (any number of spins).
  * Not modelled: ticket_trylock (not on the slow path), the per-vCPU stats and
@@ -174,9 +174,9 @@ slow:	/* ticket.c:40 ticket_hook(PATCH_LOCK_SPINNING): the backend's lock_spinni
 	pending[_pid] = 0;
 #endif
 #ifndef M1
-	/* S3 ticket.c:79 ticket_set_slowpath, locked OR (kvm.c:38 step 2 / xen.c:127 step 3) */
+	/* S3 ticket.c:99 -> ticket.c:79 ticket_set_slowpath, locked OR (kvm.c:38 step 2 / xen.c:127 step 3) */
 	tail = tail | SF;
-	/* S4 spinlock.h:53 ticket_served(), the last check (kvm.c:39 / xen.c:128, step 3) */
+	/* S4 ticket.c:100 -> spinlock.h:53 ticket_served(), the last check (kvm.c:38 / xen.c:127, step 3) */
 	if
 	:: head == want -> goto unslot
 	:: head != want -> goto block    /* this block ends only by a kick */
@@ -188,13 +188,13 @@ slow:	/* ticket.c:40 ticket_hook(PATCH_LOCK_SPINNING): the backend's lock_spinni
 	:: head == want -> goto unslot
 	:: else
 	fi;
-	/* M1: ... then SF (the bad order, ticket.c:51-55) */
+	/* M1: ... then SF (the bad order, ticket.c:51-55; inject=late-flag runs it: ticket.c:90-97) */
 	if
 	:: tail = tail | SF; goto block
 	:: tail = tail | SF; goto spurious
 	fi;
 #endif
-block:	/* S5 kvm.c:41 x86_hlt (step 4) / xen.c:144 SCHEDOP_poll (step 5), until kicked */
+block:	/* S5 kvm.c:40 x86_hlt (step 4) / xen.c:143 SCHEDOP_poll (step 5), until kicked */
 #ifdef M3
 	pending[_pid] = 0; /* M3: port_clear after the last check ("2 after 3", xen.c:114-115) */
 #endif
@@ -214,7 +214,7 @@ spurious: /* S5' the block ends without a kick: Xen poll timeout (no step), KVM 
 #ifdef BACKEND_KVM
 	unhalt[_pid] = 0; /* leaving HLT clears pv_unhalted */
 #endif
-unslot:	/* S6 ticket.c:84 ticket_wait_clear (kvm.c:47 step 5 / xen.c:150), then spin again (ticket.c:32) */
+unslot:	/* S6 ticket.c:105 ticket_wait_clear (kvm.c:46 step 5 / xen.c:149), then spin again (ticket.c:32) */
 	atomic { slot_lock[_pid] = 0; slot_want[_pid] = 0 }
 	goto wait;
 
@@ -235,7 +235,7 @@ unlock:	/* in the critical section; now ticket_unlock */
 	:: (tail & SF) == 0 -> goto unlocked
 	fi;
 #endif
-	/* U3 spinlock.h:117 -> unlock_kick (kvm.c:57 / xen.c:160) -> ticket_wait_find, ticket.c:94-98 */
+	/* U3 spinlock.h:117 -> unlock_kick (kvm.c:56 / xen.c:159) -> ticket_wait_find, ticket.c:115-119 */
 find:
 	if
 	:: i == _pid -> i++ /* my own slot: empty, I am not in lock_spinning */
@@ -246,18 +246,18 @@ find:
 	:: else
 	fi;
 	if
-	:: slot_lock[i] && slot_want[i] == next -> goto kick /* ticket.c:96-97 found */
+	:: slot_lock[i] && slot_want[i] == next -> goto kick /* ticket.c:117-118 found */
 	:: else -> i++; goto find
 	fi;
 kick:
 #ifdef BACKEND_XEN
-	/* U4 xen.c:166 EVTCHNOP_send: set the pending bit of vCPU i's port */
+	/* U4 xen.c:165 EVTCHNOP_send: set the pending bit of vCPU i's port */
 	atomic { pending[i] = 1; i = 0 }
 #else
-	/* U4 kvm.c:62 KVM_HC_KICK_CPU: set vCPU i's pv_unhalted */
+	/* U4 kvm.c:61 KVM_HC_KICK_CPU: set vCPU i's pv_unhalted */
 	atomic { unhalt[i] = 1; i = 0 }
 #endif
-nobody:	/* xen.c:161-162 / kvm.c:58-59 nobody waits for next: no kick */
+nobody:	/* xen.c:160-161 / kvm.c:57-58 nobody waits for next: no kick */
 #ifndef M2
 	next = 0;
 	goto end_idle;

@@ -42,7 +42,7 @@ static const char *how_name(const struct patch_plan plans[PATCH_NR_KINDS])
 void pv_choose_and_patch(enum pv_lock_mode mode, bool patch_off, struct pv_choice *c)
 {
 	static char reason[64];
-	*c = (struct pv_choice){ .backend = "native" };
+	*c = (struct pv_choice){ .backend = "native", .native = true };
 	native_plans(c->plans);
 
 	/*
@@ -83,6 +83,7 @@ void pv_choose_and_patch(enum pv_lock_mode mode, bool patch_off, struct pv_choic
 			struct patch_plan plans[PATCH_NR_KINDS];
 			if (chosen->init(plans, &why)) {
 				c->backend = chosen->name;
+				c->native = false;
 				for (unsigned k = 0; k < PATCH_NR_KINDS; k++)
 					c->plans[k] = plans[k];
 			} else {

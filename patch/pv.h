@@ -39,6 +39,7 @@ enum pv_lock_mode { PVLOCK_AUTO, PVLOCK_OFF };
 
 struct pv_choice {
 	const char *backend;  /* "native", "xen", "kvm" */
+	bool native;          /* the native hooks: nothing ever blocks or kicks */
 	const char *reason;   /* why */
 	const char *patched;  /* "nop", "call", "inline", "off" */
 	struct patch_plan plans[PATCH_NR_KINDS];

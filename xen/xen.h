@@ -13,6 +13,14 @@
 
 extern const struct pv_backend xen_backend;
 
+/*
+ * Test only (inject=bad-hypercall): xen_init() binds vCPU 0's IPI port for a
+ * vCPU id the domain does not have, so Xen itself refuses the hypercall and the
+ * backend's failure path (a logged fallback to native) runs for real. Cleared
+ * once used.
+ */
+extern bool xen_inject_bad_hypercall;
+
 /* The hypercall page: 32 bytes per hypercall, filled by Xen at init. */
 extern char xen_hypercall_page[4096];
 

@@ -276,15 +276,26 @@ echo "xen.sh: $MODE $NAME: Xen on $XEN_SMP CPU(s), pvtick with $VCPUS vCPU(s), a
 qemu=(timeout -k 10 "$XEN_TIMEOUT" qemu-system-x86_64 -machine q35 -accel tcg,thread=multi -cpu max
 	-smp "$XEN_SMP" -m 1G -nodefaults -display none -serial stdio -monitor none -no-reboot
 	-device isa-debug-exit,iobase=0xf4,iosize=4 -kernel "$C/xen" -append "$xen_cmd" "${machine[@]}")
+X=$OUT/$NAME.xen.log
+# l0_fault: the domU triple-faulted with Xen's own state in its registers: Xen's dump of the
+# vCPU shows a RIP in Xen's code segment (e008) and RSP on a Xen stack. The guest cannot know
+# those addresses; they leak from L0's emulation of SVM (QEMU TCG) into the guest's saved state.
+# Seen here once in 5 runs of 10^6 acquisitions with spin_threshold=16 (~10^5 SCHEDOP_polls
+# each), never in a shorter run. Such a boot is booted again, once, and says so; a triple fault
+# at any guest address stays a failure.
+l0_fault() {
+	[ "$MODE" = domu ] && [ "$state" = reboot ] &&
+		awk '/Triple fault/ { t = 1 } t && /^\(XEN\) RIP: +e008:/ { f = 1 } END { exit !f }' "$X"
+}
+for attempt in 1 2; do
 rm -f "$OUT/$NAME.log" "$OUT/$NAME.rc"
 t0=${EPOCHREALTIME/./}
-run_logged "$OUT/$NAME.xen.log" "${qemu[@]}"
+run_logged "$X" "${qemu[@]}"
 qemu_rc=$RUN_RC
 t1=${EPOCHREALTIME/./}
 wall=$(printf '%d.%d' $(((t1 - t0) / 1000000)) $(((t1 - t0) / 100000 % 10)))
 
 # ---- 4. split the serial console ----
-X=$OUT/$NAME.xen.log
 # guest_lines DOMID: that domain's port-0xe9 lines. Xen 4.17 prints each as "(dN) text" in one
 # piece, "[ seconds] " after the tag with XEN_EXTRA=console_timestamps=... . Dom0's console output
 # shares the serial line and a fragment of it can sit in front of the tag: take what follows the
@@ -318,6 +329,15 @@ else
 	[ "$state" = timeout ] && what+=" after DOMU_WAIT=${DOMU_WAIT}s"
 	[ -n "$domid" ] && [ "$state" != error ] && ok=1 || ok=0
 fi
+if [ $attempt = 1 ] && l0_fault; then
+	mv "$X" "$X.1"
+	echo "xen.sh: $NAME: the domU triple-faulted with Xen's own RIP/RSP in its state (an L0" \
+		"emulation fault, not the guest's: see l0_fault); booting it again, once. First log: $X.1" >&2
+	continue
+fi
+break
+done
+[ $attempt = 2 ] && echo "# xen.sh: booted twice: the first boot hit the L0 emulation fault (see $X.1)" >>"$OUT/$NAME.log"
 pv=$(grep -m1 '^# pv:' "$OUT/$NAME.log" || echo '(no "# pv:" line)')
 echo "xen.sh: $MODE $NAME vcpus=$VCPUS: $what, $(grep -c '^\(not \)\?ok ' "$OUT/$NAME.log") KTAP result(s)" \
 	"in $(wc -l <"$OUT/$NAME.log") guest line(s), ${wall}s; $pv"

@@ -23,6 +23,9 @@ struct stress_cfg {
 	u64 iters;      /* acquisitions per vCPU */
 	u64 cs;         /* work loop iterations inside the critical section */
 	u64 watchdog_s; /* seconds without any acquisition before the run fails */
+	bool hold;      /* inject=hold: the last vCPU never releases its first acquisition */
+	u64 ms;         /* > 0: stop every vCPU after this many ms (BSP clock); iters is then a cap */
+	bool tas;       /* stress.lock=tas: the test-and-set baseline instead of the ticket lock */
 };
 
 struct stress_result {
@@ -30,6 +33,8 @@ struct stress_result {
 	bool complement_ok;
 	u64 max_cycles;       /* BSP TSC cycles from the common start until every vCPU finished */
 	u64 min_acq, max_acq; /* per-vCPU counts when the first vCPU finished */
+	u64 expected;         /* vCPUs x iters, or with a time limit the sum of per-vCPU counts */
+	u64 tas_contended;    /* stress.lock=tas: acquisitions that had to wait */
 };
 
 void stress_run(const struct stress_cfg *c, struct stress_result *r);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* stress.c: every vCPU takes one ticket lock in a loop and checks exclusion; a watchdog guards it. */
 #include "guest.h"
+#include "../../locks/tas.h"
 
 /*
  * The state the lock protects: plain (non-atomic) memory, so a second vCPU in
@@ -17,6 +18,7 @@ static struct {
 } shared __attribute__((aligned(64)));
 
 static struct ticketlock stress_lock = TICKETLOCK_INIT;
+static struct taslock tas_lock_word; /* stress.lock=tas */
 
 enum phase { PH_IDLE, PH_WAIT, PH_HOLD, PH_OUT, PH_DONE };
 static const char *const phase_names[] = { "idle", "waiting", "holding", "outside", "done" };
@@ -24,6 +26,7 @@ static const char *const phase_names[] = { "idle", "waiting", "holding", "outsid
 static struct stress_cpu {
 	u64 acquisitions;
 	u64 violations;
+	u64 tas_contended;
 	u32 phase;
 } __attribute__((aligned(64))) per_cpu[MAX_CPUS];
 
@@ -32,7 +35,56 @@ static u64 snapshot[MAX_CPUS]; /* everyone's count when the first vCPU finished:
 static volatile u32 snapshot_taken;
 static volatile u32 arrived;
 static volatile u32 go;
-static u64 t_go; /* the BSP's TSC when it released everyone */
+static volatile u32 stop; /* stress.ms: set by the BSP's timer tick at the deadline */
+static u64 t_go;          /* the BSP's TSC when it released everyone */
+static u64 t_stop;        /* t_go + stress.ms, on the BSP's clock */
+
+/*
+ * TSC skew of each vCPU against the BSP, for the kick-to-wake latency (a kick
+ * stamped on one vCPU, the wake-up on another). Under KVM each vCPU's TSC
+ * starts when the vCPU is created, so they can differ by far more than a
+ * wake-up takes. The BSP and each AP in turn exchange SKEW_ROUNDS round trips:
+ * the BSP stamps t0, the AP t1 when it sees it, the BSP t2 when it sees the
+ * answer; skew = t1 - (t0 + t2) / 2, from the round with the shortest t2 - t0
+ * (least disturbed by the host scheduling either vCPU away).
+ */
+#define SKEW_ROUNDS 16
+static volatile u32 skew_turn, skew_round, skew_ack;
+static volatile u64 skew_t1;
+
+static void skew_ap(unsigned me)
+{
+	while (READ_ONCE(skew_turn) != me)
+		x86_pause();
+	for (u32 r = 1; r <= SKEW_ROUNDS; r++) {
+		while (__atomic_load_n(&skew_round, __ATOMIC_ACQUIRE) != r)
+			x86_pause();
+		skew_t1 = x86_rdtsc();
+		__atomic_store_n(&skew_ack, r, __ATOMIC_RELEASE);
+	}
+}
+
+static void skew_bsp(void)
+{
+	for (unsigned c = 1; c < cpus_online; c++) {
+		u64 best_rtt = ~0ull;
+		__atomic_store_n(&skew_ack, 0, __ATOMIC_RELEASE);
+		__atomic_store_n(&skew_round, 0, __ATOMIC_RELEASE);
+		__atomic_store_n(&skew_turn, c, __ATOMIC_RELEASE);
+		for (u32 r = 1; r <= SKEW_ROUNDS; r++) {
+			u64 t0 = x86_rdtsc();
+			__atomic_store_n(&skew_round, r, __ATOMIC_RELEASE);
+			while (__atomic_load_n(&skew_ack, __ATOMIC_ACQUIRE) != r)
+				x86_pause();
+			u64 t2 = x86_rdtsc();
+			if (t2 - t0 < best_rtt) {
+				best_rtt = t2 - t0;
+				ticket_tsc_skew[c] = (s64)(skew_t1 - t0) - (s64)(t2 - t0) / 2;
+			}
+		}
+	}
+	__atomic_store_n(&skew_turn, 0, __ATOMIC_RELEASE);
+}
 
 /* Each plain access is a volatile one: the compiler may not merge or cache them. */
 #define V(x) (*(volatile u64 *)&(x))
@@ -43,14 +95,19 @@ static void stress_worker(void *arg)
 	unsigned me = this_cpu()->index;
 	struct stress_cpu *pc = &per_cpu[me];
 
+	if (me)
+		skew_ap(me);
 	/* Start together: the BSP releases everyone once all have arrived. */
 	__atomic_fetch_add(&arrived, 1, __ATOMIC_ACQ_REL);
 	while (!__atomic_load_n(&go, __ATOMIC_ACQUIRE))
 		x86_pause();
 
-	for (u64 i = 0; i < cfg.iters; i++) {
+	for (u64 i = 0; i < cfg.iters && !READ_ONCE(stop); i++) {
 		WRITE_ONCE(pc->phase, PH_WAIT);
-		ticket_lock(&stress_lock);
+		if (cfg.tas)
+			pc->tas_contended += tas_lock(&tas_lock_word);
+		else
+			ticket_lock(&stress_lock);
 		WRITE_ONCE(pc->phase, PH_HOLD);
 		if (V(shared.owner) != NOBODY)
 			pc->violations++;
@@ -60,12 +117,18 @@ static void stress_worker(void *arg)
 			pc->violations++;
 		for (u64 j = 0; j < cfg.cs; j++)
 			V(shared.scratch[j & 7]) += j;
+		/* inject=hold: a holder that never lets go; only the watchdog ends the run. */
+		while (cfg.hold && me == cpus_online - 1)
+			x86_pause();
 		if (V(shared.owner) != me)
 			pc->violations++;
 		V(shared.counter) = c + 1;
 		V(shared.complement) = ~(c + 1);
 		V(shared.owner) = NOBODY;
-		ticket_unlock(&stress_lock);
+		if (cfg.tas)
+			tas_unlock(&tas_lock_word);
+		else
+			ticket_unlock(&stress_lock);
 		WRITE_ONCE(pc->phase, PH_OUT);
 		WRITE_ONCE(pc->acquisitions, pc->acquisitions + 1);
 	}
@@ -89,19 +152,23 @@ void stress_dump_state(const char *why)
 		struct ticket_stats *s = &ticket_stats[i];
 		bool waiting = READ_ONCE(w->lock) != 0;
 		bool stranded = waiting && READ_ONCE(w->want) == stress_lock.t.head;
+		bool holding = READ_ONCE(per_cpu[i].phase) == PH_HOLD;
 		kprintf("# watchdog: cpu %u apic %u %s acq=%lu slow_path=%s want=%u slow=%lu "
 			"blocks=%lu kicks_sent=%lu kicks_recv=%lu spurious=%lu%s\n",
 			i, cpus[i].apic_id, phase_names[READ_ONCE(per_cpu[i].phase)],
 			READ_ONCE(per_cpu[i].acquisitions), waiting ? "yes" : "no",
 			READ_ONCE(w->want), s->slow_entries, s->blocks, s->kicks_sent,
 			s->kicks_received, s->spurious_wakeups,
-			stranded ? "  <- served but still blocked: its kick was lost" : "");
+			stranded ? "  <- served but still blocked: its kick was lost" :
+			holding ? "  <- holds the lock" : "");
 	}
 }
 
 static void watchdog_tick(void)
 {
 	u64 sum = 0, now = x86_rdtsc();
+	if (cfg.ms && __atomic_load_n(&go, __ATOMIC_ACQUIRE) && (s64)(now - t_stop) >= 0)
+		WRITE_ONCE(stop, 1);
 	for (unsigned i = 0; i < cpus_online; i++)
 		sum += READ_ONCE(per_cpu[i].acquisitions);
 	if (sum != wd_last_sum) {
@@ -132,13 +199,16 @@ void stress_run(const struct stress_cfg *c, struct stress_result *r)
 	x86_sti();
 
 	go = 0;
+	stop = 0;
 	arrived = 0;
 	snapshot_taken = 0;
-	/* Release the vCPUs once all are in the worker. */
+	/* Measure the skews, then release the vCPUs once all are in the worker. */
 	smp_run_all_async(stress_worker, 0);
+	skew_bsp();
 	while (__atomic_load_n(&arrived, __ATOMIC_ACQUIRE) != cpus_online - 1)
 		x86_pause();
 	t_go = x86_rdtsc();
+	t_stop = t_go + cfg.ms * tsc_khz;
 	__atomic_store_n(&go, 1, __ATOMIC_RELEASE);
 	stress_worker(0);
 	smp_wait_all();
@@ -159,12 +229,14 @@ void stress_run(const struct stress_cfg *c, struct stress_result *r)
 		struct stress_cpu *pc = &per_cpu[i];
 		r->total += pc->acquisitions;
 		r->violations += pc->violations;
+		r->tas_contended += pc->tas_contended;
 		if (snapshot[i] < r->min_acq)
 			r->min_acq = snapshot[i];
 		if (snapshot[i] > r->max_acq)
 			r->max_acq = snapshot[i];
 	}
 	r->max_cycles = span;
+	r->expected = cfg.ms ? r->total : (u64)cpus_online * cfg.iters;
 	r->counter = shared.counter;
 	r->complement_ok = shared.complement == ~shared.counter;
 }

@@ -144,9 +144,8 @@ HOOK static void futex_lock_spinning(struct ticketlock *lock, uint16_t want)
 	struct ticket_stats *st = &ticket_stats[self];
 	uint32_t seq = __atomic_load_n(&futex_words[self].val, __ATOMIC_ACQUIRE);
 
-	ticket_wait_publish(lock, want);        /* 1 */
-	ticket_set_slowpath(lock);              /* 2 */
-	if (!ticket_served(lock, want)) {       /* 3 */
+	ticket_wait_publish(lock, want);             /* 1 */
+	if (ticket_announce_and_check(lock, want)) { /* 2, 3 */
 		long r = futex(&futex_words[self].val, FUTEX_WAIT_PRIVATE, seq, futex_timeout); /* 4 */
 		int err = r ? errno : 0;
 
@@ -174,11 +173,10 @@ HOOK static void futex_unlock_kick(struct ticketlock *lock, uint16_t next)
 
 	if (i < 0)
 		return; /* next-in-line is still spinning, it needs no kick */
-	/* kicked first: the waiter reads it after waking to tell kick from spurious. */
-	__atomic_store_n(&ticket_waits[i].kicked, 1, __ATOMIC_RELEASE);
+	/* Marked kicked first: the waiter reads it after waking to tell kick from spurious. */
+	ticket_kick_mark(i);
 	__atomic_fetch_add(&futex_words[i].val, 1, __ATOMIC_SEQ_CST);
 	futex(&futex_words[i].val, FUTEX_WAKE_PRIVATE, 1, NULL);
-	ticket_stats[ticket_self()].kicks_sent++;
 }
 
 static void set_backend(void *lock_spinning, void *unlock_kick)
