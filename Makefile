@@ -8,6 +8,8 @@
 #   make fuzz       libFuzzer on the parsers and the patcher (FUZZ_RUNS=200000 inputs each, or
 #                   FUZZ_SECONDS=60: a minute each)
 #   make verify     SPIN model of the lock's slow path, for Xen and KVM, and its mutants
+#   make bench      PV vs native spinning vs test-and-set under overcommit, the hooks' fast-path
+#                   cost, boot figures: build/bench/, tests/bench/BENCHMARKS.md (QUICK=1: < 10 min)
 #   make soak       the stress for 10^8 acquisitions in native TCG, Xen domU and nested KVM
 #                   (SOAK_ACQ=, SOAK_SMP=, SOAK_ARGS=: see tests/soak.sh)
 #   make debug      QEMU paused with its gdb stub on :1234, and the gdb command to attach
@@ -59,7 +61,7 @@ SAN_CFLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitiz
 HOST_TESTS  := test_ticket test_patch test_start_info
 HOST_BINS   := $(addprefix $(BUILD)/host/,$(HOST_TESTS))
 
-.PHONY: all run run-xen run-kvm test debug host-tests deps clean fuzz verify soak
+.PHONY: all run run-xen run-kvm test debug host-tests deps clean fuzz verify soak bench
 all: $(BUILD)/pvtick.elf
 
 # Missing Debian packages: installed when root, else the exact apt-get line (tests/deps.sh).
@@ -152,6 +154,22 @@ $(BUILD)/fuzz/mkseeds: tests/fuzz/mkseeds.c patch/patch.h | deps
 
 fuzz: $(FUZZ_BINS)
 	$(Q)FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_RUNS=$(FUZZ_RUNS) tests/fuzz.sh
+
+# make bench: the host side of it is the kernel's lock and patcher in tests/bench/fastpath.c,
+# with the hooks (patched at run time) and without (compiled out).
+BENCH_BINS := $(BUILD)/bench/fastpath $(BUILD)/bench/fastpath-nohooks
+$(BUILD)/bench/fastpath: tests/bench/fastpath.c locks/ticket.c patch/patch.c $(wildcard locks/*.h patch/*.h) | deps
+	$(call msg,HOSTCC,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(HOST_CFLAGS) $(filter %.c,$^) -o $@
+$(BUILD)/bench/fastpath-nohooks: tests/bench/fastpath.c locks/ticket.c patch/patch.c $(wildcard locks/*.h patch/*.h) | deps
+	$(call msg,HOSTCC,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(HOST_CFLAGS) -DTICKET_NO_HOOKS $(filter %.c,$^) -o $@
+
+bench: $(BUILD)/pvtick.elf $(BENCH_BINS)
+	$(Q)tests/deps.sh run
+	$(Q)QUICK=$(QUICK) tests/bench.sh
 
 soak: $(BUILD)/pvtick.elf
 	$(Q)tests/deps.sh run

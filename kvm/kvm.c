@@ -26,7 +26,7 @@ long kvm_hypercall2(unsigned long nr, unsigned long a0, unsigned long a1)
  * HLT with interrupts off still wakes on a kick: KVM_FEATURE_PV_UNHALT makes
  * KVM_HC_KICK_CPU set the target's pv_unhalted flag, which ends (or pre-empts)
  * its halt. A kick sent between our last check and our HLT is therefore kept,
- * not lost. Anything else may also end the HLT (a pending SIPI, the BSP's
+ * not lost [pml:M4]. Anything else may also end the HLT (a pending SIPI, the BSP's
  * watchdog tick): we count it as spurious and return to spinning.
  */
 static void kvm_lock_spinning(struct ticketlock *lock, u16 want)
@@ -36,7 +36,7 @@ static void kvm_lock_spinning(struct ticketlock *lock, u16 want)
 	ticket_wait_publish(lock, want);             /* 1. my slot says (lock, want) */
 	if (ticket_announce_and_check(lock, want)) { /* 2. SF, a full barrier; 3. the last check */
 		st->blocks++;
-		x86_hlt();                           /* 4. until kicked */
+		x86_hlt();                           /* 4. until kicked [pml:S5] */
 		ticket_woken();
 	}
 	ticket_wait_clear();                         /* 5. */
@@ -53,7 +53,7 @@ static void kvm_unlock_kick(struct ticketlock *lock, u16 next)
 	if (cpu < 0)
 		return; /* still spinning, or already woke: nothing to do */
 	ticket_kick_mark(cpu);
-	kvm_hypercall2(KVM_HC_KICK_CPU, 0, cpus[cpu].apic_id);
+	kvm_hypercall2(KVM_HC_KICK_CPU, 0, cpus[cpu].apic_id); /* pml:U4 */
 }
 
 static bool kvm_detect(const char **why)

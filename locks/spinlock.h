@@ -91,6 +91,13 @@ static inline bool ticket_served(struct ticketlock *lock, uint16_t want)
 #else
 #define TICKET_HOOK_VEC_CLOBBERS
 #endif
+#ifdef TICKET_NO_HOOKS
+/* make bench's baseline only: the lock with its hooks compiled out (no sites, no SF test). */
+static inline void ticket_hook(enum patch_kind kind, struct ticketlock *lock, uint16_t ticket)
+{
+	(void)kind, (void)lock, (void)ticket;
+}
+#else
 static inline void ticket_hook(enum patch_kind kind, struct ticketlock *lock, uint16_t ticket)
 {
 	register unsigned long sp __asm__("rsp");
@@ -102,17 +109,18 @@ static inline void ticket_hook(enum patch_kind kind, struct ticketlock *lock, ui
 			 : "rax", "rcx", "rdx", "r8", "r9", "r10", "r11", "memory", "cc"
 			   TICKET_HOOK_VEC_CLOBBERS);
 }
+#endif
 
 static inline void ticket_lock(struct ticketlock *lock)
 {
 	struct ticketlock old;
 
 	/* Take a ticket: tail += 2. A carry out of bit 31 is the wrap, harmless. */
-	old.word = __atomic_fetch_add(&lock->word, (uint32_t)TICKET_INC << 16, __ATOMIC_ACQUIRE);
+	old.word = __atomic_fetch_add(&lock->word, (uint32_t)TICKET_INC << 16, __ATOMIC_ACQUIRE); /* pml:T1 */
 	uint16_t want = old.t.tail & ~TICKET_SLOWPATH_FLAG;
-	if (__builtin_expect(old.t.head == want, 1))
+	if (__builtin_expect(old.t.head == want, 1)) /* pml:T2 */
 		return;
-	ticket_lock_wait(lock, want);
+	ticket_lock_wait(lock, want); /* pml:T3 */
 }
 
 static inline bool ticket_trylock(struct ticketlock *lock)
@@ -129,16 +137,22 @@ static inline bool ticket_trylock(struct ticketlock *lock)
 
 static inline void ticket_unlock(struct ticketlock *lock)
 {
+#ifdef TICKET_NO_HOOKS
+	/* The plain ticket unlock: only the holder writes head, a release store will do. */
+	__atomic_store_n(&lock->t.head, (uint16_t)(__atomic_load_n(&lock->t.head, __ATOMIC_RELAXED) + TICKET_INC),
+			 __ATOMIC_RELEASE);
+	return;
+#endif
 	/*
 	 * head += 2 with a locked add: a full barrier, so the SF read below cannot
 	 * move before the head store (a waiter sets SF, then reads head; we write
 	 * head, then read SF: one of us sees the other). Only the holder writes
 	 * head, so the new head is known without reading it back.
 	 */
-	uint16_t next = __atomic_add_fetch(&lock->t.head, TICKET_INC, __ATOMIC_SEQ_CST);
-	if (__builtin_expect(__atomic_load_n(&lock->t.tail, __ATOMIC_RELAXED) & TICKET_SLOWPATH_FLAG, 0)) {
+	uint16_t next = __atomic_add_fetch(&lock->t.head, TICKET_INC, __ATOMIC_SEQ_CST); /* pml:U1 */
+	if (__builtin_expect(__atomic_load_n(&lock->t.tail, __ATOMIC_RELAXED) & TICKET_SLOWPATH_FLAG, 0)) { /* pml:U2 */
 		ticket_stats[ticket_self()].unlock_slow++;
-		ticket_hook(PATCH_UNLOCK_KICK, lock, next);
+		ticket_hook(PATCH_UNLOCK_KICK, lock, next); /* pml:U3 */
 	}
 }
 

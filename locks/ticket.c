@@ -20,7 +20,7 @@ static void ticket_clear_slowpath(struct ticketlock *lock, uint16_t want)
 	old.t.tail = (uint16_t)(want + TICKET_INC) | TICKET_SLOWPATH_FLAG;
 	new.t.head = want;
 	new.t.tail = (uint16_t)(want + TICKET_INC);
-	__atomic_compare_exchange_n(&lock->word, &old.word, new.word, false, __ATOMIC_RELAXED,
+	__atomic_compare_exchange_n(&lock->word, &old.word, new.word, false, __ATOMIC_RELAXED, /* pml:W5 */
 				    __ATOMIC_RELAXED);
 }
 
@@ -33,17 +33,17 @@ void ticket_lock_wait(struct ticketlock *lock, uint16_t want)
 	for (;;) {
 		uint32_t n = ticket_spin_threshold;
 		do {
-			if (ticket_served(lock, want))
+			if (ticket_served(lock, want)) /* pml:W1 */
 				goto served;
 			__builtin_ia32_pause();
 		} while (--n);
 		st->slow_entries++;
-		ticket_hook(PATCH_LOCK_SPINNING, lock, want);
+		ticket_hook(PATCH_LOCK_SPINNING, lock, want); /* pml:W2 */
 	}
 served:
 	st->slow_acquisitions += st->slow_entries != entries;
-	if (__atomic_load_n(&lock->t.tail, __ATOMIC_RELAXED) & TICKET_SLOWPATH_FLAG)
-		ticket_clear_slowpath(lock, want);
+	if (__atomic_load_n(&lock->t.tail, __ATOMIC_RELAXED) & TICKET_SLOWPATH_FLAG) /* pml:W3 */
+		ticket_clear_slowpath(lock, want); /* pml:W4 */
 }
 
 /*
@@ -69,16 +69,16 @@ void ticket_wait_publish(struct ticketlock *lock, uint16_t want)
 {
 	struct ticket_wait *w = &ticket_waits[ticket_self()];
 
-	__atomic_store_n(&w->want, want, __ATOMIC_RELAXED);
+	__atomic_store_n(&w->want, want, __ATOMIC_RELAXED); /* pml:S1 */
 	__atomic_store_n(&w->kicked, 0, __ATOMIC_RELAXED);
 	/* Release: a reader that sees `lock` also sees `want`. */
-	__atomic_store_n(&w->lock, lock, __ATOMIC_RELEASE);
+	__atomic_store_n(&w->lock, lock, __ATOMIC_RELEASE); /* pml:S1 */
 }
 
 void ticket_set_slowpath(struct ticketlock *lock)
 {
 	/* A locked OR: full barrier between the slot store above and the head load after. */
-	__atomic_fetch_or(&lock->t.tail, TICKET_SLOWPATH_FLAG, __ATOMIC_SEQ_CST);
+	__atomic_fetch_or(&lock->t.tail, TICKET_SLOWPATH_FLAG, __ATOMIC_SEQ_CST); /* pml:S3 */
 }
 
 /*
@@ -92,19 +92,19 @@ bool ticket_inject_late_flag;
 bool ticket_announce_and_check(struct ticketlock *lock, uint16_t want)
 {
 	if (ticket_inject_late_flag) {
-		bool served = ticket_served(lock, want);
+		bool served = ticket_served(lock, want); /* pml:M1 */
 		for (uint32_t i = 0; i < LATE_FLAG_WINDOW && !served; i++)
 			__builtin_ia32_pause();
 		ticket_set_slowpath(lock);
 		return !served;
 	}
 	ticket_set_slowpath(lock);
-	return !ticket_served(lock, want);
+	return !ticket_served(lock, want); /* pml:S4 */
 }
 
 void ticket_wait_clear(void)
 {
-	__atomic_store_n(&ticket_waits[ticket_self()].lock, (struct ticketlock *)0, __ATOMIC_RELEASE);
+	__atomic_store_n(&ticket_waits[ticket_self()].lock, (struct ticketlock *)0, __ATOMIC_RELEASE); /* pml:S6 */
 }
 
 /* Fault injection (inject=drop-kick): unlockers find no waiter, so no backend ever kicks. */
@@ -116,7 +116,7 @@ int ticket_wait_find(struct ticketlock *lock, uint16_t next)
 		return -1;
 	for (int i = 0; i < TICKET_MAX_CPUS; i++) {
 		struct ticket_wait *w = &ticket_waits[i];
-		if (__atomic_load_n(&w->lock, __ATOMIC_ACQUIRE) == lock && __atomic_load_n(&w->want, __ATOMIC_RELAXED) == next)
+		if (__atomic_load_n(&w->lock, __ATOMIC_ACQUIRE) == lock && __atomic_load_n(&w->want, __ATOMIC_RELAXED) == next) /* pml:U3 */
 			return i;
 	}
 	return -1;

@@ -17,6 +17,12 @@
  *   -DM4  KVM: a HLT that forgets a kick sent before it (HLT without
  *         pv_unhalted: only a kick during the halt would end it).
  *
+ * Where the C is. Each step's tag (T1, W1..W5, S1..S6, U1..U4; M1, M3, M4
+ * for the mutants) marks the C lines it mirrors with a comment "pml:TAG":
+ *   grep -n 'pml:S3' locks/*.[ch] xen/*.c kvm/*.c
+ * tests/verify.sh fails if a tag of this model has no such line, or the C
+ * has a tag this model does not use.
+ *
  * Steps. Each shared load or store of the C is one Promela step, a locked
  * instruction (fetch_add, fetch_or, cmpxchg) one atomic step, except where
  * merging two accesses changes no outcome (without these merges pan had
@@ -121,7 +127,7 @@ active [NCPU] proctype vcpu()
 end_idle:
 	if
 	:: atomic {
-		/* T1 spinlock.h:87-88 ticket_lock: fetch_add of the tail, want = old tail & ~SF */
+		/* T1 ticket_lock: fetch_add of the tail, want = old tail & ~SF */
 		want = tail & ~SF;
 		tail = (tail + INC) % TMOD;
 		if
@@ -129,11 +135,11 @@ end_idle:
 		:: else
 		fi;
 		if
-		:: head == want -> /* spinlock.h:89-90 the old head is mine: got it */
+		:: head == want -> /* T2 the old head is mine: got it */
 			CS_ENTER;
 			want = 0;
 			goto unlock
-		:: else ->         /* spinlock.h:91 -> ticket_lock_wait, ticket.c:27 */
+		:: else ->         /* T3 -> ticket_lock_wait */
 			waiting[_pid] = 1;
 			if
 			:: goto wait   /* spin first */
@@ -144,19 +150,19 @@ end_idle:
 	:: goto done               /* or stop taking the lock, for good */
 	fi;
 
-wait:	/* ticket.c:34-38 the spin loop; a failed check changes nothing and is not a step */
+wait:	/* W1 the spin loop; a failed check changes nothing and is not a step */
 	if
 	:: atomic {
-		/* ticket.c:35-36 ticket_served(): yes; then ticket.c:43 load the tail, SF? */
+		/* W1 ticket_served(): yes; then W3 load the tail, SF? */
 		head == want -> CS_ENTER;
 		if
 		:: (tail & SF) != 0 -> goto clear
 		:: else -> want = 0; goto unlock
 		fi
 	   }
-	:: head != want -> goto slow /* ticket.c:35, 40: not served; threshold spent, or early entry */
+	:: head != want -> goto slow /* W1, W2: not served; threshold spent, or early entry */
 	fi;
-clear:	/* ticket.c:44 -> ticket.c:23 ticket_clear_slowpath: cmpxchg {want, want+INC|SF} -> {want, want+INC} */
+clear:	/* W4 -> W5 ticket_clear_slowpath: cmpxchg {want, want+INC|SF} -> {want, want+INC} */
 	atomic {
 		if
 		:: head == want && tail == (((want + INC) % TMOD) | SF) -> tail = (want + INC) % TMOD
@@ -166,17 +172,17 @@ clear:	/* ticket.c:44 -> ticket.c:23 ticket_clear_slowpath: cmpxchg {want, want+
 	}
 	goto unlock;
 
-slow:	/* ticket.c:40 ticket_hook(PATCH_LOCK_SPINNING): the backend's lock_spinning */
-	/* S1 ticket.c:70,73 ticket_wait_publish: w->want, then w->lock (kvm.c:37 / xen.c:125, step 1) */
+slow:	/* W2 ticket_hook(PATCH_LOCK_SPINNING): the backend's lock_spinning */
+	/* S1 ticket_wait_publish: w->want, then w->lock (step 1) */
 	atomic { slot_want[_pid] = want; slot_lock[_pid] = 1 }
 #if defined(BACKEND_XEN) && !defined(M3)
-	/* S2 xen.c:126 port_clear (xen.c:96), step 2: an old kick must not end this poll */
+	/* S2 port_clear, step 2: an old kick must not end this poll */
 	pending[_pid] = 0;
 #endif
 #ifndef M1
-	/* S3 ticket.c:99 -> ticket.c:79 ticket_set_slowpath, locked OR (kvm.c:38 step 2 / xen.c:127 step 3) */
+	/* S3 ticket_set_slowpath, locked OR (in ticket_announce_and_check) */
 	tail = tail | SF;
-	/* S4 ticket.c:100 -> spinlock.h:53 ticket_served(), the last check (kvm.c:38 / xen.c:127, step 3) */
+	/* S4 ticket_served(), the last check (in ticket_announce_and_check) */
 	if
 	:: head == want -> goto unslot
 	:: head != want -> goto block    /* this block ends only by a kick */
@@ -188,18 +194,18 @@ slow:	/* ticket.c:40 ticket_hook(PATCH_LOCK_SPINNING): the backend's lock_spinni
 	:: head == want -> goto unslot
 	:: else
 	fi;
-	/* M1: ... then SF (the bad order, ticket.c:51-55; inject=late-flag runs it: ticket.c:90-97) */
+	/* M1: ... then SF (the bad order of ticket.c's race comment; inject=late-flag runs it) */
 	if
 	:: tail = tail | SF; goto block
 	:: tail = tail | SF; goto spurious
 	fi;
 #endif
-block:	/* S5 kvm.c:40 x86_hlt (step 4) / xen.c:143 SCHEDOP_poll (step 5), until kicked */
+block:	/* S5 x86_hlt (KVM) / SCHEDOP_poll (Xen), until kicked */
 #ifdef M3
-	pending[_pid] = 0; /* M3: port_clear after the last check ("2 after 3", xen.c:114-115) */
+	pending[_pid] = 0; /* M3: port_clear after the last check ("2 after 3") */
 #endif
 #ifdef M4
-	unhalt[_pid] = 0;  /* M4: a HLT that forgets an earlier kick (against ticket.c:63-64, kvm.c:28-29) */
+	unhalt[_pid] = 0;  /* M4: a HLT that forgets an earlier kick */
 #endif
 #ifdef BACKEND_XEN
 	/* the poll returns once the port is pending, at once if it already is; the bit stays set */
@@ -214,15 +220,15 @@ spurious: /* S5' the block ends without a kick: Xen poll timeout (no step), KVM 
 #ifdef BACKEND_KVM
 	unhalt[_pid] = 0; /* leaving HLT clears pv_unhalted */
 #endif
-unslot:	/* S6 ticket.c:105 ticket_wait_clear (kvm.c:46 step 5 / xen.c:149), then spin again (ticket.c:32) */
+unslot:	/* S6 ticket_wait_clear, then spin again (W1) */
 	atomic { slot_lock[_pid] = 0; slot_want[_pid] = 0 }
 	goto wait;
 
 unlock:	/* in the critical section; now ticket_unlock */
 #ifndef M2
-	/* U1 spinlock.h:114 ticket_unlock: locked add to the head, next = the new head */
+	/* U1 ticket_unlock: locked add to the head, next = the new head */
 	atomic { ncs--; head = (head + INC) % TMOD; next = head }
-	/* U2 spinlock.h:115 load the tail: SF? */
+	/* U2 load the tail: SF? */
 	if
 	:: (tail & SF) != 0 -> skip
 	:: atomic { (tail & SF) == 0 -> next = 0 }; goto end_idle
@@ -235,7 +241,7 @@ unlock:	/* in the critical section; now ticket_unlock */
 	:: (tail & SF) == 0 -> goto unlocked
 	fi;
 #endif
-	/* U3 spinlock.h:117 -> unlock_kick (kvm.c:56 / xen.c:159) -> ticket_wait_find, ticket.c:115-119 */
+	/* U3 -> unlock_kick -> ticket_wait_find */
 find:
 	if
 	:: i == _pid -> i++ /* my own slot: empty, I am not in lock_spinning */
@@ -246,18 +252,18 @@ find:
 	:: else
 	fi;
 	if
-	:: slot_lock[i] && slot_want[i] == next -> goto kick /* ticket.c:117-118 found */
+	:: slot_lock[i] && slot_want[i] == next -> goto kick /* U3 found */
 	:: else -> i++; goto find
 	fi;
 kick:
 #ifdef BACKEND_XEN
-	/* U4 xen.c:165 EVTCHNOP_send: set the pending bit of vCPU i's port */
+	/* U4 EVTCHNOP_send: set the pending bit of vCPU i's port */
 	atomic { pending[i] = 1; i = 0 }
 #else
-	/* U4 kvm.c:61 KVM_HC_KICK_CPU: set vCPU i's pv_unhalted */
+	/* U4 KVM_HC_KICK_CPU: set vCPU i's pv_unhalted */
 	atomic { unhalt[i] = 1; i = 0 }
 #endif
-nobody:	/* xen.c:160-161 / kvm.c:57-58 nobody waits for next: no kick */
+nobody:	/* nobody waits for next: no kick */
 #ifndef M2
 	next = 0;
 	goto end_idle;

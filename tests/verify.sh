@@ -173,6 +173,25 @@ run_case() {
 	if [ $caught = 1 ]; then echo OK >"$dir/result"; else echo FAIL >"$dir/result"; fi
 }
 
+# The model's step tags against the C: every step tag (T, W, S, U) of the model marks at least one
+# C line ("pml:TAG"), and every tag in the C is one the model uses. Case 0, reported first.
+tags_check() {
+	local model_tags c_tags bad=""
+	model_tags=$(grep -o '\b[TWSUM][0-9]\b' "$model" | sort -u)
+	c_tags=$(grep -oh 'pml:[TWSUM][0-9]\b' locks/*.[ch] xen/*.[ch] kvm/*.[ch] | sed 's/^pml://' | sort -u)
+	for t in $(grep '^[TWSU]' <<<"$model_tags"); do
+		grep -qx "$t" <<<"$c_tags" || bad+=" $t (in the model, on no C line)"
+	done
+	for t in $c_tags; do
+		grep -qx "$t" <<<"$model_tags" || bad+=" $t (on a C line, not in the model)"
+	done
+	if [ -n "$bad" ]; then
+		echo "tags that do not match:$bad"
+		return 1
+	fi
+	echo "$(wc -w <<<"$model_tags") tags in the model, $(grep -c 'pml:' locks/*.[ch] xen/*.[ch] kvm/*.[ch] | awk -F: '{ n += $2 } END { print n }') tagged C lines"
+}
+
 # Run the cases, JOBS at a time; report in order once all are done.
 i=0
 for c in "${cases[@]}"; do
@@ -184,19 +203,27 @@ done
 wait
 
 echo "KTAP version 1"
-echo "1..${#cases[@]}"
+echo "1..$((${#cases[@]} + 1))"
 passed=0
 failed=0
+if tags=$(tags_check); then
+	passed=1
+	echo "ok 1 ticket.pml step tags match the C (pml:TAG comments)"
+else
+	failed=1
+	echo "not ok 1 ticket.pml step tags match the C (pml:TAG comments)"
+fi
+echo "# $tags"
 i=0
 for c in "${cases[@]}"; do
 	i=$((i + 1))
 	read -r _ _ name <<<"$c"
 	if [ "$(cat "$work/$i/result" 2>/dev/null)" = OK ]; then
 		passed=$((passed + 1))
-		echo "ok $i $name"
+		echo "ok $((i + 1)) $name"
 	else
 		failed=$((failed + 1))
-		echo "not ok $i $name"
+		echo "not ok $((i + 1)) $name"
 	fi
 	sed 's/^/# /' "$work/$i/diag" 2>/dev/null || echo "# no diagnostics: the case did not run"
 done

@@ -111,7 +111,7 @@ static void port_clear(evtchn_port_t p)
  *   4. U moves the head to want, sees SF, finds W's slot, sets the pending bit
  *      of W's port with EVTCHNOP_send.
  *   5. W polls: the bit is already set, the poll returns at once.
- * Had W cleared the pending bit after its check (2 after 3), U's kick in 4
+ * Had W cleared the pending bit after its check (2 after 3), U's kick in 4 [pml:M3]
  * could be wiped out and W would poll forever. Spurious returns (a stale kick
  * that arrived after 2) are counted and harmless: the caller spins again.
  */
@@ -122,7 +122,7 @@ static void xen_lock_spinning(struct ticketlock *lock, u16 want)
 	evtchn_port_t port = self_port(self);
 
 	ticket_wait_publish(lock, want);             /* 1 */
-	port_clear(port);                            /* 2 */
+	port_clear(port);                            /* 2 [pml:S2] */
 	if (ticket_announce_and_check(lock, want)) { /* 3 */
 		/*
 		 * Only the vCPU that takes the watchdog tick (interrupts on: the BSP)
@@ -139,7 +139,7 @@ static void xen_lock_spinning(struct ticketlock *lock, u16 want)
 		};
 		set_xen_guest_handle(poll.ports, &port);
 		st->blocks++;
-		xen_hypercall_sched_op(SCHEDOP_poll, &poll); /* 5 */
+		xen_hypercall_sched_op(SCHEDOP_poll, &poll); /* 5 [pml:S5] */
 		ticket_woken();
 	}
 	ticket_wait_clear();
@@ -156,7 +156,7 @@ static void xen_unlock_kick(struct ticketlock *lock, u16 next)
 	if (cpu < 0)
 		return;
 	ticket_kick_mark(cpu);
-	struct evtchn_send send = { .port = cpu_port[cpu] };
+	struct evtchn_send send = { .port = cpu_port[cpu] }; /* pml:U4 */
 	xen_hypercall_event_channel_op(EVTCHNOP_send, &send);
 }
 

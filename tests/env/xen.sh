@@ -3,10 +3,15 @@
 # xen.sh: boot pvtick under real Xen 4.17 (itself under QEMU TCG), as the PVH dom0 or as a PVH domU.
 #
 # Usage: tests/env/xen.sh dom0|domu OUTDIR NAME VCPUS "GUEST ARGS"
+#        tests/env/xen.sh domus OUTDIR CASEFILE
 #   dom0  pvtick IS Xen's PVH dom0 (~5 s). Dom0 owns the I/O ports, so isa-debug-exit still ends QEMU.
 #   domu  Debian's Linux is a PV dom0 running the xl toolstack from an initramfs; it `xl create`s
 #         xen/pvtick.cfg (name, kernel, vcpus, cmdline rewritten) as a PVH domU, waits for it to end,
 #         reports and powers off (~20 s plus the guest's run).
+#   domus the same with one domU after another in one dom0 boot (a few s each after the first),
+#         one per line of CASEFILE: NAME|VCPUS|GUEST ARGS ('#' starts a comment line). domu is
+#         domus with one line. The serial console goes to CASEFILE's name without its extension,
+#         plus .xen.log.
 #   NAME  a plain word ([A-Za-z0-9._-]): the output file names and, in domu mode, the domain name.
 # OUTDIR gets:
 #   NAME.log      the guest's console lines only (its port-0xe9 output, Xen's "(dN) " prefix removed;
@@ -15,32 +20,49 @@
 #   NAME.rc       dom0: QEMU's status (33 pass, 35 fail, 124 timeout, 0 Xen powered off or rebooted,
 #                 e.g. after a dom0 crash); domu: the domU's end as the toolstack saw it: poweroff,
 #                 crash, reboot (also what a triple fault gives), timeout (after DOMU_WAIT), or error
-#                 (no answer: the environment failed)
+#                 (no answer: the environment failed), or missing (dom0 stopped before it)
 #   xen-cache/    Xen, dom0's kernel and the toolstack initramfs, rebuilt when their packages change
 # env: ELF (build/pvtick.elf, relative to the repo root), XEN_TIMEOUT (300 s, the whole QEMU run),
 #      DOMU_WAIT (200 s: how long dom0 waits for the domU to end), XEN_SMP (2: the physical CPUs
 #      Xen gets; VCPUS above it is overcommit, in both modes), XEN_EXTRA (more Xen options),
 #      VERBOSE=1 (show the serial console live)
-# Exit: 0 the environment worked (dom0 ran, or the domU was created and its end was seen or timed
-#       out): judging the guest's KTAP is the caller's job; 2 usage or missing packages;
+# Exit: 0 the environment worked (dom0 ran, or every domU was created and its end was seen or
+#       timed out): judging the guest's KTAP is the caller's job; 2 usage or missing packages;
 #       3 the environment failed (the serial log's tail is printed).
+# A domU that triple-faults with Xen's own RIP in its state (l0_fault below) is booted again,
+# once, in a second dom0 boot; its log then ends with a "# xen.sh: booted twice" line.
 #
 # The layers: L0 = QEMU TCG, -cpu max (emulates AMD SVM with nested paging, so Xen runs HVM guests
 # with HAP); Xen 4.17 from Debian; pvtick as a PVH guest (an HVM container without emulated devices).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib.sh"
-usage() { sed -n '5,10p' "$0" | sed 's/^# \?//' >&2; exit 2; }
-[ $# = 5 ] || usage
-MODE=$1 NAME=$3 VCPUS=$4 ARGS=$5
+usage() { sed -n '5,14p' "$0" | sed 's/^# \?//' >&2; exit 2; }
+die() { echo "xen.sh: $*" >&2; exit 2; }
+MODE=${1:-}
+case $MODE:$# in dom0:5 | domu:5 | domus:3) ;; *) usage ;; esac
 mkdir -p "$2"
 OUT=$(cd "$2" && pwd)
-die() { echo "xen.sh: $*" >&2; exit 2; }
-case $MODE in dom0 | domu) ;; *) usage ;; esac
-[[ $NAME =~ ^[A-Za-z0-9._-]+$ ]] || die "NAME '$NAME' must be a plain word ([A-Za-z0-9._-])"
-[[ $VCPUS =~ ^[0-9]+$ ]] && [ "$VCPUS" -ge 1 ] && [ "$VCPUS" -le 64 ] || die "VCPUS '$VCPUS' must be 1..64"
-# The arguments travel in an xl config string (domu) or a QEMU -initrd option (dom0): keep them plain.
-[[ $ARGS != *[\"\\\'$'\n']* ]] || die "GUEST ARGS must not contain quotes, backslashes or newlines"
+# check_case NAME VCPUS ARGS: one case's fields, or die saying which is wrong.
+check_case() {
+	[[ $1 =~ ^[A-Za-z0-9._-]+$ ]] || die "NAME '$1' must be a plain word ([A-Za-z0-9._-])"
+	[[ $2 =~ ^[0-9]+$ ]] && [ "$2" -ge 1 ] && [ "$2" -le 64 ] || die "$1: VCPUS '$2' must be 1..64"
+	# The arguments travel in an xl config string (domu) or a QEMU -initrd option (dom0): keep them plain.
+	[[ $3 != *[\"\\\'$'\n']* ]] || die "$1: GUEST ARGS must not contain quotes, backslashes or newlines"
+}
+if [ "$MODE" = domus ]; then
+	[ -f "$3" ] || die "no case file $3"
+	CASES=$(grep -v '^[[:space:]]*\(#\|$\)' "$3")
+	[ -n "$CASES" ] || die "$3 has no case"
+	LOGBASE=$(basename "${3%.*}")
+	MODE=domu
+else
+	NAME=$3 VCPUS=$4 ARGS=$5
+	CASES="$NAME|$VCPUS|$ARGS"
+	LOGBASE=$NAME
+fi
+while IFS='|' read -r name vcpus args; do check_case "$name" "$vcpus" "$args"; done <<<"$CASES"
+[ "$(cut -d'|' -f1 <<<"$CASES" | sort | uniq -d)" = "" ] || die "a case NAME appears twice"
 ELF=${ELF:-build/pvtick.elf}
 case $ELF in /*) ;; *) ELF=$top/$ELF ;; esac
 [ -f "$ELF" ] || die "no kernel at $ELF (run make first)"
@@ -108,9 +130,9 @@ build_domu() {
 
 	cat >"$r/init" <<'EOF'
 #!/bin/sh
-# dom0 /init: start the toolstack, xl create the domU once, wait for its end, report, power off.
-# Every line for the host starts with "XENENV: ". /xenenv.conf (the per-run cpio) sets NAME and
-# DOMU_WAIT; /etc/xen/domu.cfg is the domU's config.
+# dom0 /init: start the toolstack; for each line "NAME VCPUS" of /cases, xl create the domU from
+# /etc/xen/NAME.cfg, wait for its end, report; then power off. Every line for the host starts with
+# "XENENV: ". /xenenv.conf (the per-run cpio) sets DOMU_WAIT, per domU.
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin:/usr/lib/xen-4.17/bin
 mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /run; mount -t tmpfs tmpfs /tmp
@@ -133,11 +155,13 @@ say "toolstack up at $(up)s"
 # to, and it only wants to for a moment now and then.
 xl sched-credit2 -d Domain-0 -w 65535 >/dev/null 2>&1 || xl sched-credit -d Domain-0 -w 65535 >/dev/null 2>&1 ||
 	say "could not raise dom0's scheduler weight"
-if ! xl create /etc/xen/domu.cfg >/tmp/create.log 2>&1; then
+# One domU: its lines, BEGIN to END. Returns at once (state error) if xl create fails.
+run_domu() {
+if ! xl create "/etc/xen/$NAME.cfg" >/tmp/create.log 2>&1; then
 	sed 's/^/XENENV: xl create: /' /tmp/create.log
 	say "ERROR xl create failed"
-	say "END state=error"
-	finish
+	say "END $NAME state=error"
+	return
 fi
 domid=$(xl domid "$NAME")
 say "CREATED $NAME domid=$domid at $(up)s"
@@ -202,7 +226,13 @@ xl dmesg | grep "(d$domid) " | sed 's/^/XENENV: dmesg: /'
 	tr -d '\r' <"/var/log/xen/console/guest-$NAME.log" | sed 's/^/XENENV: pvcon: /'
 [ -s "/var/log/xen/xl-$NAME.log" ] && sed 's/^/XENENV: xl: /' "/var/log/xen/xl-$NAME.log"
 [ "$state" = gone ] || xl destroy "$NAME"
-say "END state=$state"
+say "END $NAME state=$state"
+}
+while read -r NAME VCPUS; do
+	say "BEGIN $NAME"
+	run_domu
+done </cases
+say "DONE"
 finish
 EOF
 	chmod +x "$r/init"
@@ -225,18 +255,27 @@ if [ "$MODE" = domu ]; then
 		echo "$stamp" >"$C/domu.stamp"
 	fi
 
-	# The per-run cpio: the kernel under test, its xl config, the init's parameters. Linux unpacks
-	# concatenated (and separately compressed) cpio archives in turn, and QEMU's multiboot module is
-	# one file: so base.cpio.gz + this one, end to end. In a directory of its own, so that runs with
-	# different NAMEs can share OUTDIR at the same time.
+fi
+
+# make_initrd CASES: the per-run cpio (domu): the kernel under test, an xl config per case, the
+# case list and the init's parameters. Linux unpacks concatenated (and separately compressed) cpio
+# archives in turn, and QEMU's multiboot module is one file: so base.cpio.gz + this one, end to
+# end. In a directory of its own, so that runs with different NAMEs can share OUTDIR at once.
+run=""
+trap '[ -z "$run" ] || rm -rf "$run" "$run.gz"' EXIT
+make_initrd() {
+	local name vcpus args
+	[ -z "$run" ] || rm -rf "$run" "$run.gz"
 	run=$(mktemp -d "$C/run.XXXXXX")
-	trap 'rm -rf "$run" "$run.gz"' EXIT
 	mkdir -p "$run/etc/xen"
 	cp "$ELF" "$run/pvtick.elf"
 	nm -n "$ELF" >"$run/pvtick.map" # symbols for xenctx (binutils: a build dependency)
-	# The shipped config, with this run's name, kernel, vCPUs and command line; the end actions set
+	: >"$run/cases"
+	while IFS='|' read -r name vcpus args; do
+	echo "$name $vcpus" >>"$run/cases"
+	# The shipped config, with this case's name, kernel, vCPUs and command line; the end actions set
 	# to "preserve" so that /init can read how the domain ended. Every key must be there exactly once.
-	NAME=$NAME VCPUS=$VCPUS ARGS=$ARGS awk '
+	NAME=$name VCPUS=$vcpus ARGS=$args awk '
 		function set(key, val) { if ($0 ~ "^[ \t]*" key "[ \t]*=") { print key " = " val; seen[key]++; return 1 } return 0 }
 		set("name", "\"" ENVIRON["NAME"] "\"") || set("kernel", "\"/pvtick.elf\"") ||
 		set("vcpus", ENVIRON["VCPUS"]) || set("cmdline", "\"" ENVIRON["ARGS"] "\"") ||
@@ -245,11 +284,12 @@ if [ "$MODE" = domu ]; then
 		{ print }
 		END { n = split("name kernel vcpus cmdline on_poweroff on_reboot on_crash", k, " ")
 		      for (i = 1; i <= n; i++) if (seen[k[i]] != 1) { print "missing or repeated key " k[i] >"/dev/stderr"; exit 1 } }
-	' "$CFG" >"$run/etc/xen/domu.cfg" || die "$CFG: every one of name, kernel, vcpus, cmdline, on_poweroff, on_reboot, on_crash must be set once"
-	printf 'NAME=%s\nVCPUS=%s\nDOMU_WAIT=%s\n' "$NAME" "$VCPUS" "$DOMU_WAIT" >"$run/xenenv.conf"
+	' "$CFG" >"$run/etc/xen/$name.cfg" || die "$CFG: every one of name, kernel, vcpus, cmdline, on_poweroff, on_reboot, on_crash must be set once"
+	done <<<"$1"
+	printf 'DOMU_WAIT=%s\n' "$DOMU_WAIT" >"$run/xenenv.conf"
 	(cd "$run" && find . -mindepth 1 | cpio -o -H newc --quiet | gzip -1) | cat "$C/base.cpio.gz" - >"$run.gz"
 	mv "$run.gz" "$run/initrd.gz"
-fi
+}
 
 # ---- 3. boot ----
 # Xen's serial console is COM1 (QEMU's -serial stdio); loglvl/guest_loglvl=all keep every line,
@@ -268,82 +308,110 @@ else
 	# SMAP, so a 64-bit PV dom0 (whose kernel runs in ring 3) dies at its first IRET with a #PF
 	# unless Xen keeps SMAP off for PV. HVM and PVH guests keep SMAP.
 	xen_cmd+=" dom0_mem=256M,max:256M dom0_max_vcpus=1 smap=hvm"
-	machine=(-initrd "$C/vmlinux console=hvc0 earlyprintk=xen quiet rdinit=/init,$run/initrd.gz")
+	machine=() # -initrd with this boot's per-run cpio: set in the domu loop below
 fi
 xen_cmd+=" ${XEN_EXTRA:-}"
-echo "xen.sh: $MODE $NAME: Xen on $XEN_SMP CPU(s), pvtick with $VCPUS vCPU(s), args '$ARGS'," \
-	"timeout ${XEN_TIMEOUT}s; serial console in $OUT/$NAME.xen.log" >&2
-qemu=(timeout -k 10 "$XEN_TIMEOUT" qemu-system-x86_64 -machine q35 -accel tcg,thread=multi -cpu max
-	-smp "$XEN_SMP" -m 1G -nodefaults -display none -serial stdio -monitor none -no-reboot
-	-device isa-debug-exit,iobase=0xf4,iosize=4 -kernel "$C/xen" -append "$xen_cmd" "${machine[@]}")
-X=$OUT/$NAME.xen.log
-# l0_fault: the domU triple-faulted with Xen's own state in its registers: Xen's dump of the
-# vCPU shows a RIP in Xen's code segment (e008) and RSP on a Xen stack. The guest cannot know
-# those addresses; they leak from L0's emulation of SVM (QEMU TCG) into the guest's saved state.
-# Seen here once in 5 runs of 10^6 acquisitions with spin_threshold=16 (~10^5 SCHEDOP_polls
-# each), never in a shorter run. Such a boot is booted again, once, and says so; a triple fault
-# at any guest address stays a failure.
-l0_fault() {
-	[ "$MODE" = domu ] && [ "$state" = reboot ] &&
-		awk '/Triple fault/ { t = 1 } t && /^\(XEN\) RIP: +e008:/ { f = 1 } END { exit !f }' "$X"
+
+# boot X: one QEMU run, its serial console (CRs stripped) to X. Sets qemu_rc and wall.
+boot() {
+	local t0 t1
+	local qemu=(timeout -k 10 "$XEN_TIMEOUT" qemu-system-x86_64 -machine q35 -accel tcg,thread=multi -cpu max
+		-smp "$XEN_SMP" -m 1G -nodefaults -display none -serial stdio -monitor none -no-reboot
+		-device isa-debug-exit,iobase=0xf4,iosize=4 -kernel "$C/xen" -append "$xen_cmd" "${machine[@]}")
+	t0=${EPOCHREALTIME/./}
+	run_logged "$1" "${qemu[@]}"
+	qemu_rc=$RUN_RC
+	t1=${EPOCHREALTIME/./}
+	wall=$(printf '%d.%d' $(((t1 - t0) / 1000000)) $(((t1 - t0) / 100000 % 10)))
 }
-for attempt in 1 2; do
-rm -f "$OUT/$NAME.log" "$OUT/$NAME.rc"
-t0=${EPOCHREALTIME/./}
-run_logged "$X" "${qemu[@]}"
-qemu_rc=$RUN_RC
-t1=${EPOCHREALTIME/./}
-wall=$(printf '%d.%d' $(((t1 - t0) / 1000000)) $(((t1 - t0) / 100000 % 10)))
 
 # ---- 4. split the serial console ----
-# guest_lines DOMID: that domain's port-0xe9 lines. Xen 4.17 prints each as "(dN) text" in one
-# piece, "[ seconds] " after the tag with XEN_EXTRA=console_timestamps=... . Dom0's console output
-# shares the serial line and a fragment of it can sit in front of the tag: take what follows the
-# tag's first occurrence. XENENV: lines (dom0's copy of Xen's ring) are not the live console.
+# guest_lines X DOMID: that domain's port-0xe9 lines in serial log X. Xen 4.17 prints each as
+# "(dN) text" in one piece, "[ seconds] " after the tag with XEN_EXTRA=console_timestamps=... .
+# Dom0's console output shares the serial line and a fragment of it can sit in front of the tag:
+# take what follows the tag's first occurrence. XENENV: lines (dom0's copy of Xen's ring) are not
+# the live console.
 guest_lines() {
-	awk -v tag="(d$1) " '!/^XENENV: / && (i = index($0, tag)) {
-		s = substr($0, i + length(tag)); sub(/^\[[^]]*\] /, "", s); print s }' "$X"
+	awk -v tag="(d$2) " '!/^XENENV: / && (i = index($0, tag)) {
+		s = substr($0, i + length(tag)); sub(/^\[[^]]*\] /, "", s); print s }' "$1"
 }
+# l0_fault X DOMID: the domU triple-faulted with Xen's own state in its registers: Xen's dump of
+# the vCPU shows a RIP in Xen's code segment (e008) and RSP on a Xen stack. The guest cannot know
+# those addresses; they leak from L0's emulation of SVM (QEMU TCG) into the guest's saved state.
+# Seen here once in 5 runs of 10^6 acquisitions with spin_threshold=16 (~10^5 SCHEDOP_polls
+# each), never in a shorter run. A triple fault at any guest address stays a failure.
+l0_fault() {
+	awk -v tag="d$2v" '!/^XENENV: / && index($0, tag) && /Triple fault/ { t = 1; next }
+		t && /^\(XEN\) RIP: / { if ($0 ~ /RIP: +e008:/) f = 1; t = 0 } END { exit !f }' "$1"
+}
+
 if [ "$MODE" = dom0 ]; then
-	guest_lines 0 >"$OUT/$NAME.log"
+	X=$OUT/$NAME.xen.log log=$X
+	echo "xen.sh: dom0 $NAME: Xen on $XEN_SMP CPU(s), pvtick with $VCPUS vCPU(s), args '$ARGS'," \
+		"timeout ${XEN_TIMEOUT}s; serial console in $X" >&2
+	rm -f "$OUT/$NAME.log" "$OUT/$NAME.rc"
+	boot "$X"
+	guest_lines "$X" 0 >"$OUT/$NAME.log"
 	echo "$qemu_rc" >"$OUT/$NAME.rc"
 	case $qemu_rc in 33) what=pass ;; 35) what=fail ;; 124) what=timeout ;; 0) what="Xen powered off/rebooted" ;;
 	*) what="QEMU status $qemu_rc" ;; esac
+	pv=$(grep -m1 '^# pv:' "$OUT/$NAME.log" || echo '(no "# pv:" line)')
+	echo "xen.sh: dom0 $NAME vcpus=$VCPUS: $what, $(grep -c '^\(not \)\?ok ' "$OUT/$NAME.log") KTAP result(s)" \
+		"in $(wc -l <"$OUT/$NAME.log") guest line(s), ${wall}s; $pv"
 	# Xen frees its init memory right before it enters dom0: past that line, dom0 ran.
-	grep -q 'Freed [0-9]*kB init memory' "$X" && ok=1 || ok=0
+	grep -q 'Freed [0-9]*kB init memory' "$X" && exit 0
+	env_failed=1
 else
-	domid=$(sed -n 's/^XENENV: CREATED [^ ]* domid=\([0-9]*\).*/\1/p' "$X" | head -1)
-	state=$(sed -n 's/^XENENV: END state=//p' "$X" | head -1)
-	[ -n "$state" ] || state=error
-	echo "$state" >"$OUT/$NAME.rc"
-	if [ -n "$domid" ]; then
-		guest_lines "$domid" >"$OUT/$NAME.log"
-		# No port-0xe9 output at all: fall back to what the domU wrote on its PV console.
-		[ -s "$OUT/$NAME.log" ] || sed -n 's/^XENENV: pvcon: //p' "$X" >"$OUT/$NAME.log"
-	else
-		: >"$OUT/$NAME.log"
-	fi
-	what="domU $state"
-	# Xen answers an HVM triple fault with a reboot request (its default triple-fault action).
-	[ "$state" = reboot ] && grep -q "d${domid}v[0-9]* Triple fault" "$X" && what+=" (triple fault)"
-	[ "$state" = timeout ] && what+=" after DOMU_WAIT=${DOMU_WAIT}s"
-	[ -n "$domid" ] && [ "$state" != error ] && ok=1 || ok=0
+	X=$OUT/$LOGBASE.xen.log
+	while IFS='|' read -r name _; do rm -f "$OUT/$name.log" "$OUT/$name.rc"; done <<<"$CASES"
+	left=$CASES attempt=0 env_failed=0 again=""
+	while [ -n "$left" ] && [ $attempt -lt 2 ]; do
+		attempt=$((attempt + 1))
+		log=$X
+		[ $attempt = 1 ] || log=$X.$attempt
+		make_initrd "$left"
+		machine=(-initrd "$C/vmlinux console=hvc0 earlyprintk=xen quiet rdinit=/init,$run/initrd.gz")
+		echo "xen.sh: domu boot $attempt: Xen on $XEN_SMP CPU(s), $(grep -c . <<<"$left") domU(s)," \
+			"timeout ${XEN_TIMEOUT}s; serial console in $log" >&2
+		boot "$log"
+		grep -q '^XENENV: DONE$' "$log" || env_failed=1
+		next=""
+		while IFS='|' read -r name vcpus args; do
+			domid=$(sed -n "s/^XENENV: CREATED $name domid=\([0-9]*\).*/\1/p" "$log" | head -1)
+			state=$(sed -n "s/^XENENV: END $name state=//p" "$log" | head -1)
+			[ -n "$state" ] || { state=missing; env_failed=1; }
+			if [ -n "$domid" ]; then
+				guest_lines "$log" "$domid" >"$OUT/$name.log"
+				# No port-0xe9 output at all: fall back to what the domU wrote on its PV console.
+				[ -s "$OUT/$name.log" ] || sed -n "/^XENENV: BEGIN $name\$/,/^XENENV: END $name /s/^XENENV: pvcon: //p" "$log" >"$OUT/$name.log"
+			else
+				: >"$OUT/$name.log"
+			fi
+			[ "$state" = error ] && env_failed=1
+			if [ $attempt = 1 ] && [ "$state" = reboot ] && l0_fault "$log" "$domid"; then
+				echo "xen.sh: $name: the domU triple-faulted with Xen's own RIP/RSP in its state (an L0" \
+					"emulation fault, not the guest's: see l0_fault); booting it again, once" >&2
+				next+="$name|$vcpus|$args"$'\n'
+				again+="$name"$'\n'
+				continue
+			fi
+			echo "$state" >"$OUT/$name.rc"
+			what="domU $state"
+			# Xen answers an HVM triple fault with a reboot request (its default triple-fault action).
+			[ "$state" = reboot ] && grep -q "d${domid}v[0-9]* Triple fault" "$log" && what+=" (triple fault)"
+			[ "$state" = timeout ] && what+=" after DOMU_WAIT=${DOMU_WAIT}s"
+			grep -qx -- "$name" <<<"$again" && echo "# xen.sh: booted twice: the first boot hit the L0 emulation fault (see $X)" >>"$OUT/$name.log"
+			pv=$(grep -m1 '^# pv:' "$OUT/$name.log" || echo '(no "# pv:" line)')
+			echo "xen.sh: domu $name vcpus=$vcpus: $what, $(grep -c '^\(not \)\?ok ' "$OUT/$name.log") KTAP result(s)" \
+				"in $(wc -l <"$OUT/$name.log") guest line(s); $pv"
+		done <<<"$left"
+		left=$(sed '/^$/d' <<<"$next")
+	done
+	echo "xen.sh: $attempt boot(s), ${wall}s the last" >&2
+	[ $env_failed = 0 ] && exit 0
 fi
-if [ $attempt = 1 ] && l0_fault; then
-	mv "$X" "$X.1"
-	echo "xen.sh: $NAME: the domU triple-faulted with Xen's own RIP/RSP in its state (an L0" \
-		"emulation fault, not the guest's: see l0_fault); booting it again, once. First log: $X.1" >&2
-	continue
-fi
-break
-done
-[ $attempt = 2 ] && echo "# xen.sh: booted twice: the first boot hit the L0 emulation fault (see $X.1)" >>"$OUT/$NAME.log"
-pv=$(grep -m1 '^# pv:' "$OUT/$NAME.log" || echo '(no "# pv:" line)')
-echo "xen.sh: $MODE $NAME vcpus=$VCPUS: $what, $(grep -c '^\(not \)\?ok ' "$OUT/$NAME.log") KTAP result(s)" \
-	"in $(wc -l <"$OUT/$NAME.log") guest line(s), ${wall}s; $pv"
-[ "$ok" = 1 ] && exit 0
 echo "xen.sh: the environment failed (QEMU status $qemu_rc). The serial console ends:" >&2
 [ "$qemu_rc" = 124 ] && [ "$MODE" = domu ] &&
-	echo "xen.sh: QEMU hit XEN_TIMEOUT=${XEN_TIMEOUT}s: it must cover dom0's boot, DOMU_WAIT=${DOMU_WAIT}s and the report (~90 s more)" >&2
-tail -30 "$X" | sed 's/^/  | /' >&2
+	echo "xen.sh: QEMU hit XEN_TIMEOUT=${XEN_TIMEOUT}s: it must cover dom0's boot, DOMU_WAIT=${DOMU_WAIT}s per domU and the report (~90 s more)" >&2
+tail -30 "$log" | sed 's/^/  | /' >&2
 exit 3

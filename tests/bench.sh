@@ -1,0 +1,201 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# bench.sh: `make bench`: what PV spinlocks buy under vCPU overcommit, and what their hook sites cost
+# on bare metal, as ratios measured side by side in one run. Writes build/bench/points.jsonl (one
+# object per point), build/bench/throughput.png and build/bench/BENCHMARKS.md, then copies the
+# last two to tests/bench/. Ends with "N passed, N failed" (a point whose guest run failed counts
+# as failed; so does a missing environment, which is named).
+# env: QUICK=1     3 repetitions of 1000 ms runs (under 10 minutes here); default 5 of 3000 ms
+#      BENCH_ENVS  "native xen kvm"; BENCH_VCPUS "1 2 4 8"; BENCH_MODES "pv spin unpatched tas"
+#      BENCH_REPS, BENCH_MS  override the repetitions and the run length
+#      BENCH_ARGS  more guest options for every run (default none: stress.cs=20, spin_threshold=2048)
+#
+# The method. Each point is one boot of pvtick whose stress runs for BENCH_MS milliseconds of the
+# BSP's TSC (stress.ms) and counts acquisitions; the guest's own TSC is the only clock. The modes
+# at a point are interleaved (rep 1: pv spin unpatched tas at 1 vCPU, at 2, ...; then rep 2), so
+# a burst of load on this shared machine hits every mode alike; each figure is the median over
+# the repetitions, and each ratio is a median divided by the native-spinning median at the same
+# environment and vCPU count.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(dirname "$here")
+. "$here/lib.sh"
+cd "$top" || exit 1
+ELF=${ELF:-build/pvtick.elf}
+if [ "${QUICK:-0}" = 1 ]; then reps=3 ms=1000; else reps=5 ms=3000; fi
+reps=${BENCH_REPS:-$reps} ms=${BENCH_MS:-$ms}
+envs=${BENCH_ENVS:-native xen kvm}
+vcpus_list=${BENCH_VCPUS:-1 2 4 8}
+modes=${BENCH_MODES:-pv spin unpatched tas}
+extra=${BENCH_ARGS:-}
+[[ $reps =~ ^[1-9][0-9]*$ && $ms =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: BENCH_REPS and BENCH_MS are positive numbers" >&2; exit 2; }
+[ "$reps" -ge 3 ] || echo "# bench: BENCH_REPS=$reps: fewer than 3 repetitions, medians are weak" >&2
+"$here/deps.sh" bench || exit 2
+out=build/bench
+rm -rf "$out/runs" && mkdir -p "$out/runs"
+jsonl=$out/points.jsonl
+: >"$jsonl"
+start=$(date +%s)
+passed=0 failed=0 n=0
+echo "KTAP version 1"
+
+mode_args() { # mode_args MODE: the guest options of a lock mode
+	case $1 in
+	pv) echo "pvlock=auto" ;;           # the backend's hooks, patched to direct calls
+	spin) echo "pvlock=off" ;;          # native ticket spinning: sites patched to NOPs
+	unpatched) echo "patch=off" ;;      # the backend's hooks, through the indirect calls
+	tas) echo "pvlock=off stress.lock=tas" ;; # test-and-set with backoff, no hooks
+	*) echo "bench.sh: unknown mode '$1' (pv spin unpatched tas)" >&2; exit 2 ;;
+	esac
+}
+for m in $modes; do mode_args "$m" >/dev/null || exit 2; done
+guest_args() { echo "$(mode_args "$1") stress.ms=$ms stress.iters=100000000 watchdog=60 $extra"; }
+
+# point ENV MODE VCPUS REP LOG: read one run's log, append its JSON line, print its progress line.
+point() {
+	local env=$1 mode=$2 v=$3 rep=$4 log=$5 ok=true why="" tput total mn mx slowacq kicks lat
+	n=$((n + 1))
+	tput=$(sed -n 's/^# stress: throughput=\([0-9]*\) acq\/s.*/\1/p' "$log" | head -1)
+	total=$(sed -n 's/^# stress: total=\([0-9]*\) .*/\1/p' "$log" | head -1)
+	mn=$(sed -n 's/.*fairness min\/max=\([0-9]*\)\/.*/\1/p' "$log" | head -1)
+	mx=$(sed -n 's/.*fairness min\/max=[0-9]*\/\([0-9]*\) .*/\1/p' "$log" | head -1)
+	slowacq=$(sed -n 's/^# slowpath: .* slow_acquisitions=\([0-9]*\) .*/\1/p' "$log" | head -1)
+	kicks=$(sed -n 's/^# slowpath: .* kicks_sent=\([0-9]*\) .*/\1/p' "$log" | head -1)
+	# "# latency: kick-to-wake TSC cycles n=N median=C p99=C (M/P ns) clamped=K; ..."
+	lat=$(sed -n 's/^# latency: kick-to-wake TSC cycles n=\([0-9]*\) median=[0-9]* p99=[0-9]* (\([0-9]*\)\/\([0-9]*\) ns) clamped=\([0-9]*\);.*/\1 \2 \3 \4/p' "$log" | head -1)
+	[ -n "$lat" ] || lat="0 null null 0"
+	# "# boot: C TSC cycles from the PVH entry to all vCPUs up (patching: P)"
+	read -r boot patch < <(sed -n 's/^# boot: \([0-9]*\) TSC cycles from the PVH entry to all vCPUs up (patching: \([0-9]*\))$/\1 \2/p' "$log" | head -1)
+	read -r lat_n lat_med lat_p99 lat_clamped <<<"$lat"
+	if ! ktap_verdict "$log" || [ -z "$tput" ] || [ -z "$total" ]; then
+		ok=false why="the guest run did not pass: $log"
+		failed=$((failed + 1))
+		echo "not ok $n $env $mode vcpus=$v rep=$rep # $why"
+		tail -5 "$log" | sed 's/^/    # /'
+	else
+		passed=$((passed + 1))
+		echo "ok $n $env $mode vcpus=$v rep=$rep: $tput acq/s, min/max $mn/$mx, slow $slowacq/$total, kicks $kicks, kick-to-wake median ${lat_med} ns p99 ${lat_p99} ns (n=$lat_n)"
+	fi
+	printf '{"env":"%s","mode":"%s","vcpus":%s,"rep":%s,"ok":%s,"ms":%s,"acq_per_s":%s,"total":%s,"min_acq":%s,"max_acq":%s,"slow_acquisitions":%s,"kicks":%s,"lat_n":%s,"lat_median_ns":%s,"lat_p99_ns":%s,"lat_clamped":%s,"boot_cycles":%s,"patch_cycles":%s,"log":"%s"}\n' \
+		"$env" "$mode" "$v" "$rep" "$ok" "$ms" "${tput:-null}" "${total:-null}" "${mn:-null}" "${mx:-null}" \
+		"${slowacq:-null}" "${kicks:-null}" "$lat_n" "$lat_med" "$lat_p99" "$lat_clamped" "${boot:-null}" \
+		"${patch:-null}" "$log" >>"$jsonl"
+}
+
+# ---- the overcommit sweep ----
+for env in $envs; do
+	echo "# bench: $env: vCPUs $vcpus_list, modes $modes, $reps repetitions of ${ms} ms"
+	for rep in $(seq 1 "$reps"); do
+		cases=""
+		for v in $vcpus_list; do for m in $modes; do cases+="$env-$m-v$v-r$rep|$v|$m"$'\n'; done; done
+		case $env in
+		native)
+			while IFS='|' read -r name v m; do
+				[ -n "$name" ] || continue
+				qemu_boot "$out/runs/$name.log" "$v" $((ms / 1000 + 120)) "$ELF" $(guest_args "$m")
+				point "$env" "$m" "$v" "$rep" "$out/runs/$name.log"
+			done <<<"$cases" ;;
+		xen)
+			# One dom0 boot per repetition, one domU per point (tests/env/xen.sh domus).
+			: >"$out/runs/xen-r$rep.cases"
+			while IFS='|' read -r name v m; do
+				[ -n "$name" ] && echo "$name|$v|$(guest_args "$m")" >>"$out/runs/xen-r$rep.cases"
+			done <<<"$cases"
+			k=$(grep -c . "$out/runs/xen-r$rep.cases")
+			if ! DOMU_WAIT=$((ms / 1000 + 120)) XEN_TIMEOUT=$((k * (ms / 1000 + 30) + 600)) \
+				tests/env/xen.sh domus "$out/runs" "$out/runs/xen-r$rep.cases" >"$out/runs/xen-r$rep.env.log" 2>&1; then
+				tail -3 "$out/runs/xen-r$rep.env.log" | sed 's/^/# /'
+			fi
+			while IFS='|' read -r name v m; do
+				[ -n "$name" ] || continue
+				[ -f "$out/runs/$name.log" ] || echo "# no output: the Xen environment failed ($out/runs/xen-r$rep.env.log)" >"$out/runs/$name.log"
+				point "$env" "$m" "$v" "$rep" "$out/runs/$name.log"
+			done <<<"$cases" ;;
+		kvm)
+			# One L1 boot per repetition, one L2 QEMU per point (tests/env/kvm-nested.sh).
+			: >"$out/runs/kvm-r$rep.cases"
+			while IFS='|' read -r name v m; do
+				[ -n "$name" ] && echo "$name|$v|host,kvm-pv-unhalt=on|$(guest_args "$m")" >>"$out/runs/kvm-r$rep.cases"
+			done <<<"$cases"
+			k=$(grep -c . "$out/runs/kvm-r$rep.cases")
+			if ! L2_TIMEOUT=$((ms / 1000 + 120)) L1_TIMEOUT=$((k * (ms / 1000 + 30) + 600)) \
+				tests/env/kvm-nested.sh "$out/runs/kvm-r$rep" "$out/runs/kvm-r$rep.cases" >"$out/runs/kvm-r$rep.env.log" 2>&1; then
+				tail -3 "$out/runs/kvm-r$rep.env.log" | sed 's/^/# /'
+			fi
+			while IFS='|' read -r name v m; do
+				[ -n "$name" ] || continue
+				[ -f "$out/runs/kvm-r$rep/$name.log" ] || echo "# no output: the nested KVM environment failed ($out/runs/kvm-r$rep.env.log)" >"$out/runs/kvm-r$rep/$name.log"
+				point "$env" "$m" "$v" "$rep" "$out/runs/kvm-r$rep/$name.log"
+			done <<<"$cases" ;;
+		*) echo "bench.sh: unknown environment '$env' (native xen kvm)" >&2; exit 2 ;;
+		esac
+	done
+done
+
+# ---- the native fast path: the kernel's lock and patcher built for this host ----
+echo "# bench: fast path: uncontended lock+unlock on the host, 4 variants, instructions (callgrind) and TSC cycles"
+fp=$out/fastpath-runs
+mkdir -p "$fp"
+fp_iters=2000000
+fp_ok=1
+# Cycles: 5 rounds, the variants interleaved in each; each process reports its best of 5 loops.
+: >"$fp/cycles.txt"
+for round in 1 2 3 4 5; do
+	for v in nohooks nop call indirect; do
+		bin=build/bench/fastpath
+		[ $v = nohooks ] && bin=build/bench/fastpath-nohooks
+		for m in free sf; do "$bin" $v $m $fp_iters >>"$fp/cycles.txt" 2>>"$fp/errors.txt" || fp_ok=0; done
+	done
+done
+# Instructions: callgrind's count at two iteration counts; the difference over the extra
+# lock+unlock pairs (5 loops of n each) is what one pair executes, start-up excluded.
+: >"$fp/instructions.txt"
+for v in nohooks nop call indirect; do
+	bin=build/bench/fastpath
+	[ $v = nohooks ] && bin=build/bench/fastpath-nohooks
+	for m in free sf; do
+		a=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" $v $m 100000 2>&1 | sed -n 's/.*Collected : \([0-9]*\).*/\1/p')
+		b=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" $v $m 200000 2>&1 | sed -n 's/.*Collected : \([0-9]*\).*/\1/p')
+		if [ -n "$a" ] && [ -n "$b" ]; then
+			echo "$v $m $(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", (b - a) / 500000 }')" >>"$fp/instructions.txt"
+		else
+			fp_ok=0
+			echo "callgrind gave no count for $v $m" >>"$fp/errors.txt"
+		fi
+	done
+done
+n=$((n + 1))
+if [ $fp_ok = 1 ]; then
+	passed=$((passed + 1))
+	echo "ok $n fast path: 4 variants measured"
+else
+	failed=$((failed + 1))
+	echo "not ok $n fast path: 4 variants measured"
+	sed 's/^/    # /' "$fp/errors.txt"
+fi
+# median_of FILE VARIANT MODE: the median cycles/op of that variant's lines.
+median_of() { awk -v v="$2" -v m="$3" '$1 == v && $2 == m { print $4 }' "$1" | sort -g | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)]; else print "null" }'; }
+for v in nohooks nop call indirect; do
+	for m in free sf; do
+		c=$(median_of "$fp/cycles.txt" $v $m)
+		i=$(awk -v v=$v -v m=$m '$1 == v && $2 == m { print $3 }' "$fp/instructions.txt")
+		printf '{"env":"host","mode":"fastpath-%s","lockword":"%s","cycles_per_op":%s,"instructions_per_op":%s}\n' "$v" "$m" "$c" "${i:-null}" >>"$jsonl"
+		echo "# fast path: $v lock word $m: ${i:-?} instructions, $c TSC cycles per lock+unlock (median of 5)"
+	done
+done
+
+# ---- boot figures ----
+size=$(stat -c %s "$ELF")
+loaded=0
+for m in $(readelf -lW "$ELF" | awk '$1 == "LOAD" { print $6 }'); do loaded=$((loaded + m)); done
+printf '{"env":"image","file_bytes":%s,"loaded_bytes":%s}\n' "$size" "$loaded" >>"$jsonl"
+echo "# image: $ELF $size bytes, $loaded bytes loaded"
+
+# ---- tables, plot, BENCHMARKS.md ----
+"$here/bench/report.sh" "$jsonl" "$out" "$reps" "$ms" "$envs" "$vcpus_list" "$modes" \
+	"make bench$([ "${QUICK:-0}" = 1 ] && echo " QUICK=1")" "$(($(date +%s) - start))" || { failed=$((failed + 1)); echo "not ok report"; }
+cp "$out/BENCHMARKS.md" "$out/throughput.png" tests/bench/ 2>/dev/null
+echo "# bench: $(($(date +%s) - start)) s; $jsonl, $out/throughput.png, $out/BENCHMARKS.md (copied to tests/bench/)"
+echo "1..$n"
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]

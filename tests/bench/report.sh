@@ -1,0 +1,211 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# report.sh: turn make bench's points (JSON lines) into tables, ratios, a plot and BENCHMARKS.md.
+# Usage: tests/bench/report.sh POINTS.jsonl OUTDIR REPS MS "ENVS" "VCPUS" "MODES" "COMMAND" SECONDS
+# Writes OUTDIR/BENCHMARKS.md and OUTDIR/throughput.png. Every figure in them is computed here
+# from POINTS.jsonl: medians over the repetitions, ratios of medians.
+set -uo pipefail
+jsonl=$1 out=$2 reps=$3 ms=$4 envs=$5 vcpus_list=$6 modes=$7 command=$8 secs=$9
+here=$(cd "$(dirname "$0")" && pwd)
+md=$out/BENCHMARKS.md
+
+# field LINE KEY: a value from one of our flat JSON lines (numbers, true/false/null, plain strings).
+# med ENV MODE VCPUS KEY: the median of KEY over the passing points there ("-" if none).
+med() {
+	awk -v e="$1" -v m="$2" -v v="$3" -v k="$4" '
+		function field(key,   r) {
+			if (match($0, "\"" key "\":(\"[^\"]*\"|[^,}]*)")) { r = substr($0, RSTART + length(key) + 3, RLENGTH - length(key) - 3); gsub(/"/, "", r); return r }
+			return ""
+		}
+		field("env") == e && field("mode") == m && field("vcpus") == v && field("ok") == "true" {
+			x = field(k); if (x != "null" && x != "") a[++n] = x + 0
+		}
+		END {
+			if (!n) { print "-"; exit }
+			for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+			print (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+		}' "$jsonl"
+}
+count() { # count ENV MODE VCPUS: passing points there
+	grep -c "\"env\":\"$1\",\"mode\":\"$2\",\"vcpus\":$3,.*\"ok\":true" "$jsonl"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'; }
+fmt() { awk -v x="$1" 'BEGIN { if (x == "-") print "-"; else if (x >= 1000) printf "%.0f", x; else if (x == int(x)) printf "%d", x; else printf "%.2f", x }'; }
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.1f%%", 100 * a / b }'; }
+fp() { # fp VARIANT LOCKWORD KEY
+	awk -v v="fastpath-$1" -v w="$2" -v k="$3" '
+		index($0, "\"mode\":\"" v "\"") && index($0, "\"lockword\":\"" w "\"") {
+			if (match($0, "\"" k "\":[^,}]*")) print substr($0, RSTART + length(k) + 3, RLENGTH - length(k) - 3) }' "$jsonl"
+}
+where() { # where ENV: the physical CPUs the vCPUs share
+	case $1 in
+	native) echo "QEMU TCG (MTTCG), one host thread per vCPU on this machine's $(nproc) cores" ;;
+	xen) echo "PVH domU of Xen 4.17 with 2 pCPUs (itself under QEMU TCG), dom0 sharing them" ;;
+	kvm) echo "Linux KVM L2 guest on an L1 with 1 vCPU (nested under QEMU TCG): N vCPUs on 1 CPU" ;;
+	esac
+}
+
+# ---- the plot: throughput vs vCPUs, one line per mode, one panel per environment ----
+nenv=$(wc -w <<<"$envs")
+plot=$out/plot.gp
+{
+	echo "set terminal pngcairo size $((460 * nenv)),420 font ',10'"
+	echo "set output '$out/throughput.png'"
+	echo "set multiplot layout 1,$nenv title 'pvtick make bench: lock acquisitions/s (median of $reps x ${ms} ms), log scale'"
+	echo "set logscale y; set xlabel 'vCPUs'; set ylabel 'acquisitions/s'; set key top right; set grid"
+	echo "set xtics ($(sed 's/ /, /g' <<<"$vcpus_list"))"
+	for env in $envs; do
+		echo "set title '$env'"
+		p="plot"
+		for m in $modes; do
+			f=$out/plot-$env-$m.dat
+			: >"$f"
+			for v in $vcpus_list; do
+				y=$(med "$env" "$m" "$v" acq_per_s)
+				[ "$y" != - ] && [ "$y" != 0 ] && echo "$v $y" >>"$f"
+			done
+			[ -s "$f" ] || echo "1 NaN" >"$f"
+			p+=" '$f' using 1:2 with linespoints title '$m',"
+		done
+		echo "${p%,}"
+	done
+	echo "unset multiplot"
+} >"$plot"
+gnuplot "$plot" || { echo "report.sh: gnuplot failed on $plot" >&2; exit 1; }
+
+# ---- BENCHMARKS.md ----
+{
+	echo "# pvtick benchmarks"
+	echo
+	echo "Written by \`$command\` (tests/bench.sh, tests/bench/report.sh) on $(date -u '+%Y-%m-%d %H:%M UTC'), in ${secs} s."
+	echo "Every number below comes from that one run: \`build/bench/points.jsonl\` holds each point."
+	echo
+	echo "## Machine"
+	echo
+	echo "- $(nproc) CPUs: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1); $(free -g | awk '/^Mem:/ { print $2 }') GiB; Linux $(uname -r)"
+	echo "- $(qemu-system-x86_64 --version | head -1); Xen $(dpkg-query -W -f='${Version}' xen-hypervisor-4.17-amd64 2>/dev/null || echo '(not installed)'); L1 Linux for KVM: $(dpkg-query -W -f='${Depends}' linux-image-amd64 2>/dev/null | grep -o 'linux-image-[0-9][^ ,]*' | head -1)"
+	echo "- a shared machine: other work may run beside the benchmark, which is why the modes are"
+	echo "  interleaved and every figure is a median"
+	echo
+	echo "## Method"
+	echo
+	echo "Each point is one boot of pvtick whose stress runs for ${ms} ms on the BSP's TSC"
+	echo "(\`stress.ms=$ms\`): every vCPU takes one lock again and again, checking mutual exclusion, and"
+	echo "the acquisitions are counted. **Clock: the guest's TSC** (the BSP's, from the common start to"
+	echo "the last unlock), converted with the TSC frequency the guest found (PIT, or Xen's CPUID leaf)."
+	echo "Modes, interleaved in every repetition (A B C D, A B C D, ...), $reps repetitions:"
+	echo
+	echo "| mode | guest options | what it is |"
+	echo "| --- | --- | --- |"
+	echo "| pv | \`pvlock=auto\` | the backend's slow path (Xen: SCHEDOP_poll / EVTCHNOP_send; KVM: HLT / KVM_HC_KICK_CPU), sites patched to direct calls; native TCG has no backend: NOPs |"
+	echo "| spin | \`pvlock=off\` | plain ticket spinning, sites patched to NOPs: **the reference of every ratio** |"
+	echo "| unpatched | \`patch=off\` | the backend's slow path through the unpatched indirect calls |"
+	echo "| tas | \`pvlock=off stress.lock=tas\` | test-and-set with exponential backoff, no hooks: the lock Linux falls back to on a hypervisor without PV locks |"
+	echo
+	echo "Per point: acquisitions/s; fairness as the fewest/most acquisitions of one vCPU; the share"
+	echo "of acquisitions that called \`lock_spinning\` at least once; kicks sent; and the kick-to-wake"
+	echo "latency, measured in the guest from the kicker's TSC just before the kick to the woken vCPU's"
+	echo "TSC when it runs again, both on the BSP's clock (each vCPU's TSC skew against the BSP is"
+	echo "measured before the run: 16 round trips, the shortest kept), merged over vCPUs in a"
+	echo "log-linear histogram (1/16 relative resolution): median and 99th percentile."
+	echo
+	echo "## Throughput"
+	echo
+	echo "![throughput vs vCPUs](throughput.png)"
+	echo
+	for env in $envs; do
+		echo "### $env: $(where "$env")"
+		echo
+		hdr="| vCPUs |" sep="| --- |"
+		for m in $modes; do hdr+=" $m acq/s |"; sep+=" --- |"; [ "$m" = spin ] || { hdr+=" $m / spin |"; sep+=" --- |"; }; done
+		echo "$hdr"
+		echo "$sep"
+		for v in $vcpus_list; do
+			row="| $v |"
+			s=$(med "$env" spin "$v" acq_per_s)
+			for m in $modes; do
+				a=$(med "$env" "$m" "$v" acq_per_s)
+				row+=" $(fmt "$a") ($(count "$env" "$m" "$v")) |"
+				[ "$m" = spin ] || row+=" $(ratio "$a" "$s") |"
+			done
+			echo "$row"
+		done
+		echo
+		echo "In parentheses: how many of the $reps repetitions passed (a failed run is no point)."
+		echo
+		echo "| vCPUs | mode | fairness min/max | slow-path share | kicks | kick-to-wake median | p99 |"
+		echo "| --- | --- | --- | --- | --- | --- | --- |"
+		for v in $vcpus_list; do
+			for m in $modes; do
+				[ "$m" = tas ] && continue
+				mn=$(med "$env" "$m" "$v" min_acq) mx=$(med "$env" "$m" "$v" max_acq)
+				sh=$(pct "$(med "$env" "$m" "$v" slow_acquisitions)" "$(med "$env" "$m" "$v" total)")
+				l50=$(med "$env" "$m" "$v" lat_median_ns) l99=$(med "$env" "$m" "$v" lat_p99_ns)
+				echo "| $v | $m | $(fmt "$mn")/$(fmt "$mx") | $sh | $(fmt "$(med "$env" "$m" "$v" kicks)") | $([ "$l50" = - ] && echo - || echo "$(fmt "$l50") ns") | $([ "$l99" = - ] && echo - || echo "$(fmt "$l99") ns") |"
+			done
+		done
+		echo
+	done
+	echo "## Native fast path (host)"
+	echo
+	echo "The kernel's \`locks/\` and \`patch/\` built for this host (\`tests/bench/fastpath.c\`): an"
+	echo "uncontended lock+unlock loop. \`nohooks\` is built with the hooks compiled out (no site, no"
+	echo "slow-path flag test, a plain store to unlock); in the others \`patch_apply\` rewrites the"
+	echo "process's own sites (through /proc/self/mem) to NOPs, to direct calls of empty hooks, or"
+	echo "leaves them indirect. With the lock word as the kernel has it (\`free\`), unlock tests SF and"
+	echo "skips the site; with SF kept set (\`sf\`) every unlock runs its site. Instructions: callgrind,"
+	echo "the count at 2x10^5 minus at 10^5 iterations; cycles: TSC, median of 5 interleaved rounds."
+	echo
+	echo "| variant | lock word | instructions per lock+unlock | TSC cycles per lock+unlock | cycles / nohooks |"
+	echo "| --- | --- | --- | --- | --- |"
+	base=$(fp nohooks free cycles_per_op)
+	for v in nohooks nop call indirect; do
+		for w in free sf; do
+			[ $v = nohooks ] && [ $w = sf ] && continue
+			c=$(fp $v $w cycles_per_op)
+			echo "| $v | $w | $(fp $v $w instructions_per_op) | $c | $(ratio "$c" "$base") |"
+		done
+	done
+	echo
+	echo "## Boot"
+	echo
+	img=$(grep '"env":"image"' "$jsonl" | tail -1)
+	echo "Image: $(sed -n 's/.*"file_bytes":\([0-9]*\).*/\1/p' <<<"$img") bytes on disk, $(sed -n 's/.*"loaded_bytes":\([0-9]*\).*/\1/p' <<<"$img") bytes loaded (PT_LOAD memory sizes)."
+	echo
+	echo "| environment | vCPUs | TSC cycles, PVH entry to all vCPUs up (median, pv runs) | of which patching |"
+	echo "| --- | --- | --- | --- |"
+	for env in $envs; do
+		for v in $vcpus_list; do
+			echo "| $env | $v | $(fmt "$(med "$env" pv "$v" boot_cycles)") | $(fmt "$(med "$env" pv "$v" patch_cycles)") |"
+		done
+	done
+	echo
+	echo "## Goals"
+	echo
+	echo "Goals to measure against, not asserted by tests. \"1x\" is as many vCPUs as CPUs under them"
+	echo "(Xen: 2 vCPUs on 2 pCPUs; KVM: 1 vCPU on its 1 L1 CPU), \"4 vCPUs\" is 2x overcommit under Xen"
+	echo "and 4x under the nested KVM."
+	echo
+	echo "| goal | measured | verdict |"
+	echo "| --- | --- | --- |"
+	for env in xen kvm; do
+		grep -qw "$env" <<<"$envs" || continue
+		r=$(ratio "$(med "$env" pv 4 acq_per_s)" "$(med "$env" spin 4 acq_per_s)")
+		v=$(awk -v r="$r" 'BEGIN { if (r == "-") print "not measured"; else if (r >= 5) print "met"; else printf "missed: %.2fx of the 5x goal", r }')
+		echo "| $env: PV >= 5x native spinning at 4 vCPUs | ${r}x | $v |"
+		one=$([ $env = xen ] && echo 2 || echo 1)
+		r=$(ratio "$(med "$env" pv "$one" acq_per_s)" "$(med "$env" spin "$one" acq_per_s)")
+		v=$(awk -v r="$r" 'BEGIN { if (r == "-") print "not measured"; else if (r >= 0.95 && r <= 1.05) print "met"; else printf "missed: %+.1f%%", 100 * (r - 1) }')
+		echo "| $env: PV within 5% of native spinning at 1x ($one vCPUs) | ${r}x | $v |"
+	done
+	d=$(awk -v a="$(fp nop free instructions_per_op)" -v b="$(fp nohooks free instructions_per_op)" 'BEGIN { if (a == "" || b == "") print "-"; else printf "%+.2f", a - b }')
+	v=$(awk -v d="$d" 'BEGIN { if (d == "-") print "not measured"; else if (d + 0 == 0) print "met"; else printf "missed by %s instructions", d }')
+	echo "| NOP-patched fast path: no extra instructions over hooks compiled out | $d instructions | $v |"
+	echo
+	[ -f "$here/analysis.md" ] && { echo "## Reading the numbers"; echo; cat "$here/analysis.md"; echo; }
+	echo "## Reproduce"
+	echo
+	echo '```'
+	echo "$command"
+	echo '```'
+} >"$md"
