@@ -5,7 +5,7 @@
 # object per point), build/bench/throughput.png and build/bench/BENCHMARKS.md, then copies the
 # last two to tests/bench/. Ends with "N passed, N failed" (a point whose guest run failed counts
 # as failed; so does a missing environment, which is named).
-# env: QUICK=1     3 repetitions of 1000 ms runs (under 10 minutes here); default 5 of 3000 ms
+# env: QUICK=1     3 repetitions of 500 ms runs (under 10 minutes here); default 5 of 3000 ms
 #      BENCH_ENVS  "native xen kvm"; BENCH_VCPUS "1 2 4 8"; BENCH_MODES "pv spin unpatched tas"
 #      BENCH_REPS, BENCH_MS  override the repetitions and the run length
 #      BENCH_ARGS  more guest options for every run (default none: stress.cs=20, spin_threshold=2048)
@@ -22,7 +22,7 @@ top=$(dirname "$here")
 . "$here/lib.sh"
 cd "$top" || exit 1
 ELF=${ELF:-build/pvtick.elf}
-if [ "${QUICK:-0}" = 1 ]; then reps=3 ms=1000; else reps=5 ms=3000; fi
+if [ "${QUICK:-0}" = 1 ]; then reps=3 ms=500; else reps=5 ms=3000; fi
 reps=${BENCH_REPS:-$reps} ms=${BENCH_MS:-$ms}
 envs=${BENCH_ENVS:-native xen kvm}
 vcpus_list=${BENCH_VCPUS:-1 2 4 8}
@@ -83,53 +83,46 @@ point() {
 }
 
 # ---- the overcommit sweep ----
+# The points of one environment, in run order: every repetition runs every vCPU count in every
+# mode (name|vCPUs|mode|rep). Xen and KVM boot their stack once for all of them.
 for env in $envs; do
+	t_env=$(date +%s)
 	echo "# bench: $env: vCPUs $vcpus_list, modes $modes, $reps repetitions of ${ms} ms"
+	cases=""
 	for rep in $(seq 1 "$reps"); do
-		cases=""
-		for v in $vcpus_list; do for m in $modes; do cases+="$env-$m-v$v-r$rep|$v|$m"$'\n'; done; done
-		case $env in
-		native)
-			while IFS='|' read -r name v m; do
-				[ -n "$name" ] || continue
-				qemu_boot "$out/runs/$name.log" "$v" $((ms / 1000 + 120)) "$ELF" $(guest_args "$m")
-				point "$env" "$m" "$v" "$rep" "$out/runs/$name.log"
-			done <<<"$cases" ;;
-		xen)
-			# One dom0 boot per repetition, one domU per point (tests/env/xen.sh domus).
-			: >"$out/runs/xen-r$rep.cases"
-			while IFS='|' read -r name v m; do
-				[ -n "$name" ] && echo "$name|$v|$(guest_args "$m")" >>"$out/runs/xen-r$rep.cases"
-			done <<<"$cases"
-			k=$(grep -c . "$out/runs/xen-r$rep.cases")
-			if ! DOMU_WAIT=$((ms / 1000 + 120)) XEN_TIMEOUT=$((k * (ms / 1000 + 30) + 600)) \
-				tests/env/xen.sh domus "$out/runs" "$out/runs/xen-r$rep.cases" >"$out/runs/xen-r$rep.env.log" 2>&1; then
-				tail -3 "$out/runs/xen-r$rep.env.log" | sed 's/^/# /'
-			fi
-			while IFS='|' read -r name v m; do
-				[ -n "$name" ] || continue
-				[ -f "$out/runs/$name.log" ] || echo "# no output: the Xen environment failed ($out/runs/xen-r$rep.env.log)" >"$out/runs/$name.log"
-				point "$env" "$m" "$v" "$rep" "$out/runs/$name.log"
-			done <<<"$cases" ;;
-		kvm)
-			# One L1 boot per repetition, one L2 QEMU per point (tests/env/kvm-nested.sh).
-			: >"$out/runs/kvm-r$rep.cases"
-			while IFS='|' read -r name v m; do
-				[ -n "$name" ] && echo "$name|$v|host,kvm-pv-unhalt=on|$(guest_args "$m")" >>"$out/runs/kvm-r$rep.cases"
-			done <<<"$cases"
-			k=$(grep -c . "$out/runs/kvm-r$rep.cases")
-			if ! L2_TIMEOUT=$((ms / 1000 + 120)) L1_TIMEOUT=$((k * (ms / 1000 + 30) + 600)) \
-				tests/env/kvm-nested.sh "$out/runs/kvm-r$rep" "$out/runs/kvm-r$rep.cases" >"$out/runs/kvm-r$rep.env.log" 2>&1; then
-				tail -3 "$out/runs/kvm-r$rep.env.log" | sed 's/^/# /'
-			fi
-			while IFS='|' read -r name v m; do
-				[ -n "$name" ] || continue
-				[ -f "$out/runs/kvm-r$rep/$name.log" ] || echo "# no output: the nested KVM environment failed ($out/runs/kvm-r$rep.env.log)" >"$out/runs/kvm-r$rep/$name.log"
-				point "$env" "$m" "$v" "$rep" "$out/runs/kvm-r$rep/$name.log"
-			done <<<"$cases" ;;
-		*) echo "bench.sh: unknown environment '$env' (native xen kvm)" >&2; exit 2 ;;
-		esac
+		for v in $vcpus_list; do for m in $modes; do cases+="$env-$m-v$v-r$rep|$v|$m|$rep"$'\n'; done; done
 	done
+	cases=$(sed '/^$/d' <<<"$cases")
+	k=$(grep -c . <<<"$cases")
+	case $env in
+	native)
+		while IFS='|' read -r name v m rep; do
+			qemu_boot "$out/runs/$name.log" "$v" $((ms / 1000 + 120)) "$ELF" $(guest_args "$m")
+			point "$env" "$m" "$v" "$rep" "$out/runs/$name.log"
+		done <<<"$cases" ;;
+	xen)
+		# One dom0 boot, one domU per point (tests/env/xen.sh domus).
+		while IFS='|' read -r name v m rep; do echo "$name|$v|$(guest_args "$m")"; done <<<"$cases" >"$out/runs/xen.cases"
+		DOMU_WAIT=$((ms / 1000 + 120)) XEN_TIMEOUT=$((k * (ms / 1000 + 30) + 600)) \
+			tests/env/xen.sh domus "$out/runs" "$out/runs/xen.cases" >"$out/runs/xen.env.log" 2>&1 ||
+			tail -3 "$out/runs/xen.env.log" | sed 's/^/# /'
+		while IFS='|' read -r name v m rep; do
+			[ -f "$out/runs/$name.log" ] || echo "# no output: the Xen environment failed ($out/runs/xen.env.log)" >"$out/runs/$name.log"
+			point "$env" "$m" "$v" "$rep" "$out/runs/$name.log"
+		done <<<"$cases" ;;
+	kvm)
+		# One L1 boot, one L2 QEMU per point (tests/env/kvm-nested.sh).
+		while IFS='|' read -r name v m rep; do echo "$name|$v|host,kvm-pv-unhalt=on|$(guest_args "$m")"; done <<<"$cases" >"$out/runs/kvm.cases"
+		L2_TIMEOUT=$((ms / 1000 + 120)) L1_TIMEOUT=$((k * (ms / 1000 + 30) + 600)) \
+			tests/env/kvm-nested.sh "$out/runs/kvm" "$out/runs/kvm.cases" >"$out/runs/kvm.env.log" 2>&1 ||
+			tail -3 "$out/runs/kvm.env.log" | sed 's/^/# /'
+		while IFS='|' read -r name v m rep; do
+			[ -f "$out/runs/kvm/$name.log" ] || echo "# no output: the nested KVM environment failed ($out/runs/kvm.env.log)" >"$out/runs/kvm/$name.log"
+			point "$env" "$m" "$v" "$rep" "$out/runs/kvm/$name.log"
+		done <<<"$cases" ;;
+	*) echo "bench.sh: unknown environment '$env' (native xen kvm)" >&2; exit 2 ;;
+	esac
+	echo "# bench: $env: $k points in $(($(date +%s) - t_env)) s"
 done
 
 # ---- the native fast path: the kernel's lock and patcher built for this host ----
@@ -154,10 +147,10 @@ for v in nohooks nop call indirect; do
 	bin=build/bench/fastpath
 	[ $v = nohooks ] && bin=build/bench/fastpath-nohooks
 	for m in free sf; do
-		a=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" $v $m 100000 2>&1 | sed -n 's/.*Collected : \([0-9]*\).*/\1/p')
-		b=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" $v $m 200000 2>&1 | sed -n 's/.*Collected : \([0-9]*\).*/\1/p')
+		a=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" $v $m 20000 2>&1 | sed -n 's/.*Collected : \([0-9]*\).*/\1/p')
+		b=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" $v $m 40000 2>&1 | sed -n 's/.*Collected : \([0-9]*\).*/\1/p')
 		if [ -n "$a" ] && [ -n "$b" ]; then
-			echo "$v $m $(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", (b - a) / 500000 }')" >>"$fp/instructions.txt"
+			echo "$v $m $(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", (b - a) / 100000 }')" >>"$fp/instructions.txt"
 		else
 			fp_ok=0
 			echo "callgrind gave no count for $v $m" >>"$fp/errors.txt"

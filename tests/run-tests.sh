@@ -121,7 +121,9 @@ for smp in 1 4; do
 	boot "smp=$smp pvlock=auto" $smp pass "pvlock=auto $common" \
 		'^# pv: backend=native reason=unknown-hypervisor\(TCGTCGTCGTCG\) sites=[1-9][0-9]* patched=nop$' \
 		"^# patch: site 0 lock_spinning at 0x[0-9a-f]+: $NOP\$" \
-		"^# smp: $smp of $smp CPU\(s\) online" "^# stress: total=$total expected=$total counter=$total violations=0\$"
+		"^# smp: $smp of $smp CPU\(s\) online" "^# stress: total=$total expected=$total counter=$total violations=0\$" \
+		'^# wx: after boot, before patching: [0-9]+ leaf mappings, 0 W\+X' \
+		'^# wx: after patching and AP start: [0-9]+ leaf mappings, 0 W\+X'
 	boot "smp=$smp pvlock=off" $smp pass "pvlock=off $common" \
 		'^# pv: backend=native reason=pvlock=off sites=[1-9][0-9]* patched=nop$' \
 		"unlock_kick at 0x[0-9a-f]+: $NOP\$" "^# stress: total=$total expected=$total "

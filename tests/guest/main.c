@@ -185,7 +185,8 @@ void __attribute__((noreturn)) boot_main(u32 start_info_pa)
 	cpu_count = madt.n;
 	kprintf("# apic: %s, BSP apic id %u\n", apic_is_x2() ? "x2APIC" : "xAPIC", cpus[0].apic_id);
 
-	/* 4. patching, before any AP runs */
+	/* 4. patching, before any AP runs; the page tables are checked before it too (case 6) */
+	bool wx_boot = wx_check("after boot, before patching");
 	u64 t0 = x86_rdtsc();
 	pv_choose_and_patch(opt_pvlock == PVLOCK_OFF ? PVLOCK_OFF : PVLOCK_AUTO, opt_patch == 1, &pv);
 	u64 t_patch = x86_rdtsc() - t0;
@@ -214,8 +215,9 @@ void __attribute__((noreturn)) boot_main(u32 start_info_pa)
 		t_up - boot_entry_tsc, t_patch);
 	ktap(online == madt.n, KTAP_SMP_BRINGUP, "smp_bringup");
 
-	/* 6. W^X, after patching and the trampoline write */
-	ktap(wx_check("after patching and AP start"), KTAP_WX_MAPPINGS, "wx_mappings");
+	/* 6. W^X, after boot (above) and after patching and the trampoline write */
+	bool wx_patched = wx_check("after patching and AP start");
+	ktap(wx_boot && wx_patched, KTAP_WX_MAPPINGS, "wx_mappings");
 
 	/* 7, 8. the stress */
 	struct stress_cfg sc = { opt_iters, opt_cs, opt_watchdog, opt_inject == INJECT_HOLD, opt_ms,
