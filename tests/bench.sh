@@ -82,47 +82,69 @@ point() {
 		"${patch:-null}" "$log" >>"$jsonl"
 }
 
-# ---- the overcommit sweep ----
-# The points of one environment, in run order: every repetition runs every vCPU count in every
-# mode (name|vCPUs|mode|rep). Xen and KVM boot their stack once for all of them.
-for env in $envs; do
-	t_env=$(date +%s)
-	echo "# bench: $env: vCPUs $vcpus_list, modes $modes, $reps repetitions of ${ms} ms"
-	cases=""
-	for rep in $(seq 1 "$reps"); do
-		for v in $vcpus_list; do for m in $modes; do cases+="$env-$m-v$v-r$rep|$v|$m|$rep"$'\n'; done; done
+# progress LOG PATTERN N LABEL: while an environment runs a batch, a line for each point that ends
+# (its figures follow when the batch is done). Runs in the background until killed.
+progress() {
+	local log=$1 pat=$2 total=$3 label=$4 seen=0 now
+	while sleep 5; do
+		now=$(grep -c -- "$pat" "$log" 2>/dev/null)
+		while [ "${now:-0}" -gt "$seen" ]; do
+			seen=$((seen + 1))
+			echo "# bench: $label: $(grep -- "$pat" "$log" | sed -n "${seen}p" | sed 's/.*END //') ended ($seen/$total)"
+		done
 	done
-	cases=$(sed '/^$/d' <<<"$cases")
-	k=$(grep -c . <<<"$cases")
-	case $env in
-	native)
-		while IFS='|' read -r name v m rep; do
-			qemu_boot "$out/runs/$name.log" "$v" $((ms / 1000 + 120)) "$ELF" $(guest_args "$m")
-			point "$env" "$m" "$v" "$rep" "$out/runs/$name.log"
-		done <<<"$cases" ;;
-	xen)
-		# One dom0 boot, one domU per point (tests/env/xen.sh domus).
-		while IFS='|' read -r name v m rep; do echo "$name|$v|$(guest_args "$m")"; done <<<"$cases" >"$out/runs/xen.cases"
-		DOMU_WAIT=$((ms / 1000 + 120)) XEN_TIMEOUT=$((k * (ms / 1000 + 30) + 600)) \
-			tests/env/xen.sh domus "$out/runs" "$out/runs/xen.cases" >"$out/runs/xen.env.log" 2>&1 ||
-			tail -3 "$out/runs/xen.env.log" | sed 's/^/# /'
-		while IFS='|' read -r name v m rep; do
-			[ -f "$out/runs/$name.log" ] || echo "# no output: the Xen environment failed ($out/runs/xen.env.log)" >"$out/runs/$name.log"
-			point "$env" "$m" "$v" "$rep" "$out/runs/$name.log"
-		done <<<"$cases" ;;
-	kvm)
-		# One L1 boot, one L2 QEMU per point (tests/env/kvm-nested.sh).
-		while IFS='|' read -r name v m rep; do echo "$name|$v|host,kvm-pv-unhalt=on|$(guest_args "$m")"; done <<<"$cases" >"$out/runs/kvm.cases"
-		L2_TIMEOUT=$((ms / 1000 + 120)) L1_TIMEOUT=$((k * (ms / 1000 + 30) + 600)) \
-			tests/env/kvm-nested.sh "$out/runs/kvm" "$out/runs/kvm.cases" >"$out/runs/kvm.env.log" 2>&1 ||
-			tail -3 "$out/runs/kvm.env.log" | sed 's/^/# /'
-		while IFS='|' read -r name v m rep; do
-			[ -f "$out/runs/kvm/$name.log" ] || echo "# no output: the nested KVM environment failed ($out/runs/kvm.env.log)" >"$out/runs/kvm/$name.log"
-			point "$env" "$m" "$v" "$rep" "$out/runs/kvm/$name.log"
-		done <<<"$cases" ;;
-	*) echo "bench.sh: unknown environment '$env' (native xen kvm)" >&2; exit 2 ;;
-	esac
-	echo "# bench: $env: $k points in $(($(date +%s) - t_env)) s"
+}
+
+# ---- the overcommit sweep ----
+# Every repetition runs every vCPU count in every mode (interleaved). Xen and KVM boot their
+# stack once per repetition (16 guests a boot: one dom0 boot ran 60 domUs and then its init
+# died, see tests/env/xen.sh).
+for env in $envs; do
+	t_env=$(date +%s) k_env=0
+	echo "# bench: $env: vCPUs $vcpus_list, modes $modes, $reps repetitions of ${ms} ms"
+	for rep in $(seq 1 "$reps"); do
+		cases=""
+		for v in $vcpus_list; do for m in $modes; do cases+="$env-$m-v$v-r$rep|$v|$m"$'\n'; done; done
+		cases=$(sed '/^$/d' <<<"$cases")
+		k=$(grep -c . <<<"$cases")
+		k_env=$((k_env + k))
+		case $env in
+		native)
+			while IFS='|' read -r name v m; do
+				qemu_boot "$out/runs/$name.log" "$v" $((ms / 1000 + 120)) "$ELF" $(guest_args "$m")
+				point "$env" "$m" "$v" "$rep" "$out/runs/$name.log"
+			done <<<"$cases" ;;
+		xen)
+			# One dom0 boot, one domU per point (tests/env/xen.sh domus).
+			while IFS='|' read -r name v m; do echo "$name|$v|$(guest_args "$m")"; done <<<"$cases" >"$out/runs/xen-r$rep.cases"
+			progress "$out/runs/xen-r$rep.xen.log" '^XENENV: END ' "$k" "xen rep $rep" &
+			watcher=$!
+			DOMU_WAIT=$((ms / 1000 + 120)) XEN_TIMEOUT=$((k * (ms / 1000 + 30) + 600)) \
+				tests/env/xen.sh domus "$out/runs" "$out/runs/xen-r$rep.cases" >"$out/runs/xen-r$rep.env.log" 2>&1 ||
+				tail -3 "$out/runs/xen-r$rep.env.log" | sed 's/^/# /'
+			kill $watcher 2>/dev/null; wait $watcher 2>/dev/null
+			while IFS='|' read -r name v m; do
+				[ -f "$out/runs/$name.log" ] || echo "# no output: the Xen environment failed ($out/runs/xen-r$rep.env.log)" >"$out/runs/$name.log"
+				point "$env" "$m" "$v" "$rep" "$out/runs/$name.log"
+			done <<<"$cases" ;;
+		kvm)
+			# One L1 boot, one L2 QEMU per point (tests/env/kvm-nested.sh).
+			while IFS='|' read -r name v m; do echo "$name|$v|host,kvm-pv-unhalt=on|$(guest_args "$m")"; done <<<"$cases" >"$out/runs/kvm-r$rep.cases"
+			mkdir -p "$out/runs/kvm-r$rep"
+			progress "$out/runs/kvm-r$rep/l1-boot.log.raw" 'KVMENV: END ' "$k" "kvm rep $rep" &
+			watcher=$!
+			L2_TIMEOUT=$((ms / 1000 + 120)) L1_TIMEOUT=$((k * (ms / 1000 + 30) + 600)) \
+				tests/env/kvm-nested.sh "$out/runs/kvm-r$rep" "$out/runs/kvm-r$rep.cases" >"$out/runs/kvm-r$rep.env.log" 2>&1 ||
+				tail -3 "$out/runs/kvm-r$rep.env.log" | sed 's/^/# /'
+			kill $watcher 2>/dev/null; wait $watcher 2>/dev/null
+			while IFS='|' read -r name v m; do
+				[ -f "$out/runs/kvm-r$rep/$name.log" ] || echo "# no output: the nested KVM environment failed ($out/runs/kvm-r$rep.env.log)" >"$out/runs/kvm-r$rep/$name.log"
+				point "$env" "$m" "$v" "$rep" "$out/runs/kvm-r$rep/$name.log"
+			done <<<"$cases" ;;
+		*) echo "bench.sh: unknown environment '$env' (native xen kvm)" >&2; exit 2 ;;
+		esac
+	done
+	echo "# bench: $env: $k_env points in $(($(date +%s) - t_env)) s"
 done
 
 # ---- the native fast path: the kernel's lock and patcher built for this host ----

@@ -2,14 +2,15 @@
 # lib.sh: shared runner helpers: boot the guest under QEMU TCG with a timeout, read its KTAP.
 
 # run_logged LOG CMD...: run CMD without stdin, its output (CRs stripped) to LOG, and to stdout
-# as well when VERBOSE=1. Sets RUN_RC to CMD's exit status. Works under set -e.
+# as well when VERBOSE=1. LOG grows line by line while CMD runs (stdbuf), so it can be watched.
+# Sets RUN_RC to CMD's exit status. Works under set -e.
 run_logged() {
 	local log=$1
 	shift
 	if [ "${VERBOSE:-0}" = 1 ]; then
-		"$@" </dev/null 2>&1 | tr -d '\r' | tee "$log" && RUN_RC=0 || RUN_RC=${PIPESTATUS[0]}
+		"$@" </dev/null 2>&1 | stdbuf -oL tr -d '\r' | tee "$log" && RUN_RC=0 || RUN_RC=${PIPESTATUS[0]}
 	else
-		"$@" </dev/null 2>&1 | tr -d '\r' >"$log" && RUN_RC=0 || RUN_RC=${PIPESTATUS[0]}
+		"$@" </dev/null 2>&1 | stdbuf -oL tr -d '\r' >"$log" && RUN_RC=0 || RUN_RC=${PIPESTATUS[0]}
 	fi
 }
 

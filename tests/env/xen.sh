@@ -173,7 +173,9 @@ say "CREATED $NAME domid=$domid at $(up)s"
 # crashes or dies: no polling load on the 2 CPUs the domU runs on. (A watch fires once when it is
 # set, hence -n 2; each wait is capped at 10 s, which also covers an end that slips in between the
 # look and the watch.) The deadline is dom0's uptime, so slow xl calls count too.
-now() { cut -d. -f1 /proc/uptime; }
+# now: dom0's uptime in whole seconds. Never empty: in ash an arithmetic error ends the shell,
+# and this shell is init (seen once: a command aborted while dom0 ran its 61st domU, and init died).
+now() { t=$(cut -d. -f1 /proc/uptime); case $t in '' | *[!0-9]*) echo 0 ;; *) echo "$t" ;; esac; }
 deadline=$(($(now) + DOMU_WAIT))
 state=
 while :; do
@@ -226,6 +228,7 @@ xl dmesg | grep "(d$domid) " | sed 's/^/XENENV: dmesg: /'
 	tr -d '\r' <"/var/log/xen/console/guest-$NAME.log" | sed 's/^/XENENV: pvcon: /'
 [ -s "/var/log/xen/xl-$NAME.log" ] && sed 's/^/XENENV: xl: /' "/var/log/xen/xl-$NAME.log"
 [ "$state" = gone ] || xl destroy "$NAME"
+say "MEM after $NAME: dom0 $(awk '/^MemAvailable:/ { print $2 " kB available" }' /proc/meminfo)"
 say "END $NAME state=$state"
 }
 while read -r NAME VCPUS; do
