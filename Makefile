@@ -133,6 +133,7 @@ FUZZ_CFLAGS  := -std=gnu11 -O1 -g -Wall -Wextra -Werror -I. -fsanitize=fuzzer,ad
                 -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_TARGETS := start_info cmdline acpi patch
 FUZZ_BINS    := $(addprefix $(BUILD)/fuzz/fuzz_,$(FUZZ_TARGETS))
+$(FUZZ_BINS): tests/fuzz/fuzz.h
 .PHONY: fuzz-deps
 fuzz-deps:
 	$(Q)tests/deps.sh fuzz

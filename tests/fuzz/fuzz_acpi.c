@@ -4,8 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sanitizer/asan_interface.h>
 #include "arch/arch.h"
+#define FUZZ_GUEST_MEMORY
+#include "fuzz.h"
 
 /*
  * Input: guest-physical memory from address 0, at most MEM_MAX bytes; its
@@ -30,55 +31,15 @@
  *  4. Refused: one printable line.
  */
 
-#define MEM_MAX 0x10000
 #define FIX_TABLES 16
 #define MAX_TABLE_LEN (1u << 20) /* acpi.c's */
 #define HDR 36                   /* struct sdt_header */
 #define MADT_HDR 44              /* struct madt */
 
-static uint8_t mem[MEM_MAX] __attribute__((aligned(4096)));
-static size_t mem_len;
-
-#define CHECK(c)                                                                         \
-	do {                                                                             \
-		if (!(c)) {                                                              \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, \
-				#c);                                                     \
-			abort();                                                         \
-		}                                                                        \
-	} while (0)
-
-static const void *map(u64 pa, u64 len)
-{
-	if (pa == 0 || pa > mem_len || len > mem_len - pa)
-		return NULL;
-	ASAN_UNPOISON_MEMORY_REGION(mem + pa, len);
-	return mem + pa;
-}
+static uint8_t in_copy[MEM_MAX]; /* the input, its checksums fixed when asked */
 
 /* ---- the reference: reads an unpoisoned copy of the memory ---- */
 
-static uint8_t in[MEM_MAX];
-static size_t in_len;
-
-static bool readable(u64 pa, u64 len)
-{
-	return pa != 0 && pa <= in_len && len <= in_len - pa;
-}
-
-static u32 rd32(u64 pa)
-{
-	u32 v;
-	memcpy(&v, in + pa, 4);
-	return v;
-}
-
-static u64 rd64(u64 pa)
-{
-	u64 v;
-	memcpy(&v, in + pa, 8);
-	return v;
-}
 
 static bool sums_to_zero(u64 pa, u64 len)
 {
@@ -97,14 +58,14 @@ static bool table_ok(u64 pa)
 	return len >= HDR && len <= MAX_TABLE_LEN && readable(pa, len) && sums_to_zero(pa, len);
 }
 
-/* Set the byte at `field` so that [pa, pa + len) sums to 0. */
+/* Set the byte at `field` so that [pa, pa + len) sums to 0 (in in_copy, which `in` points at). */
 static void fix_sum(u64 pa, u64 len, u64 field)
 {
-	in[field] = 0;
+	in_copy[field] = 0;
 	uint8_t s = 0;
 	for (u64 i = 0; i < len; i++)
 		s += in[pa + i];
-	in[field] = (uint8_t)-s;
+	in_copy[field] = (uint8_t)-s;
 }
 
 /*
@@ -226,16 +187,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 9)
 		return 0;
-	in_len = size > MEM_MAX ? MEM_MAX : size;
-	memcpy(in, data, in_len);
+	size = size > MEM_MAX ? MEM_MAX : size;
+	memcpy(in_copy, data, size);
+	in = in_copy;
+	in_len = size;
 	memcpy(&rsdp, data, 8);
 	if (data[8] & 1)
 		fix_checksums(rsdp);
-
-	ASAN_UNPOISON_MEMORY_REGION(mem, sizeof(mem));
-	memcpy(mem, in, in_len);
-	mem_len = in_len;
-	ASAN_POISON_MEMORY_REGION(mem, sizeof(mem));
+	mem_load(in_copy, size);
 	memset(&got, 0xa5, sizeof(got));
 	const char *e = acpi_find_cpus(rsdp, map, &got);
 	ASAN_UNPOISON_MEMORY_REGION(mem, sizeof(mem));

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "arch/cmdline.h"
+#include "fuzz.h"
 
 /*
  * Input: byte 0 picks the error buffer's size (1..ERR_MAX); the rest, up to
@@ -29,15 +30,6 @@
 
 #define LINE_MAX 2048
 #define ERR_MAX 200
-
-#define CHECK(c)                                                                         \
-	do {                                                                             \
-		if (!(c)) {                                                              \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, \
-				#c);                                                     \
-			abort();                                                         \
-		}                                                                        \
-	} while (0)
 
 static const char *const pvlock_choices[] = { "auto", "off", 0 };
 static const char *const patch_choices[] = { "on", "off", 0 };

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "patch/patch.h"
+#include "fuzz.h"
 
 /*
  * patch_apply() over fuzzed site records, text bytes and plans, and
@@ -44,15 +45,6 @@
 #define TEXT_LEN 256
 #define MAX_RECS 8
 #define MAX_BUILD_LEN 16
-
-#define CHECK(c)                                                                         \
-	do {                                                                             \
-		if (!(c)) {                                                              \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, \
-				#c);                                                     \
-			abort();                                                         \
-		}                                                                        \
-	} while (0)
 
 static uint8_t text[TEXT_LEN] __attribute__((aligned(64)));
 static struct patch_site recs[MAX_RECS];

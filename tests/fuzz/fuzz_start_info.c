@@ -4,9 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sanitizer/asan_interface.h>
 #include <xen/arch-x86/hvm/start_info.h>
 #include "boot/boot.h"
+#define FUZZ_GUEST_MEMORY
+#include "fuzz.h"
 
 /*
  * Input: guest-physical memory from address 0, at most MEM_MAX bytes. Its
@@ -25,52 +26,10 @@
  *  4. Refused: one printable line, shorter than the parser's 128-byte buffer.
  */
 
-#define MEM_MAX 0x10000
 #define ERR_MAX 128 /* start_info.c's static msg[] */
-
-static uint8_t mem[MEM_MAX] __attribute__((aligned(4096)));
-static size_t mem_len;
-
-#define CHECK(c)                                                                         \
-	do {                                                                             \
-		if (!(c)) {                                                              \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, \
-				#c);                                                     \
-			abort();                                                         \
-		}                                                                        \
-	} while (0)
-
-static const void *map(u64 pa, u64 len)
-{
-	if (pa == 0 || pa > mem_len || len > mem_len - pa)
-		return NULL;
-	ASAN_UNPOISON_MEMORY_REGION(mem + pa, len);
-	return mem + pa;
-}
 
 /* ---- the reference: reads the caller's unpoisoned copy of the input ---- */
 
-static const uint8_t *in;
-static size_t in_len;
-
-static bool readable(u64 pa, u64 len)
-{
-	return pa != 0 && pa <= in_len && len <= in_len - pa;
-}
-
-static u32 rd32(u64 pa)
-{
-	u32 v;
-	memcpy(&v, in + pa, 4);
-	return v;
-}
-
-static u64 rd64(u64 pa)
-{
-	u64 v;
-	memcpy(&v, in + pa, 8);
-	return v;
-}
 
 /* The expected boot_info, or false if the input must be refused. */
 static bool reference(u64 pa, struct boot_info *want)
@@ -139,15 +98,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 8)
 		return 0;
-	in = data;
-	in_len = size > MEM_MAX ? MEM_MAX : size;
 	memcpy(&pa, data, 8);
-
-	/* Fresh memory, all of it unreadable until map() grants it. */
-	ASAN_UNPOISON_MEMORY_REGION(mem, sizeof(mem));
-	memcpy(mem, data, in_len);
-	mem_len = in_len;
-	ASAN_POISON_MEMORY_REGION(mem, sizeof(mem));
+	mem_load(data, size);
 	memset(&got, 0xa5, sizeof(got));
 	const char *e = boot_parse_start_info(pa, map, &got);
 	ASAN_UNPOISON_MEMORY_REGION(mem, sizeof(mem));
