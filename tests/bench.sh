@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: MIT
 # bench.sh: `make bench`: what PV spinlocks buy under vCPU overcommit, and what their hook sites cost
 # on bare metal, as ratios measured side by side in one run. Writes build/bench/points.jsonl (one
-# object per point), build/bench/throughput.png and build/bench/BENCHMARKS.md, then copies the
-# last two to tests/bench/. Ends with "N passed, N failed" (a point whose guest run failed counts
+# object per point), build/bench/throughput.png and build/bench/BENCHMARKS.md, then copies all three
+# to tests/bench/. Ends with "N passed, N failed" (a point whose guest run failed counts
 # as failed; so does a missing environment, which is named).
 # env: QUICK=1     3 repetitions of 300 ms runs (under 10 minutes here); default 5 of 3000 ms
 #      BENCH_ENVS  "native xen kvm"; BENCH_VCPUS "1 2 4 8"; BENCH_MODES "pv spin unpatched tas"
@@ -213,7 +213,7 @@ echo "# image: $ELF $size bytes, $loaded bytes loaded"
 # ---- tables, plot, BENCHMARKS.md ----
 "$here/bench/report.sh" "$jsonl" "$out" "$reps" "$ms" "$envs" "$vcpus_list" "$modes" \
 	"make bench$([ "${QUICK:-0}" = 1 ] && echo " QUICK=1")" "$(($(date +%s) - start))" || { failed=$((failed + 1)); echo "not ok report"; }
-cp "$out/BENCHMARKS.md" "$out/throughput.png" tests/bench/ 2>/dev/null
+cp "$out/BENCHMARKS.md" "$out/throughput.png" "$jsonl" tests/bench/ 2>/dev/null
 echo "# bench: $(($(date +%s) - start)) s; $jsonl, $out/throughput.png, $out/BENCHMARKS.md (copied to tests/bench/)"
 echo "1..$n"
 echo "$passed passed, $failed failed"

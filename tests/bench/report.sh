@@ -78,7 +78,7 @@ gnuplot "$plot" || { echo "report.sh: gnuplot failed on $plot" >&2; exit 1; }
 	echo "# pvtick benchmarks"
 	echo
 	echo "Written by \`$command\` (tests/bench.sh, tests/bench/report.sh) on $(date -u '+%Y-%m-%d %H:%M UTC'), in ${secs} s."
-	echo "Every number below comes from that one run: \`build/bench/points.jsonl\` holds each point."
+	echo "Every number below comes from that one run: \`points.jsonl\` beside this file holds each point."
 	echo
 	echo "## Machine"
 	echo
