@@ -26,6 +26,7 @@ struct stress_cfg {
 	bool hold;      /* inject=hold: the last vCPU never releases its first acquisition */
 	u64 ms;         /* > 0: stop every vCPU after this many ms (BSP clock); iters is then a cap */
 	bool tas;       /* stress.lock=tas: the test-and-set baseline instead of the ticket lock */
+	bool skew;      /* measure each vCPU's TSC skew first: only a backend that kicks needs it */
 };
 
 struct stress_result {

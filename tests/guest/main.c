@@ -221,7 +221,7 @@ void __attribute__((noreturn)) boot_main(u32 start_info_pa)
 
 	/* 7, 8. the stress */
 	struct stress_cfg sc = { opt_iters, opt_cs, opt_watchdog, opt_inject == INJECT_HOLD, opt_ms,
-				 opt_lock == 1 };
+				 opt_lock == 1, !pv.native };
 	struct stress_result r;
 	kprintf("# stress: %u vCPU(s) x %lu acquisitions%s, critical section %lu loops, spin_threshold %u, "
 		"lock %s\n", online, sc.iters, sc.ms ? " at most" : "", sc.cs, ticket_spin_threshold,
