@@ -121,8 +121,18 @@ while IFS='|' read -r name smp cpu args; do
 	rc=$?
 	# Seen about once per session: the L2 QEMU hangs before the guest's first byte. That is the
 	# environment, not pvtick (which prints "KTAP version 1" first): say so and boot it once more.
+	# Seen once in CI: L2 stopped for good after "# stress:", where pvtick's watchdog (on the
+	# BSP's timer) ends any run that makes no progress for watchdog= s with "# watchdog:" lines;
+	# a timeout there with no such line means the VM itself stopped running (or the run was
+	# merely slower than L2_TIMEOUT): boot it once more too, and say which.
+	why=""
 	if [ $rc = 124 ] && ! grep -q 'KTAP version 1' /tmp/l2.out; then
-		say "RETRY $name: L2 printed nothing in ${L2_TIMEOUT}s (environment); booting it again"
+		why="L2 printed nothing in ${L2_TIMEOUT}s (environment)"
+	elif [ $rc = 124 ] && grep -q '^# stress: ' /tmp/l2.out && ! grep -q '^# watchdog: ' /tmp/l2.out; then
+		why="L2 ran out of ${L2_TIMEOUT}s in the stress without its watchdog speaking (the VM stopped, or the run is slower than L2_TIMEOUT)"
+	fi
+	if [ -n "$why" ]; then
+		say "RETRY $name: $why; booting it again"
 		l2 "$smp" "$cpu" "$args"
 		rc=$?
 	fi
