@@ -353,11 +353,12 @@ boot() {
 # ---- 4. split the serial console ----
 # guest_lines X DOMID: that domain's port-0xe9 lines in serial log X. Xen 4.17 prints each as
 # "(dN) text" in one piece, "[ seconds] " after the tag with XEN_EXTRA=console_timestamps=... .
-# Dom0's console output shares the serial line and a fragment of it can sit in front of the tag:
-# take what follows the tag's first occurrence. XENENV: lines (dom0's copy of Xen's ring) are not
-# the live console.
+# Dom0's console output shares the serial line and a fragment of it can sit in front of the tag
+# (even a whole "XENENV: CREATED ..." line without its newline, seen once): take what follows the
+# tag's first occurrence. The XENENV: dmesg: and pvcon: lines are dom0's copies, not the live
+# console: skipped, or every line would count twice.
 guest_lines() {
-	awk -v tag="(d$2) " '!/^XENENV: / && (i = index($0, tag)) {
+	awk -v tag="(d$2) " '!/^XENENV: (dmesg|pvcon): / && (i = index($0, tag)) {
 		s = substr($0, i + length(tag)); sub(/^\[[^]]*\] /, "", s); print s }' "$1"
 }
 # l0_fault X DOMID: the domU triple-faulted and pvtick's own exception handlers never ran. Every
@@ -409,7 +410,7 @@ else
 		next=""
 		while IFS='|' read -r name vcpus args; do
 			domid=$(sed -n "s/^XENENV: CREATED $name domid=\([0-9]*\).*/\1/p" "$log" | head -1)
-			state=$(sed -n "s/^XENENV: END $name state=//p" "$log" | head -1)
+			state=$(sed -n "s/^XENENV: END $name state=\([a-z_]*\).*/\1/p" "$log" | head -1)
 			if [ -n "$domid" ]; then
 				guest_lines "$log" "$domid" >"$OUT/$name.log"
 				# No port-0xe9 output at all: fall back to what the domU wrote on its PV console.
