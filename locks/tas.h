@@ -3,6 +3,7 @@
 #ifndef PVTICK_TAS_H
 #define PVTICK_TAS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /*
@@ -12,8 +13,8 @@
  * has no slow-path hooks. A word: 0 free, 1 held.
  *
  * Waiters read the word until it looks free (no bus-locked traffic while it is
- * held), then try one xchg; after a failed try they back off for a random-free
- * doubling number of PAUSEs, up to TAS_BACKOFF_MAX.
+ * held), then try one xchg; after each failed try they back off for a number of
+ * PAUSEs that doubles (no randomness), up to TAS_BACKOFF_MAX.
  */
 #define TAS_BACKOFF_MAX 1024u
 
