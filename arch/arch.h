@@ -127,6 +127,12 @@ void apic_timer_start(u64 period_us);
 void apic_timer_stop(void);
 
 /* ---- smp.c ---- */
+/*
+ * Per-CPU setup a lock backend needs (Xen: the runstate area; KVM: the steal
+ * time MSR), run on each AP by the AP itself before it counts as online. MAY
+ * be NULL. Set before smp_boot_aps().
+ */
+extern void (*smp_ap_init)(unsigned index);
 /* Start every AP in acpi_cpus; returns the number online (BSP included). */
 unsigned smp_boot_aps(const struct acpi_cpus *c);
 /* Start fn(arg) on every online AP (not the BSP); smp_wait_all() waits for them. */

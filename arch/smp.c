@@ -7,6 +7,7 @@ extern u64 boot_ap_stack;
 extern char _stacks_start[];
 
 volatile unsigned cpus_online = 1;
+void (*smp_ap_init)(unsigned index);
 static volatile unsigned ap_booting; /* index of the AP now starting */
 
 static void (*volatile work_fn)(void *);
@@ -21,6 +22,8 @@ void __attribute__((noreturn)) ap_main(void)
 	percpu_init_self(index);
 	apic_init_ap();
 	cpus[index].apic_id = apic_id_self();
+	if (smp_ap_init)
+		smp_ap_init(index);
 	__atomic_store_n(&cpus[index].state, CPU_ONLINE, __ATOMIC_RELEASE);
 	ap_idle(index);
 }

@@ -18,6 +18,11 @@
  * unlock_kick(lock, next): called by unlock, after head moved to `next`, only if
  *   SF was set. MUST wake the vCPU waiting for `next` on `lock`, if there is one.
  *   Native: never called (nothing sets SF), the site is NOPs.
+ * vcpu_is_preempted(cpu): see ticket_vcpu_is_preempted() below. The wait loop
+ *   asks it, every TICKET_PREEMPT_CHECK spins, about the vCPU that holds the
+ *   ticket now served; if that vCPU is preempted, spinning cannot end before
+ *   the hypervisor runs it again, so the waiter calls lock_spinning at once
+ *   (an early slow-path entry) instead of after ticket_spin_threshold spins.
  *
  * A blocking backend MUST follow this order in lock_spinning (see ticket.c for
  * the race it closes):
@@ -31,6 +36,10 @@
  */
 
 extern uint32_t ticket_spin_threshold; /* spins before lock_spinning(); >= 1 */
+/* vCPU indexes in use are [0, ticket_nr_cpus): the slot scans stop there. Set by the environment. */
+extern unsigned ticket_nr_cpus;
+/* Spins between two looks at whether the served ticket's vCPU is preempted. */
+#define TICKET_PREEMPT_CHECK 64
 extern struct ticket_stats ticket_stats[TICKET_MAX_CPUS];
 extern struct ticket_wait ticket_waits[TICKET_MAX_CPUS];
 
@@ -52,6 +61,16 @@ extern bool ticket_inject_drop_kick;
 extern bool ticket_inject_late_flag;
 /* vCPU waiting for ticket `next` on `lock`, or -1. */
 int ticket_wait_find(struct ticketlock *lock, uint16_t next);
+/* vCPU whose queue record (struct ticket_wait) says it holds `ticket` of `lock`, or -1. */
+int ticket_queue_find(struct ticketlock *lock, uint16_t ticket);
+/*
+ * For unlock_kick when ticket_wait_find() found nobody blocked for `next`: the
+ * vCPU holding `next` if it is preempted (the lock was just handed to a vCPU
+ * that is not running: lock-waiter preemption), counted in handoffs_preempted;
+ * else -1. A backend MAY kick that vCPU anyway where a kick makes the
+ * hypervisor run it sooner (KVM: KVM_HC_KICK_CPU yields to its target).
+ */
+int ticket_preempted_next(struct ticketlock *lock, uint16_t next);
 /*
  * For backends, around the wake mechanism, so that every backend counts the
  * same way. ticket_kick_mark(cpu): unlock_kick found `cpu` waiting; call it just
@@ -93,23 +112,38 @@ static inline bool ticket_served(struct ticketlock *lock, uint16_t want)
 #endif
 #ifdef TICKET_NO_HOOKS
 /* make bench's baseline only: the lock with its hooks compiled out (no sites, no SF test). */
-static inline void ticket_hook(enum patch_kind kind, struct ticketlock *lock, uint16_t ticket)
+static inline unsigned long ticket_hook(enum patch_kind kind, unsigned long a0, unsigned long a1)
 {
-	(void)kind, (void)lock, (void)ticket;
+	(void)kind, (void)a0, (void)a1;
+	return 0;
 }
 #else
-static inline void ticket_hook(enum patch_kind kind, struct ticketlock *lock, uint16_t ticket)
+/* One hook site: the hook of `kind` called with (a0, a1); returns its %rax. */
+static inline unsigned long ticket_hook(enum patch_kind kind, unsigned long a0, unsigned long a1)
 {
 	register unsigned long sp __asm__("rsp");
-	unsigned long rdi = (unsigned long)lock, rsi = ticket;
+	unsigned long rax;
 
 	__asm__ volatile(PATCH_CALL_ASM
-			 : "+D"(rdi), "+S"(rsi), "+r"(sp)
+			 : "=a"(rax), "+D"(a0), "+S"(a1), "+r"(sp)
 			 : [kind] "i"(kind), [off] "i"(8 * kind)
-			 : "rax", "rcx", "rdx", "r8", "r9", "r10", "r11", "memory", "cc"
+			 : "rcx", "rdx", "r8", "r9", "r10", "r11", "memory", "cc"
 			   TICKET_HOOK_VEC_CLOBBERS);
+	return rax;
 }
 #endif
+
+/*
+ * vcpu_is_preempted(cpu): true if vCPU `cpu` (pvtick's index) wants to run but
+ * the hypervisor is not running it. Only a hint: the answer may be stale by
+ * the time it is used, and nothing may depend on it for correctness (the wait
+ * loop uses it to call lock_spinning early, which is always allowed). Native:
+ * `xor %eax,%eax` in place (false, a vCPU of bare metal is never preempted).
+ */
+static inline bool ticket_vcpu_is_preempted(unsigned cpu)
+{
+	return (uint8_t)ticket_hook(PATCH_VCPU_IS_PREEMPTED, cpu, 0);
+}
 
 static inline void ticket_lock(struct ticketlock *lock)
 {
@@ -152,7 +186,7 @@ static inline void ticket_unlock(struct ticketlock *lock)
 	uint16_t next = __atomic_add_fetch(&lock->t.head, TICKET_INC, __ATOMIC_SEQ_CST); /* pml:U1 */
 	if (__builtin_expect(__atomic_load_n(&lock->t.tail, __ATOMIC_RELAXED) & TICKET_SLOWPATH_FLAG, 0)) { /* pml:U2 */
 		ticket_stats[ticket_self()].unlock_slow++;
-		ticket_hook(PATCH_UNLOCK_KICK, lock, next); /* pml:U3 */
+		ticket_hook(PATCH_UNLOCK_KICK, (unsigned long)lock, next); /* pml:U3 */
 	}
 }
 

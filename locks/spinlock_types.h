@@ -51,13 +51,26 @@ struct ticket_stats {
 	uint64_t kicks_received;   /* backend: wake-ups that found our slot kicked */
 	uint64_t spurious_wakeups; /* backend: returned from blocking without a kick */
 	uint64_t slow_acquisitions; /* acquisitions that called lock_spinning() at least once */
+	uint64_t early_entries;    /* calls of lock_spinning() before the threshold: holder preempted */
+	uint64_t handoffs_preempted; /* unlock_kick: nobody blocked for next, and next's vCPU preempted */
+	uint64_t preempt_kicks;    /* backend: kicks sent to such a preempted vCPU anyway (KVM) */
 } __attribute__((aligned(64)));
 
 /*
  * Per-vCPU wait slot, written only by its vCPU (lock_spinning), read by the
  * unlocker (unlock_kick). lock == 0 means "not waiting".
+ *
+ * queued: which ticket of which lock this vCPU last waited for, written by the
+ * wait loop when it starts (one 64-bit store: lock address << 16 | ticket) and
+ * left in place after it is served, so that it names the holder until the
+ * holder's unlock moves the head on. A holder that got its lock at once has no
+ * record (the fast path stays free of it): nobody can tell whether it is
+ * preempted. Read by vCPUs that look for the vCPU of a ticket (preemption
+ * checks only: a stale or missing record costs an early or a late slow-path
+ * entry, never correctness).
  */
 struct ticket_wait {
+	uint64_t queued;
 	struct ticketlock *lock;
 	uint16_t want;
 	uint32_t kicked;   /* set by the kicker before it wakes us: tells kick from spurious */

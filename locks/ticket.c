@@ -3,6 +3,7 @@
 #include "spinlock.h"
 
 uint32_t ticket_spin_threshold = 1u << 11;
+unsigned ticket_nr_cpus = TICKET_MAX_CPUS;
 struct ticket_stats ticket_stats[TICKET_MAX_CPUS];
 struct ticket_wait ticket_waits[TICKET_MAX_CPUS];
 
@@ -24,26 +25,69 @@ static void ticket_clear_slowpath(struct ticketlock *lock, uint16_t want)
 				    __ATOMIC_RELAXED);
 }
 
+static uint64_t queue_record(struct ticketlock *lock, uint16_t ticket)
+{
+	return (uint64_t)(uintptr_t)lock << 16 | ticket;
+}
+
+int ticket_queue_find(struct ticketlock *lock, uint16_t ticket)
+{
+	uint64_t want = queue_record(lock, ticket);
+
+	for (unsigned i = 0; i < ticket_nr_cpus; i++)
+		if (__atomic_load_n(&ticket_waits[i].queued, __ATOMIC_RELAXED) == want)
+			return (int)i;
+	return -1;
+}
+
+/*
+ * Is the vCPU that holds the ticket now served (the holder, or the waiter the
+ * lock was just handed to) preempted? Either way nobody behind it can be
+ * served before the hypervisor runs it again. false if nobody is known to hold
+ * it (a holder that took the lock at once: see struct ticket_wait).
+ */
+static bool holder_preempted(struct ticketlock *lock, unsigned self)
+{
+	int cpu = ticket_queue_find(lock, __atomic_load_n(&lock->t.head, __ATOMIC_RELAXED));
+	return cpu >= 0 && (unsigned)cpu != self && ticket_vcpu_is_preempted((unsigned)cpu);
+}
+
 void ticket_lock_wait(struct ticketlock *lock, uint16_t want)
 {
-	struct ticket_stats *st = &ticket_stats[ticket_self()];
+	unsigned self = ticket_self();
+	struct ticket_stats *st = &ticket_stats[self];
 	uint64_t entries = st->slow_entries;
 
 	st->contended++;
+	__atomic_store_n(&ticket_waits[self].queued, queue_record(lock, want), __ATOMIC_RELAXED);
 	for (;;) {
-		uint32_t n = ticket_spin_threshold;
+		uint32_t n = ticket_spin_threshold, spun = 0;
 		do {
 			if (ticket_served(lock, want)) /* pml:W1 */
 				goto served;
 			__builtin_ia32_pause();
+			/* The first look right away, then every TICKET_PREEMPT_CHECK spins. */
+			if (!(spun++ % TICKET_PREEMPT_CHECK) && holder_preempted(lock, self)) {
+				st->early_entries++; /* pml:W6 */
+				break;
+			}
 		} while (--n);
 		st->slow_entries++;
-		ticket_hook(PATCH_LOCK_SPINNING, lock, want); /* pml:W2 */
+		ticket_hook(PATCH_LOCK_SPINNING, (unsigned long)lock, want); /* pml:W2 */
 	}
 served:
 	st->slow_acquisitions += st->slow_entries != entries;
 	if (__atomic_load_n(&lock->t.tail, __ATOMIC_RELAXED) & TICKET_SLOWPATH_FLAG) /* pml:W3 */
 		ticket_clear_slowpath(lock, want); /* pml:W4 */
+}
+
+int ticket_preempted_next(struct ticketlock *lock, uint16_t next)
+{
+	int cpu = ticket_queue_find(lock, next);
+	if (cpu < 0 || !ticket_vcpu_is_preempted((unsigned)cpu))
+		return -1;
+	ticket_stats[ticket_self()].handoffs_preempted++;
+	return cpu;
 }
 
 /*
@@ -114,7 +158,7 @@ int ticket_wait_find(struct ticketlock *lock, uint16_t next)
 {
 	if (ticket_inject_drop_kick)
 		return -1;
-	for (int i = 0; i < TICKET_MAX_CPUS; i++) {
+	for (int i = 0; i < (int)ticket_nr_cpus; i++) {
 		struct ticket_wait *w = &ticket_waits[i];
 		if (__atomic_load_n(&w->lock, __ATOMIC_ACQUIRE) == lock && __atomic_load_n(&w->want, __ATOMIC_RELAXED) == next) /* pml:U3 */
 			return i;

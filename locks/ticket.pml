@@ -16,8 +16,11 @@
  *         the poll ("2 after 3" in xen.c), which can wipe out the kick.
  *   -DM4  KVM: a HLT that forgets a kick sent before it (HLT without
  *         pv_unhalted: only a kick during the halt would end it).
+ *   -DM5  an early slow-path entry (W6, the holder's vCPU preempted) that
+ *         publishes its slot and sets SF but skips the last check, as if a
+ *         preempted holder could not have let go meanwhile.
  *
- * Where the C is. Each step's tag (T1, W1..W5, S1..S6, U1..U4; M1, M3, M4
+ * Where the C is. Each step's tag (T1, W1..W6, S1..S6, U1..U5; M1, M3, M4
  * for the mutants) marks the C lines it mirrors with a comment "pml:TAG":
  *   grep -n 'pml:S3' locks/*.[ch] xen/*.c kvm/*.c
  * tests/verify.sh fails if a tag of this model has no such line, or the C
@@ -60,9 +63,16 @@
  * spuriously is chosen when the vCPU blocks, not offered as an always-enabled
  * way out: otherwise weak fairness would force a spurious wake-up out of every
  * lost wake-up and hide it.
- * Early slow-path entry (for a holder whose vCPU is preempted): a waiter may call lock_spinning at once,
- * before any check of the head (holder's vCPU preempted), and after any failed
- * check; the spin threshold is not modelled (any number of spins).
+ * Early slow-path entry, W6 (vcpu_is_preempted says the vCPU holding the
+ * served ticket is not running): a waiter may call lock_spinning at once,
+ * before any check of the head, and after any failed check; the spin
+ * threshold is not modelled (any number of spins), and neither is the answer
+ * of vcpu_is_preempted, a hint that may be stale: every choice is explored.
+ * The preempted-next kick, U5 (KVM only: unlock_kick found nobody blocked for
+ * next, and next's vCPU is preempted, so KVM_HC_KICK_CPU is sent to it anyway
+ * for the directed yield): modelled as a kick to any other vCPU or to none,
+ * more than the C can do (it kicks only the vCPU whose queue record holds
+ * next), so the queue records need no state here. Xen only counts that case.
  * Not modelled: ticket_trylock (not on the slow path), the per-vCPU stats and
  * ticket_waits[].kicked (only counted, never decide anything), the
  * ticket_inject_drop_kick fault injection (test only), more than one lock.
@@ -96,6 +106,9 @@
 #define SF   1 /* TICKET_SLOWPATH_FLAG: bit 0 of the tail */
 #define TMOD 8 /* tickets wrap at 8, not 2^16: see above */
 
+#if NCPU != 3
+#error "ticket.pml: U5 and the ltl formula list the vCPUs one by one: update them with NCPU"
+#endif
 #if defined(BACKEND_XEN) == defined(BACKEND_KVM)
 #error "ticket.pml: define exactly one of BACKEND_XEN, BACKEND_KVM"
 #endif
@@ -123,6 +136,9 @@ active [NCPU] proctype vcpu()
 	byte want; /* my ticket, while I want the lock */
 	byte next; /* unlock: the new head */
 	byte i;    /* unlock_kick: the wait slot looked at */
+#ifdef M5
+	bit early; /* M5: this slow-path entry is an early one */
+#endif
 
 end_idle:
 	if
@@ -143,7 +159,10 @@ end_idle:
 			waiting[_pid] = 1;
 			if
 			:: goto wait   /* spin first */
-			:: goto slow   /* or enter the slow path at once (early entry) */
+			:: goto slow   /* or enter the slow path at once (W6 early entry) */
+#ifdef M5
+			:: early = 1; goto slow
+#endif
 			fi
 		fi
 	   }
@@ -160,7 +179,10 @@ wait:	/* W1 the spin loop; a failed check changes nothing and is not a step */
 		:: else -> want = 0; goto unlock
 		fi
 	   }
-	:: head != want -> goto slow /* W1, W2: not served; threshold spent, or early entry */
+	:: head != want -> goto slow /* W1, W2: not served; threshold spent, or W6 early entry */
+#ifdef M5
+	:: head != want -> early = 1; goto slow
+#endif
 	fi;
 clear:	/* W4 -> W5 ticket_clear_slowpath: cmpxchg {want, want+INC|SF} -> {want, want+INC} */
 	atomic {
@@ -182,6 +204,12 @@ slow:	/* W2 ticket_hook(PATCH_LOCK_SPINNING): the backend's lock_spinning */
 #ifndef M1
 	/* S3 ticket_set_slowpath, locked OR (in ticket_announce_and_check) */
 	tail = tail | SF;
+#ifdef M5
+	if
+	:: early -> early = 0; goto block /* M5: no last check after an early entry */
+	:: else
+	fi;
+#endif
 	/* S4 ticket_served(), the last check (in ticket_announce_and_check) */
 	if
 	:: head == want -> goto unslot
@@ -264,6 +292,15 @@ kick:
 	atomic { unhalt[i] = 1; i = 0 }
 #endif
 nobody:	/* nobody waits for next: no kick */
+#ifdef BACKEND_KVM
+	/* U5 ticket_preempted_next: kick next's preempted vCPU anyway (any other vCPU, or none) */
+	if
+	:: skip
+	:: 0 != _pid -> unhalt[0] = 1
+	:: 1 != _pid -> unhalt[1] = 1
+	:: 2 != _pid -> unhalt[2] = 1
+	fi;
+#endif
 #ifndef M2
 	next = 0;
 	goto end_idle;

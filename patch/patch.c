@@ -12,6 +12,7 @@ void *pv_ops[PATCH_NR_KINDS];
 static const char *const kind_names[PATCH_NR_KINDS] = {
 	[PATCH_LOCK_SPINNING] = "lock_spinning",
 	[PATCH_UNLOCK_KICK] = "unlock_kick",
+	[PATCH_VCPU_IS_PREEMPTED] = "vcpu_is_preempted",
 };
 
 const char *patch_kind_name(enum patch_kind k)

@@ -30,6 +30,7 @@
 enum patch_kind {
 	PATCH_LOCK_SPINNING = 0, /* void lock_spinning(struct ticketlock *, u16 want) */
 	PATCH_UNLOCK_KICK = 1,   /* void unlock_kick(struct ticketlock *, u16 next) */
+	PATCH_VCPU_IS_PREEMPTED = 2, /* bool vcpu_is_preempted(unsigned cpu) */
 	PATCH_NR_KINDS
 };
 

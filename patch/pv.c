@@ -9,6 +9,19 @@ extern const struct pv_backend *const __stop_pv_backends[] __attribute__((weak))
 /* Native hooks, for pv_ops[] when sites stay indirect (patch=off). They do nothing. */
 static void native_lock_spinning(struct ticketlock *lock, u16 want) { (void)lock, (void)want; }
 static void native_unlock_kick(struct ticketlock *lock, u16 next) { (void)lock, (void)next; }
+static bool native_vcpu_is_preempted(unsigned cpu) { (void)cpu; return false; }
+
+bool pv_preempt_wanted;
+const char *pv_preempt_source;
+
+/* xor %eax,%eax: the answer false, in the site itself (the rest of it NOPs). */
+static const u8 native_preempted_bytes[] = { 0x31, 0xc0 };
+
+struct patch_plan pv_native_preempt_plan(void)
+{
+	return (struct patch_plan){ PATCH_HOW_INLINE, (void *)native_vcpu_is_preempted, native_preempted_bytes,
+				    sizeof(native_preempted_bytes) };
+}
 
 /* The first hypervisor signature, for the log when no backend claims it. */
 static void hypervisor_name(char out[13])
@@ -27,23 +40,24 @@ static void native_plans(struct patch_plan plans[PATCH_NR_KINDS])
 {
 	plans[PATCH_LOCK_SPINNING] = (struct patch_plan){ PATCH_HOW_NOP, (void *)native_lock_spinning, 0, 0 };
 	plans[PATCH_UNLOCK_KICK] = (struct patch_plan){ PATCH_HOW_NOP, (void *)native_unlock_kick, 0, 0 };
+	plans[PATCH_VCPU_IS_PREEMPTED] = pv_native_preempt_plan();
 }
 
+/* How the two lock hooks' sites were patched (vcpu_is_preempted is said apart: preempt=). */
 static const char *how_name(const struct patch_plan plans[PATCH_NR_KINDS])
 {
 	static const char *const names[] = { "nop", "call", "inline", "off" };
-	enum patch_how h = plans[0].how;
-	for (unsigned k = 1; k < PATCH_NR_KINDS; k++)
-		if (plans[k].how != h)
-			return "mixed";
-	return names[h];
+	enum patch_how h = plans[PATCH_LOCK_SPINNING].how;
+	return plans[PATCH_UNLOCK_KICK].how == h ? names[h] : "mixed";
 }
 
-void pv_choose_and_patch(enum pv_lock_mode mode, bool patch_off, struct pv_choice *c)
+void pv_choose_and_patch(enum pv_lock_mode mode, enum pv_preempt_mode preempt, bool patch_off,
+			 struct pv_choice *c)
 {
-	static char reason[64];
-	*c = (struct pv_choice){ .backend = "native", .native = true };
+	static char reason[64], preempt_why[64];
+	*c = (struct pv_choice){ .backend = "native", .native = true, .preempt = "native" };
 	native_plans(c->plans);
+	pv_preempt_wanted = preempt != PREEMPT_OFF;
 
 	/*
 	 * detect() true: use it. False with *why set: the hypervisor is this
@@ -81,11 +95,22 @@ void pv_choose_and_patch(enum pv_lock_mode mode, bool patch_off, struct pv_choic
 		}
 		if (chosen) {
 			struct patch_plan plans[PATCH_NR_KINDS];
+			pv_preempt_source = 0;
 			if (chosen->init(plans, &why)) {
 				c->backend = chosen->name;
 				c->native = false;
+				c->owner = chosen;
 				for (unsigned k = 0; k < PATCH_NR_KINDS; k++)
 					c->plans[k] = plans[k];
+				if (!pv_preempt_wanted) {
+					c->plans[PATCH_VCPU_IS_PREEMPTED] = pv_native_preempt_plan();
+					c->preempt = "off(preempt=off)";
+				}
+				else if (pv_preempt_source && c->plans[PATCH_VCPU_IS_PREEMPTED].how == PATCH_HOW_INLINE) {
+					ksnprintf(preempt_why, sizeof(preempt_why), "native(%s)", pv_preempt_source);
+					c->preempt = preempt_why;
+				} else
+					c->preempt = pv_preempt_source ? pv_preempt_source : "?";
 			} else {
 				kprintf("# pv: backend %s failed to start: %s; falling back to native\n",
 					chosen->name, why ? why : "?");
@@ -101,8 +126,13 @@ void pv_choose_and_patch(enum pv_lock_mode mode, bool patch_off, struct pv_choic
 			c->plans[k].how = PATCH_HOW_KEEP;
 	c->patched = how_name(c->plans);
 	patch_apply(__start_patch_sites, __stop_patch_sites, c->plans, paging_write_text, &c->result);
-	kprintf("# pv: backend=%s reason=%s sites=%u patched=%s\n", c->backend, c->reason,
-		c->result.sites, c->patched);
+	kprintf("# pv: backend=%s reason=%s sites=%u patched=%s preempt=%s\n", c->backend, c->reason,
+		c->result.sites, c->patched, c->preempt);
+	/* Per-CPU setup: the BSP now, each AP as it starts. */
+	if (c->owner && c->owner->cpu_init) {
+		c->owner->cpu_init(0);
+		smp_ap_init = c->owner->cpu_init;
+	}
 	if (c->result.refused)
 		kprintf("# pv: %u site(s) REFUSED: their bytes were not the expected indirect call\n",
 			c->result.refused);

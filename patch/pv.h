@@ -29,28 +29,57 @@ struct pv_backend {
 	 * when detect() claims the hypervisor (returns true, or false with *why).
 	 */
 	void (*platform)(void);
+	/*
+	 * cpu_init(cpu): MAY be NULL. Per-CPU setup, run by CPU `cpu` itself: the BSP
+	 * right after init() succeeded, each AP as it starts (smp_ap_init).
+	 */
+	void (*cpu_init)(unsigned cpu);
+	/*
+	 * preempt_live(cpu): MAY be NULL (then the backend's vcpu_is_preempted is
+	 * native). For the boot test: true if the hypervisor has written cpu's
+	 * preemption record since cpu_init registered it.
+	 */
+	bool (*preempt_live)(unsigned cpu);
 };
+
+/*
+ * Set by pv_choose_and_patch() before init(): false with preempt=off, when a
+ * backend MUST NOT register preemption records and MUST plan its
+ * vcpu_is_preempted sites as native (pv_native_preempt_plan()).
+ */
+extern bool pv_preempt_wanted;
+/*
+ * Set by init(): where its vcpu_is_preempted reads ("xen-runstate",
+ * "kvm-steal-time"), or, if its plan is native, why ("kvm-without-STEAL_TIME").
+ */
+extern const char *pv_preempt_source;
+/* The native vcpu_is_preempted: `xor %eax,%eax` in place. */
+struct patch_plan pv_native_preempt_plan(void);
 
 #define PV_BACKEND(b) \
 	static const struct pv_backend *const pv_backend_ptr_##b \
 		__attribute__((used, section("pv_backends"))) = &b
 
 enum pv_lock_mode { PVLOCK_AUTO, PVLOCK_OFF };
+enum pv_preempt_mode { PREEMPT_AUTO, PREEMPT_OFF };
 
 struct pv_choice {
 	const char *backend;  /* "native", "xen", "kvm" */
 	bool native;          /* the native hooks: nothing ever blocks or kicks */
 	const char *reason;   /* why */
-	const char *patched;  /* "nop", "call", "inline", "off" */
+	const char *patched;  /* "nop", "call", "inline", "off", "mixed" */
+	const char *preempt;  /* where vcpu_is_preempted reads: "native", "xen-runstate", ... */
+	const struct pv_backend *owner; /* the backend in use, or NULL */
 	struct patch_plan plans[PATCH_NR_KINDS];
 	struct patch_result result;
 };
 
 /*
  * Choose a backend and patch every site for it. MUST run on the BSP before any AP
- * starts. Logs one line: "# pv: backend=... reason=... sites=N patched=...".
+ * starts. Logs one line: "# pv: backend=... reason=... sites=N patched=... preempt=...".
  */
-void pv_choose_and_patch(enum pv_lock_mode mode, bool patch_off, struct pv_choice *c);
+void pv_choose_and_patch(enum pv_lock_mode mode, enum pv_preempt_mode preempt, bool patch_off,
+			 struct pv_choice *c);
 
 /*
  * Re-read every site and compare it with what the choice should have written.

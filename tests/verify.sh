@@ -33,6 +33,8 @@ cases=(
 	"kvm M2 ticket.pml kvm M2 caught (kick before the head moves)"
 	"xen M3 ticket.pml xen M3 caught (port_clear after the last check)"
 	"kvm M4 ticket.pml kvm M4 caught (HLT forgets an earlier kick)"
+	"xen M5 ticket.pml xen M5 caught (early slow-path entry without the last check)"
+	"kvm M5 ticket.pml kvm M5 caught (early slow-path entry without the last check)"
 )
 
 # pan_run DIR KIND CCFLAGS PANFLAGS...: compile DIR/pan.c into DIR/pan-KIND and run it, output in

@@ -15,6 +15,8 @@ static evtchn_port_t vcpu_port[MAX_CPUS]; /* per Xen vCPU id: its IPI port, kept
 /* Per cpu index: the port of that CPU's vCPU, found by the CPU itself (0 = not yet). */
 static evtchn_port_t cpu_port[MAX_CPUS];
 static u32 cpu_vcpu[MAX_CPUS];             /* per cpu index: Xen vCPU id (valid once cpu_port is) */
+/* Per cpu index: its vCPU's runstate area, written by Xen at each of its context switches. */
+static struct vcpu_runstate_info runstate[MAX_CPUS] __attribute__((aligned(64)));
 static struct xencons_interface *cons;     /* PV console ring, or NULL (dom0 has none) */
 static evtchn_port_t cons_port;
 
@@ -148,16 +150,61 @@ static void xen_lock_spinning(struct ticketlock *lock, u16 want)
 /*
  * unlock_kick under Xen. Why: the next ticket's vCPU may be blocked in
  * SCHEDOP_poll; only its event channel wakes it. Cost: a scan of the wait
- * slots and one EVTCHNOP_send, only when SF was set.
+ * slots and one EVTCHNOP_send, only when SF was set (and, with nobody blocked
+ * for next, a scan of the queue records and a runstate load).
  */
 static void xen_unlock_kick(struct ticketlock *lock, u16 next)
 {
 	int cpu = ticket_wait_find(lock, next);
-	if (cpu < 0)
+	if (cpu < 0) {
+		/*
+		 * Nobody blocked for next. If next's vCPU is preempted it is only
+		 * counted: Xen offers a guest no yield to a given vCPU, and an
+		 * event to a runnable vCPU does not make Xen run it sooner.
+		 */
+		(void)ticket_preempted_next(lock, next);
 		return;
+	}
 	ticket_kick_mark(cpu);
 	struct evtchn_send send = { .port = cpu_port[cpu] }; /* pml:U4 */
 	xen_hypercall_event_channel_op(EVTCHNOP_send, &send);
+}
+
+/*
+ * vcpu_is_preempted under Xen. Why: a waiter whose lock's holder is not running
+ * stops spinning at once (see spinlock.h). Cost: one load of the vCPU's runstate
+ * area, which Xen rewrites at every context switch of that vCPU.
+ * RUNSTATE_runnable is "wants to run, no pCPU": preempted. A vCPU blocked in
+ * SCHEDOP_poll is RUNSTATE_blocked, not preempted: a kick wakes it. A cpu whose
+ * area was never registered reads as running (0): never preempted.
+ */
+static bool xen_vcpu_is_preempted(unsigned cpu)
+{
+	return __atomic_load_n(&runstate[cpu].state, __ATOMIC_RELAXED) == RUNSTATE_runnable;
+}
+
+/* For the boot test: Xen wrote the area (a registered area has state_entry_time > 0). */
+static bool xen_preempt_live(unsigned cpu)
+{
+	return __atomic_load_n(&runstate[cpu].state_entry_time, __ATOMIC_RELAXED) != 0;
+}
+
+/*
+ * Per CPU, on that CPU: find its Xen vCPU id and port now (self_port), and
+ * register its runstate area. Xen's HVM guests name the area by a virtual
+ * address, which Xen writes through the vCPU's own page tables when it switches
+ * the vCPU in or out: our identity map covers it on every CPU.
+ */
+static void xen_cpu_init(unsigned cpu)
+{
+	(void)self_port(cpu);
+	if (!pv_preempt_wanted)
+		return;
+	struct vcpu_register_runstate_memory_area area = { .addr.v = &runstate[cpu] };
+	long rc = xen_hypercall_vcpu_op(VCPUOP_register_runstate_memory_area, cpu_vcpu[cpu], &area);
+	if (rc)
+		kprintf("# xen: cpu %u (vCPU %u): VCPUOP_register_runstate_memory_area failed (%ld): "
+			"it reads as never preempted\n", cpu, cpu_vcpu[cpu], rc);
 }
 
 static bool xen_detect(const char **why)
@@ -259,11 +306,14 @@ static bool xen_init(struct patch_plan plans[PATCH_NR_KINDS], const char **why)
 
 	plans[PATCH_LOCK_SPINNING] = (struct patch_plan){ PATCH_HOW_CALL, (void *)xen_lock_spinning, 0, 0 };
 	plans[PATCH_UNLOCK_KICK] = (struct patch_plan){ PATCH_HOW_CALL, (void *)xen_unlock_kick, 0, 0 };
+	plans[PATCH_VCPU_IS_PREEMPTED] = (struct patch_plan){ PATCH_HOW_CALL, (void *)xen_vcpu_is_preempted, 0, 0 };
+	pv_preempt_source = "xen-runstate";
 	kprintf("# xen: version %u.%u, cpuid base %x, hypercall page via msr %x, %u IPI ports (%u..%u), "
 		"PV console %s\n", ver >> 16, ver & 0xffff, xen_base, hypercall_msr, cpu_count, vcpu_port[0],
 		vcpu_port[cpu_count - 1], cons ? "ring" : "none (0xe9 only)");
 	return true;
 }
 
-const struct pv_backend xen_backend = { "xen", xen_detect, xen_init, xen_platform };
+const struct pv_backend xen_backend = { "xen", xen_detect, xen_init, xen_platform, xen_cpu_init,
+					xen_preempt_live };
 PV_BACKEND(xen_backend);

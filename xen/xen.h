@@ -9,6 +9,7 @@
 #include <xen/xen.h>
 #include <xen/sched.h>
 #include <xen/event_channel.h>
+#include <xen/vcpu.h>
 #include "../patch/pv.h"
 
 extern const struct pv_backend xen_backend;
@@ -51,6 +52,11 @@ static inline long xen_hypercall_event_channel_op(int cmd, void *arg)
 static inline long xen_hypercall_memory_op(unsigned cmd, void *arg)
 {
 	return xen_hypercall3(__HYPERVISOR_memory_op, cmd, (unsigned long)arg, 0);
+}
+
+static inline long xen_hypercall_vcpu_op(int cmd, unsigned vcpu, void *arg)
+{
+	return xen_hypercall3(__HYPERVISOR_vcpu_op, (unsigned long)cmd, vcpu, (unsigned long)arg);
 }
 
 static inline long xen_hypercall_hvm_op(unsigned cmd, void *arg)

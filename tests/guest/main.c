@@ -32,11 +32,14 @@ static const char *const patch_choices[] = { "on", "off", 0 };
 enum { INJECT_NONE, INJECT_DROP_KICK, INJECT_LATE_FLAG, INJECT_HOLD, INJECT_BAD_HYPERCALL };
 static const char *const inject_choices[] = { "none", "drop-kick", "late-flag", "hold", "bad-hypercall", 0 };
 static const char *const lock_choices[] = { "ticket", "tas", 0 };
+static const char *const preempt_choices[] = { "auto", "off", 0 };
 static u64 opt_pvlock = PVLOCK_AUTO, opt_patch = 0, opt_iters = 1000, opt_cs = 20,
-	   opt_threshold = 2048, opt_watchdog = 60, opt_inject = 0, opt_ms = 0, opt_lock = 0;
+	   opt_threshold = 2048, opt_watchdog = 60, opt_inject = 0, opt_ms = 0, opt_lock = 0,
+	   opt_preempt = PREEMPT_AUTO;
 static struct cmdline_opt opts[] = {
 	{ "pvlock", &opt_pvlock, 0, 0, pvlock_choices, "auto|off", false },
 	{ "patch", &opt_patch, 0, 0, patch_choices, "on|off", false },
+	{ "preempt", &opt_preempt, 0, 0, preempt_choices, "auto|off", false },
 	{ "stress.iters", &opt_iters, 1, 100000000, 0, 0, false },
 	{ "stress.cs", &opt_cs, 0, 100000, 0, 0, false },
 	{ "stress.ms", &opt_ms, 0, 3600000, 0, 0, false },
@@ -121,6 +124,34 @@ static bool wx_check(const char *when)
 	return bad == 0;
 }
 
+/*
+ * vcpu_is_preempted, checked after the stress on the BSP: every vCPU's
+ * preemption record was written by the hypervisor (Xen's runstate area, KVM's
+ * steal time: a record never written means a registration that did not take),
+ * and the BSP, running this, is not preempted. Native: the hook answers false
+ * for every vCPU.
+ */
+static bool preempt_check(unsigned online)
+{
+	unsigned dead = 0, yes = 0;
+	bool live = pv.owner && pv.owner->preempt_live && pv.plans[PATCH_VCPU_IS_PREEMPTED].how != PATCH_HOW_INLINE;
+
+	for (unsigned i = 0; i < online; i++) {
+		if (live && !pv.owner->preempt_live(i)) {
+			kprintf("# preempt: cpu %u: the hypervisor never wrote its %s record\n", i, pv.preempt);
+			dead++;
+		}
+		yes += i ? 0 : ticket_vcpu_is_preempted(i);
+	}
+	if (!live)
+		for (unsigned i = 0; i < online; i++)
+			yes += ticket_vcpu_is_preempted(i);
+	kprintf("# preempt: vcpu_is_preempted reads %s; %u vCPU record(s) live, %u not; %s\n", pv.preempt,
+		live ? online - dead : 0, dead, yes ? "a vCPU said preempted while it should not" :
+		live ? "the BSP reads itself as running" : "false for every vCPU");
+	return !dead && !yes;
+}
+
 void __attribute__((noreturn)) boot_main(u32 start_info_pa)
 {
 	char err[160];
@@ -150,9 +181,9 @@ void __attribute__((noreturn)) boot_main(u32 start_info_pa)
 	ticket_inject_drop_kick = opt_inject == INJECT_DROP_KICK;
 	ticket_inject_late_flag = opt_inject == INJECT_LATE_FLAG;
 	xen_inject_bad_hypercall = opt_inject == INJECT_BAD_HYPERCALL;
-	kprintf("# cmdline: pvlock=%s patch=%s stress.iters=%lu stress.cs=%lu stress.ms=%lu stress.lock=%s "
+	kprintf("# cmdline: pvlock=%s patch=%s preempt=%s stress.iters=%lu stress.cs=%lu stress.ms=%lu stress.lock=%s "
 		"spin_threshold=%lu watchdog=%lu inject=%s\n", pvlock_choices[opt_pvlock],
-		patch_choices[opt_patch], opt_iters, opt_cs, opt_ms, lock_choices[opt_lock], opt_threshold,
+		patch_choices[opt_patch], preempt_choices[opt_preempt], opt_iters, opt_cs, opt_ms, lock_choices[opt_lock], opt_threshold,
 		opt_watchdog, inject_choices[opt_inject]);
 	ktap(true, KTAP_CMDLINE, "cmdline");
 
@@ -188,7 +219,8 @@ void __attribute__((noreturn)) boot_main(u32 start_info_pa)
 	/* 4. patching, before any AP runs; the page tables are checked before it too (case 6) */
 	bool wx_boot = wx_check("after boot, before patching");
 	u64 t0 = x86_rdtsc();
-	pv_choose_and_patch(opt_pvlock == PVLOCK_OFF ? PVLOCK_OFF : PVLOCK_AUTO, opt_patch == 1, &pv);
+	pv_choose_and_patch(opt_pvlock == PVLOCK_OFF ? PVLOCK_OFF : PVLOCK_AUTO,
+			    opt_preempt == PREEMPT_OFF ? PREEMPT_OFF : PREEMPT_AUTO, opt_patch == 1, &pv);
 	u64 t_patch = x86_rdtsc() - t0;
 	unsigned mismatched = pv_verify_sites(&pv);
 	unsigned expect = opt_patch == 1 ? 0 : pv.result.sites;
@@ -214,6 +246,7 @@ void __attribute__((noreturn)) boot_main(u32 start_info_pa)
 	kprintf("# boot: %lu TSC cycles from the PVH entry to all vCPUs up (patching: %lu)\n",
 		t_up - boot_entry_tsc, t_patch);
 	ktap(online == madt.n, KTAP_SMP_BRINGUP, "smp_bringup");
+	ticket_nr_cpus = online;
 
 	/* 6. W^X, after boot (above) and after patching and the trampoline write */
 	bool wx_patched = wx_check("after patching and AP start");
@@ -246,16 +279,22 @@ void __attribute__((noreturn)) boot_main(u32 start_info_pa)
 		sum.kicks_received += s->kicks_received;
 		sum.spurious_wakeups += s->spurious_wakeups;
 		sum.slow_acquisitions += s->slow_acquisitions;
+		sum.early_entries += s->early_entries;
+		sum.handoffs_preempted += s->handoffs_preempted;
+		sum.preempt_kicks += s->preempt_kicks;
 	}
 	if (sc.tas)
 		sum.contended = r.tas_contended;
 	kprintf("# slowpath: contended=%lu slow_entries=%lu slow_acquisitions=%lu unlock_kicks=%lu "
-		"blocks=%lu kicks_sent=%lu kicks_received=%lu spurious_wakeups=%lu\n", sum.contended,
+		"blocks=%lu kicks_sent=%lu kicks_received=%lu spurious_wakeups=%lu early_entries=%lu "
+		"handoffs_preempted=%lu preempt_kicks=%lu\n", sum.contended,
 		sum.slow_entries, sum.slow_acquisitions, sum.unlock_slow, sum.blocks, sum.kicks_sent,
-		sum.kicks_received, sum.spurious_wakeups);
+		sum.kicks_received, sum.spurious_wakeups, sum.early_entries, sum.handoffs_preempted,
+		sum.preempt_kicks);
 	latency_report(online);
 	ktap(r.violations == 0 && r.complement_ok, KTAP_STRESS_EXCLUSION, "stress_exclusion");
 	ktap(r.total == expect_total && r.counter == expect_total, KTAP_STRESS_TOTAL, "stress_total");
+	ktap(preempt_check(online), KTAP_PREEMPT_INFO, "vcpu_preempt_info");
 
 	kprintf("# pvtick: %s\n", failed ? "FAIL" : "PASS");
 	machine_exit(failed == 0);

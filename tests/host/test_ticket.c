@@ -69,7 +69,7 @@
 #define RUN_BUDGET_S 10 /* a futex run stops taking the lock after 10 s: failure */
 #define NATIVE_BUDGET_S 2 /* a native run stops after 2 s: see native_run() */
 #define HANG_ALARM_S 60 /* a whole-binary hang (no-timeout futex wait) is a failure */
-#define NR_CASES 6
+#define NR_CASES 8
 #define NO_OWNER 0xffffffffu
 
 #include "ktap.h"
@@ -171,18 +171,38 @@ HOOK static void futex_unlock_kick(struct ticketlock *lock, uint16_t next)
 {
 	int i = ticket_wait_find(lock, next);
 
-	if (i < 0)
-		return; /* next-in-line is still spinning, it needs no kick */
+	if (i < 0) {
+		/* next-in-line is still spinning, it needs no kick; counted if it is "preempted" */
+		(void)ticket_preempted_next(lock, next);
+		return;
+	}
 	/* Marked kicked first: the waiter reads it after waking to tell kick from spurious. */
 	ticket_kick_mark(i);
 	__atomic_fetch_add(&futex_words[i].val, 1, __ATOMIC_SEQ_CST);
 	futex(&futex_words[i].val, FUTEX_WAKE_PRIVATE, 1, NULL);
 }
 
+HOOK static bool never_preempted(unsigned cpu)
+{
+	(void)cpu;
+	return false;
+}
+
+/* The "hypervisor's" preemption records for case preempt_*: set by the test itself. */
+static struct {
+	bool yes;
+} __attribute__((aligned(64))) fake_preempted[TICKET_MAX_CPUS];
+
+HOOK static bool fake_vcpu_is_preempted(unsigned cpu)
+{
+	return __atomic_load_n(&fake_preempted[cpu].yes, __ATOMIC_RELAXED);
+}
+
 static void set_backend(void *lock_spinning, void *unlock_kick)
 {
 	pv_ops[PATCH_LOCK_SPINNING] = lock_spinning;
 	pv_ops[PATCH_UNLOCK_KICK] = unlock_kick;
+	pv_ops[PATCH_VCPU_IS_PREEMPTED] = (void *)never_preempted;
 }
 
 /* ---- the workload ----------------------------------------------------- */
@@ -569,6 +589,122 @@ static void case_ticket_wrap(void)
 	CHECK(!(sh.lock.t.tail & TICKET_SLOWPATH_FLAG));
 }
 
+/* ---- preemption awareness ----------------------------------------------- */
+
+/* The queue records and ticket_preempted_next(), case by case. */
+static void case_preempt_lookup(void)
+{
+	struct ticketlock l = TICKETLOCK_INIT, other = TICKETLOCK_INIT;
+
+	reset_slow_state();
+	memset(fake_preempted, 0, sizeof(fake_preempted));
+	set_backend(native_lock_spinning, native_unlock_kick);
+	pv_ops[PATCH_VCPU_IS_PREEMPTED] = (void *)fake_vcpu_is_preempted;
+	self_index = 0;
+	ticket_waits[3].queued = (uint64_t)(uintptr_t)&l << 16 | 6;
+	ticket_waits[5].queued = (uint64_t)(uintptr_t)&other << 16 | 6;
+	CHECK(ticket_queue_find(&l, 6) == 3);
+	CHECK(ticket_queue_find(&other, 6) == 5);
+	CHECK(ticket_queue_find(&l, 8) == -1);
+	/* Running: no handoff to a preempted vCPU. */
+	CHECK(ticket_preempted_next(&l, 6) == -1);
+	fake_preempted[3].yes = true;
+	CHECK(ticket_preempted_next(&l, 6) == 3);
+	CHECK(ticket_stats[0].handoffs_preempted == 1);
+	/* A different lock, the same ticket: not ours. */
+	CHECK(ticket_preempted_next(&l, 8) == -1);
+	/* Only the slots below ticket_nr_cpus are looked at. */
+	ticket_nr_cpus = 3;
+	CHECK(ticket_queue_find(&l, 6) == -1);
+	ticket_nr_cpus = TICKET_MAX_CPUS;
+	fake_preempted[3].yes = false;
+	reset_slow_state();
+}
+
+#define EARLY_THREADS 4
+static bool early_holding;
+static bool early_all_blocked;
+
+/*
+ * Thread 0 takes the lock through the wait loop (so its queue record names it
+ * as the holder), marks itself preempted, and keeps the lock until every other
+ * thread has blocked in lock_spinning. The spin threshold is 2^30, minutes of
+ * spinning: only an early slow-path entry gets them there in time.
+ */
+static void *early_worker(void *arg)
+{
+	unsigned self = (unsigned)(uintptr_t)arg;
+
+	self_index = self;
+	if (self) {
+		while (!__atomic_load_n(&early_holding, __ATOMIC_ACQUIRE))
+			sched_yield();
+		ticket_lock(&sh.lock);
+	} else {
+		ticket_lock(&sh.lock); /* behind the test's phantom holder: the wait loop */
+		__atomic_store_n(&fake_preempted[0].yes, true, __ATOMIC_RELAXED);
+		__atomic_store_n(&early_holding, true, __ATOMIC_RELEASE);
+		uint64_t end = now_ns() + 5000000000ull;
+		unsigned blocked = 0;
+		while (blocked != EARLY_THREADS - 1 && now_ns() < end) {
+			blocked = 0;
+			for (unsigned i = 1; i < EARLY_THREADS; i++)
+				blocked += __atomic_load_n(&ticket_waits[i].lock, __ATOMIC_ACQUIRE) == &sh.lock;
+			sched_yield();
+		}
+		early_all_blocked = blocked == EARLY_THREADS - 1;
+		__atomic_store_n(&fake_preempted[0].yes, false, __ATOMIC_RELAXED);
+	}
+	unsigned long bad = 0;
+	critical_section(self, 1, &bad);
+	ticket_unlock(&sh.lock);
+	__atomic_fetch_add(&run_violations, bad, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&run_done, 1, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+static void case_preempt_early_entry(void)
+{
+	pthread_t tid[EARLY_THREADS];
+	struct ticket_stats s;
+	uint64_t early = 0;
+
+	reset_slow_state();
+	memset(fake_preempted, 0, sizeof(fake_preempted));
+	set_backend(futex_lock_spinning, futex_unlock_kick);
+	pv_ops[PATCH_VCPU_IS_PREEMPTED] = (void *)fake_vcpu_is_preempted;
+	ticket_spin_threshold = 1u << 30;
+	futex_timeout = NULL; /* only a kick ends a block: a lost one hangs, the alarm reports it */
+	sh.lock.word = (uint32_t)TICKET_INC << 16; /* a phantom holds ticket 0 */
+	sh.counter = 0;
+	sh.complement = ~0ul;
+	sh.owner = NO_OWNER;
+	run_violations = run_done = 0;
+	run_held = true; /* no hold_until_queued() */
+	early_holding = false;
+	early_all_blocked = false;
+	for (unsigned i = 0; i < EARLY_THREADS; i++)
+		CHECK(pthread_create(&tid[i], NULL, early_worker, (void *)(uintptr_t)i) == 0);
+	/* Thread 0 queued for ticket 2 (its record written): the phantom lets go. */
+	while (__atomic_load_n(&ticket_waits[0].queued, __ATOMIC_ACQUIRE) != ((uint64_t)(uintptr_t)&sh.lock << 16 | 2))
+		sched_yield();
+	__atomic_add_fetch(&sh.lock.t.head, TICKET_INC, __ATOMIC_SEQ_CST);
+	for (unsigned i = 0; i < EARLY_THREADS; i++)
+		pthread_join(tid[i], NULL);
+	s = sum_stats();
+	for (unsigned i = 0; i < TICKET_MAX_CPUS; i++)
+		early += ticket_stats[i].early_entries;
+	print_stats(&s);
+	printf("# early_entries=%" PRIu64 ", all %d waiters blocked while the holder was preempted: %s\n", early,
+	       EARLY_THREADS - 1, early_all_blocked ? "yes" : "no");
+	CHECK(early_all_blocked);
+	CHECK(early >= EARLY_THREADS - 1);
+	CHECK(s.slow_entries >= EARLY_THREADS - 1);
+	check_run(EARLY_THREADS, TICKET_INC, false); /* the phantom took ticket 0 */
+	ticket_spin_threshold = 1u << 11;
+	run_held = false;
+}
+
 /* ---- the hang detector ------------------------------------------------ */
 
 /* async-signal-safe output: no stdio in the handler. */
@@ -676,5 +812,7 @@ int main(void)
 	run_case("slowpath_flag_cleared", case_slowpath_flag_cleared);
 	run_case("trylock", case_trylock);
 	run_case("ticket_wrap", case_ticket_wrap);
+	run_case("preempt_lookup", case_preempt_lookup);
+	run_case("preempt_early_entry", case_preempt_early_entry);
 	return nr_failed ? 1 : 0;
 }
