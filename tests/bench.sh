@@ -5,8 +5,10 @@
 # object per point), build/bench/throughput.png and build/bench/BENCHMARKS.md, then copies all three
 # to tests/bench/. Ends with "N passed, N failed" (a point whose guest run failed counts
 # as failed; so does a missing environment, which is named).
-# env: QUICK=1     3 repetitions of 300 ms runs (under 10 minutes here); default 5 of 3000 ms
-#      BENCH_ENVS  "native xen kvm"; BENCH_VCPUS "1 2 4 8"; BENCH_MODES "pv spin unpatched tas"
+# env: QUICK=1     3 repetitions of 300 ms runs, without the unpatched mode (about 10 minutes
+#                  here); default 5 of 3000 ms, every mode
+#      BENCH_ENVS  "native xen kvm"; BENCH_VCPUS "1 2 4 8";
+#      BENCH_MODES "pv pvpreempt spin unpatched tas" (QUICK: "pv pvpreempt spin tas")
 #      BENCH_REPS, BENCH_MS  override the repetitions and the run length
 #      BENCH_ARGS  more guest options for every run (default none: stress.cs=20, spin_threshold=2048)
 #
@@ -22,11 +24,11 @@ top=$(dirname "$here")
 . "$here/lib.sh"
 cd "$top" || exit 1
 ELF=${ELF:-build/pvtick.elf}
-if [ "${QUICK:-0}" = 1 ]; then reps=3 ms=300; else reps=5 ms=3000; fi
+if [ "${QUICK:-0}" = 1 ]; then reps=3 ms=300 modes="pv pvpreempt spin tas"; else reps=5 ms=3000 modes="pv pvpreempt spin unpatched tas"; fi
 reps=${BENCH_REPS:-$reps} ms=${BENCH_MS:-$ms}
 envs=${BENCH_ENVS:-native xen kvm}
 vcpus_list=${BENCH_VCPUS:-1 2 4 8}
-modes=${BENCH_MODES:-pv spin unpatched tas}
+modes=${BENCH_MODES:-$modes}
 extra=${BENCH_ARGS:-}
 [[ $reps =~ ^[1-9][0-9]*$ && $ms =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: BENCH_REPS and BENCH_MS are positive numbers" >&2; exit 2; }
 [ "$reps" -ge 3 ] || echo "# bench: BENCH_REPS=$reps: fewer than 3 repetitions, medians are weak" >&2
@@ -41,11 +43,12 @@ echo "KTAP version 1"
 
 mode_args() { # mode_args MODE: the guest options of a lock mode
 	case $1 in
-	pv) echo "pvlock=auto" ;;           # the backend's hooks, patched to direct calls
-	spin) echo "pvlock=off" ;;          # native ticket spinning: sites patched to NOPs
-	unpatched) echo "patch=off" ;;      # the backend's hooks, through the indirect calls
-	tas) echo "pvlock=off stress.lock=tas" ;; # test-and-set with backoff, no hooks
-	*) echo "bench.sh: unknown mode '$1' (pv spin unpatched tas)" >&2; exit 2 ;;
+	pv) echo "pvlock=auto preempt=off" ;;      # the backend's hooks, patched to direct calls
+	pvpreempt) echo "pvlock=auto preempt=auto" ;; # the same, and vcpu_is_preempted from the hypervisor
+	spin) echo "pvlock=off" ;;                 # native ticket spinning: sites patched to NOPs
+	unpatched) echo "patch=off preempt=off" ;; # the backend's hooks, through the indirect calls
+	tas) echo "pvlock=off stress.lock=tas" ;;  # test-and-set with backoff, no hooks
+	*) echo "bench.sh: unknown mode '$1' (pv pvpreempt spin unpatched tas)" >&2; exit 2 ;;
 	esac
 }
 for m in $modes; do mode_args "$m" >/dev/null || exit 2; done
@@ -53,7 +56,7 @@ guest_args() { echo "$(mode_args "$1") stress.ms=$ms stress.iters=100000000 watc
 
 # point ENV MODE VCPUS REP LOG: read one run's log, append its JSON line, print its progress line.
 point() {
-	local env=$1 mode=$2 v=$3 rep=$4 log=$5 ok=true why="" tput total mn mx slowacq kicks lat
+	local env=$1 mode=$2 v=$3 rep=$4 log=$5 ok=true why="" tput total mn mx slowacq kicks lat early handoffs
 	n=$((n + 1))
 	tput=$(sed -n 's/^# stress: throughput=\([0-9]*\) acq\/s.*/\1/p' "$log" | head -1)
 	total=$(sed -n 's/^# stress: total=\([0-9]*\) .*/\1/p' "$log" | head -1)
@@ -61,6 +64,8 @@ point() {
 	mx=$(sed -n 's/.*fairness min\/max=[0-9]*\/\([0-9]*\) .*/\1/p' "$log" | head -1)
 	slowacq=$(sed -n 's/^# slowpath: .* slow_acquisitions=\([0-9]*\) .*/\1/p' "$log" | head -1)
 	kicks=$(sed -n 's/^# slowpath: .* kicks_sent=\([0-9]*\) .*/\1/p' "$log" | head -1)
+	early=$(sed -n 's/^# slowpath: .* early_entries=\([0-9]*\) .*/\1/p' "$log" | head -1)
+	handoffs=$(sed -n 's/^# slowpath: .* handoffs_preempted=\([0-9]*\) .*/\1/p' "$log" | head -1)
 	# "# latency: kick-to-wake TSC cycles n=N median=C p99=C (M/P ns) clamped=K; ..."
 	lat=$(sed -n 's/^# latency: kick-to-wake TSC cycles n=\([0-9]*\) median=[0-9]* p99=[0-9]* (\([0-9]*\)\/\([0-9]*\) ns) clamped=\([0-9]*\);.*/\1 \2 \3 \4/p' "$log" | head -1)
 	[ -n "$lat" ] || lat="0 null null 0"
@@ -74,11 +79,11 @@ point() {
 		tail -5 "$log" | sed 's/^/    # /'
 	else
 		passed=$((passed + 1))
-		echo "ok $n $env $mode vcpus=$v rep=$rep: $tput acq/s, min/max $mn/$mx, slow $slowacq/$total, kicks $kicks, kick-to-wake median ${lat_med} ns p99 ${lat_p99} ns (n=$lat_n)"
+		echo "ok $n $env $mode vcpus=$v rep=$rep: $tput acq/s, min/max $mn/$mx, slow $slowacq/$total, kicks $kicks, early entries ${early:-?}, kick-to-wake median ${lat_med} ns p99 ${lat_p99} ns (n=$lat_n)"
 	fi
-	printf '{"env":"%s","mode":"%s","vcpus":%s,"rep":%s,"ok":%s,"ms":%s,"acq_per_s":%s,"total":%s,"min_acq":%s,"max_acq":%s,"slow_acquisitions":%s,"kicks":%s,"lat_n":%s,"lat_median_ns":%s,"lat_p99_ns":%s,"lat_clamped":%s,"boot_cycles":%s,"patch_cycles":%s,"log":"%s"}\n' \
+	printf '{"env":"%s","mode":"%s","vcpus":%s,"rep":%s,"ok":%s,"ms":%s,"acq_per_s":%s,"total":%s,"min_acq":%s,"max_acq":%s,"slow_acquisitions":%s,"kicks":%s,"early_entries":%s,"handoffs_preempted":%s,"lat_n":%s,"lat_median_ns":%s,"lat_p99_ns":%s,"lat_clamped":%s,"boot_cycles":%s,"patch_cycles":%s,"log":"%s"}\n' \
 		"$env" "$mode" "$v" "$rep" "$ok" "$ms" "${tput:-null}" "${total:-null}" "${mn:-null}" "${mx:-null}" \
-		"${slowacq:-null}" "${kicks:-null}" "$lat_n" "$lat_med" "$lat_p99" "$lat_clamped" "${boot:-null}" \
+		"${slowacq:-null}" "${kicks:-null}" "${early:-null}" "${handoffs:-null}" "$lat_n" "$lat_med" "$lat_p99" "$lat_clamped" "${boot:-null}" \
 		"${patch:-null}" "$log" >>"$jsonl"
 }
 

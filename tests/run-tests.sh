@@ -113,23 +113,27 @@ boot() {
 }
 
 NOP='66 0f 1f 44 00 00'
+SITE_PREEMPT_NATIVE='^# patch: site [0-9]+ vcpu_is_preempted at 0x[0-9a-f]+: 31 c0 0f 1f 40 00$' # xor eax,eax; NOP
 for smp in 1 4; do
 	iters=2000
 	[ $smp -gt 2 ] && iters=300   # 4 vCPUs on 2 host cores: ticket handoffs to preempted vCPUs are slow
 	total=$((smp * iters))
 	common="stress.iters=$iters"
 	boot "smp=$smp pvlock=auto" $smp pass "pvlock=auto $common" \
-		'^# pv: backend=native reason=unknown-hypervisor\(TCGTCGTCGTCG\) sites=[1-9][0-9]* patched=nop$' \
-		"^# patch: site 0 lock_spinning at 0x[0-9a-f]+: $NOP\$" \
+		'^# pv: backend=native reason=unknown-hypervisor\(TCGTCGTCGTCG\) sites=[1-9][0-9]* patched=nop preempt=native$' \
+		"^# patch: site [0-9]+ lock_spinning at 0x[0-9a-f]+: $NOP\$" "$SITE_PREEMPT_NATIVE" \
+		'^# preempt: vcpu_is_preempted reads native; 0 vCPU record\(s\) live, 0 not; false for every vCPU$' \
+		'^ok 9 vcpu_preempt_info$' \
 		"^# smp: $smp of $smp CPU\(s\) online" "^# stress: total=$total expected=$total counter=$total violations=0\$" \
 		'^# wx: after boot, before patching: [0-9]+ leaf mappings, 0 W\+X' \
 		'^# wx: after patching and AP start: [0-9]+ leaf mappings, 0 W\+X'
 	boot "smp=$smp pvlock=off" $smp pass "pvlock=off $common" \
-		'^# pv: backend=native reason=pvlock=off sites=[1-9][0-9]* patched=nop$' \
+		'^# pv: backend=native reason=pvlock=off sites=[1-9][0-9]* patched=nop preempt=native$' \
 		"unlock_kick at 0x[0-9a-f]+: $NOP\$" "^# stress: total=$total expected=$total "
 	boot "smp=$smp patch=off" $smp pass "patch=off $common" \
-		'^# pv: backend=native reason=.* patched=off$' \
-		'^# patch: site 0 lock_spinning at 0x[0-9a-f]+: ff 15 ' \
+		'^# pv: backend=native reason=.* patched=off preempt=native$' \
+		'^# patch: site [0-9]+ lock_spinning at 0x[0-9a-f]+: ff 15 ' \
+		'^# patch: site [0-9]+ vcpu_is_preempted at 0x[0-9a-f]+: ff 15 ' '^ok 9 vcpu_preempt_info$' \
 		'^# patch: [0-9]+ sites, 0 rewritten, 0 refused, 0 mismatched' "^# stress: total=$total expected=$total "
 done
 
@@ -139,6 +143,8 @@ boot "bad option: out of range" 1 fail "stress.iters=0" \
 	'^# cmdline: stress.iters=0 is out of range \[1, 100000000\]$' '^not ok 2 cmdline$'
 boot "bad option: bad choice" 1 fail "pvlock=maybe" \
 	"^# cmdline: pvlock=maybe: expected one of auto\|off$" '^not ok 2 cmdline$'
+boot "bad option: bad choice for preempt" 1 fail "preempt=sometimes" \
+	"^# cmdline: preempt=sometimes: expected one of auto\|off$" '^not ok 2 cmdline$'
 boot "bad option: not a number" 1 fail "spin_threshold=12x" \
 	"^# cmdline: spin_threshold=12x: not a decimal number$" '^not ok 2 cmdline$'
 boot "bad option: given twice" 1 fail "pvlock=off pvlock=auto" \
@@ -163,6 +169,7 @@ boot "inject=late-flag on native: no effect, said" 1 pass "inject=late-flag" \
 
 # ---- Xen 4.17 under QEMU TCG: pvtick as PVH dom0 and as a PVH domU (tests/env/xen.sh) ----
 SITE_CALL='lock_spinning at 0x[0-9a-f]+: e8 [0-9a-f ]+ 90$'
+SITE_PREEMPT_CALL='vcpu_is_preempted at 0x[0-9a-f]+: e8 [0-9a-f ]+ 90$'
 CONTEND="stress.cs=2000 spin_threshold=16"   # waits long enough to block
 xen_case() { # xen_case MODE NAME VCPUS EXPECT "ARGS" PATTERN...
 	local mode=$1 name=$2 vcpus=$3 expect=$4 args=$5 rc end
@@ -179,13 +186,15 @@ for mode in dom0 domu; do
 	for v in 1 4; do
 		t=$((v * 300))
 		xen_case $mode $mode-smp$v-auto $v pass "pvlock=auto stress.iters=300 $CONTEND" \
-			'^# pv: backend=xen reason=SCHEDOP_poll sites=[1-9][0-9]* patched=call$' "$SITE_CALL" \
+			'^# pv: backend=xen reason=SCHEDOP_poll sites=[1-9][0-9]* patched=call preempt=xen-runstate$' "$SITE_CALL" \
+			"^# preempt: vcpu_is_preempted reads xen-runstate; $v vCPU record\\(s\\) live, 0 not; the BSP reads itself as running$" \
+			"$SITE_PREEMPT_CALL" '^ok 9 vcpu_preempt_info$' \
 			"^# smp: $v of $v CPU" "^# stress: total=$t expected=$t counter=$t violations=0\$"
 		# Native spinning with 4 vCPUs on 2 pCPUs hands the lock to descheduled vCPUs:
 		# a few acquisitions per second. Keep that run short.
 		it=$((v == 1 ? 300 : 50))
 		xen_case $mode $mode-smp$v-off $v pass "pvlock=off stress.iters=$it" \
-			'^# pv: backend=native reason=pvlock=off sites=[1-9][0-9]* patched=nop$' \
+			'^# pv: backend=native reason=pvlock=off sites=[1-9][0-9]* patched=nop preempt=native$' \
 			"^# stress: total=$((v * it)) expected=$((v * it)) "
 	done
 done
@@ -209,7 +218,7 @@ done
 # A Xen hypercall that fails (EVTCHNOP_bind_ipi for a vCPU the domain lacks): the logged fallback.
 xen_case dom0 dom0-bad-hypercall 4 pass "pvlock=auto inject=bad-hypercall stress.iters=50" \
 	'^# pv: backend xen failed to start: xen-bind_ipi-vcpu0-failed\(-[0-9]+\); falling back to native$' \
-	'^# pv: backend=native reason=xen-init-failed sites=[1-9][0-9]* patched=nop$' \
+	'^# pv: backend=native reason=xen-init-failed sites=[1-9][0-9]* patched=nop preempt=native$' \
 	'^# stress: total=200 expected=200 '
 
 # ---- Linux KVM, nested in QEMU TCG: 1 L1 vCPU (2 hung L2 boots: see the script), pvtick in L2 (tests/env/kvm-nested.sh) ----
@@ -222,6 +231,8 @@ kvm-smp1-off|1|host,kvm-pv-unhalt=on|pvlock=off stress.iters=1000
 kvm-smp4-auto|4|host,kvm-pv-unhalt=on|pvlock=auto stress.iters=3000 stress.cs=2000 spin_threshold=16
 kvm-smp4-off|4|host,kvm-pv-unhalt=on|pvlock=off stress.iters=50
 kvm-no-unhalt|4|host,kvm-pv-unhalt=off|pvlock=auto stress.iters=50
+kvm-no-steal-time|4|host,kvm-pv-unhalt=on,kvm-steal-time=off|pvlock=auto stress.iters=50
+kvm-preempt-off|4|host,kvm-pv-unhalt=on|pvlock=auto preempt=off stress.iters=50
 kvm-hint-realtime|4|host,kvm-pv-unhalt=on,kvm-hint-dedicated=on|pvlock=auto stress.iters=50
 kvm-drop-kick|4|host,kvm-pv-unhalt=on|pvlock=auto stress.iters=3000 stress.cs=2000 spin_threshold=16 inject=drop-kick watchdog=5
 kvm-late-flag|2|host,kvm-pv-unhalt=on|pvlock=auto stress.iters=3000 stress.cs=2000 spin_threshold=16 inject=late-flag watchdog=5
@@ -248,12 +259,20 @@ kvm_case() { # kvm_case NAME EXPECT PATTERN...
 }
 kvm_case kvm-smp1-auto pass '^# pv: backend=native reason=kvm-one-vCPU' '^# stress: total=1000 expected=1000 '
 kvm_case kvm-smp1-off pass '^# pv: backend=native reason=pvlock=off ' '^# stress: total=1000 expected=1000 '
-kvm_case kvm-smp4-auto pass '^# pv: backend=kvm reason=PV_UNHALT sites=[1-9][0-9]* patched=call$' "$SITE_CALL" \
+kvm_case kvm-smp4-auto pass '^# pv: backend=kvm reason=PV_UNHALT sites=[1-9][0-9]* patched=call preempt=kvm-steal-time$' "$SITE_CALL" \
+	'^# preempt: vcpu_is_preempted reads kvm-steal-time; 4 vCPU record\(s\) live, 0 not; the BSP reads itself as running$' \
+	"$SITE_PREEMPT_CALL" '^ok 9 vcpu_preempt_info$' \
 	'^# smp: 4 of 4 CPU' '^# stress: total=12000 expected=12000 counter=12000 violations=0$' \
 	'^# slowpath: .*slow_entries=[1-9][0-9]* .*kicks_sent=[1-9][0-9]* kicks_received=[1-9]' \
 	'^# stress: throughput=[1-9][0-9]* acq/s over [0-9]+ ms'
 kvm_case kvm-smp4-off pass '^# pv: backend=native reason=pvlock=off ' '^# stress: total=200 expected=200 '
 kvm_case kvm-no-unhalt pass '^# pv: backend=native reason=kvm-without-PV_UNHALT ' '^# stress: total=200 expected=200 '
+kvm_case kvm-no-steal-time pass \
+	'^# pv: backend=kvm reason=PV_UNHALT sites=[1-9][0-9]* patched=call preempt=native\(kvm-without-STEAL_TIME\)$' \
+	"$SITE_PREEMPT_NATIVE" '^ok 9 vcpu_preempt_info$' '^# stress: total=200 expected=200 '
+kvm_case kvm-preempt-off pass '^# pv: backend=kvm reason=PV_UNHALT sites=[1-9][0-9]* patched=call preempt=off\(preempt=off\)$' \
+	"$SITE_PREEMPT_NATIVE" '^# preempt: vcpu_is_preempted reads off\(preempt=off\); 0 vCPU record\(s\) live' \
+	'^# stress: total=200 expected=200 '
 kvm_case kvm-hint-realtime pass '^# pv: backend=native reason=KVM_HINTS_REALTIME\(vCPUs-never-preempted\) ' \
 	'^# stress: total=200 expected=200 '
 for f in drop-kick late-flag; do

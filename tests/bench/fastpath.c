@@ -43,6 +43,12 @@ HOOK static void native_unlock_kick(struct ticketlock *lock, uint16_t next)
 	(void)lock, (void)next;
 }
 
+HOOK static bool native_vcpu_is_preempted(unsigned cpu)
+{
+	(void)cpu;
+	return false;
+}
+
 static int mem_fd = -1;
 __attribute__((unused)) static void write_text(uint8_t *dst, const uint8_t *src, size_t len)
 {
@@ -82,6 +88,7 @@ int main(int argc, char **argv)
 	struct patch_plan plans[PATCH_NR_KINDS] = {
 		[PATCH_LOCK_SPINNING] = { PATCH_HOW_NOP, (void *)native_lock_spinning, 0, 0 },
 		[PATCH_UNLOCK_KICK] = { PATCH_HOW_NOP, (void *)native_unlock_kick, 0, 0 },
+		[PATCH_VCPU_IS_PREEMPTED] = { PATCH_HOW_NOP, (void *)native_vcpu_is_preempted, 0, 0 },
 	};
 	struct patch_result r;
 	enum patch_how how;
@@ -97,6 +104,10 @@ int main(int argc, char **argv)
 	}
 	for (unsigned k = 0; k < PATCH_NR_KINDS; k++)
 		plans[k].how = how;
+	/* As the kernel's native plan: the answer false in place (a NOP would leave %eax unset). */
+	static const uint8_t xor_eax[] = { 0x31, 0xc0 };
+	if (how == PATCH_HOW_NOP)
+		plans[PATCH_VCPU_IS_PREEMPTED] = (struct patch_plan){ PATCH_HOW_INLINE, 0, xor_eax, 2 };
 	mem_fd = open("/proc/self/mem", O_RDWR);
 	if (mem_fd < 0) {
 		perror("fastpath: open /proc/self/mem");
