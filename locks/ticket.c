@@ -44,12 +44,17 @@ int ticket_queue_find(struct ticketlock *lock, uint16_t ticket)
  * Is the vCPU that holds the ticket now served (the holder, or the waiter the
  * lock was just handed to) preempted? Either way nobody behind it can be
  * served before the hypervisor runs it again. false if nobody is known to hold
- * it (a holder that took the lock at once: see struct ticket_wait).
+ * it (a holder that took the lock at once: see struct ticket_wait), counted in
+ * holder_unknown at a wait's first look.
  */
-static bool holder_preempted(struct ticketlock *lock, unsigned self)
+static bool holder_preempted(struct ticketlock *lock, unsigned self, bool first)
 {
 	int cpu = ticket_queue_find(lock, __atomic_load_n(&lock->t.head, __ATOMIC_RELAXED));
-	return cpu >= 0 && (unsigned)cpu != self && ticket_vcpu_is_preempted((unsigned)cpu);
+	if (cpu < 0) {
+		ticket_stats[self].holder_unknown += first;
+		return false;
+	}
+	return (unsigned)cpu != self && ticket_vcpu_is_preempted((unsigned)cpu);
 }
 
 void ticket_lock_wait(struct ticketlock *lock, uint16_t want)
@@ -57,6 +62,7 @@ void ticket_lock_wait(struct ticketlock *lock, uint16_t want)
 	unsigned self = ticket_self();
 	struct ticket_stats *st = &ticket_stats[self];
 	uint64_t entries = st->slow_entries;
+	bool first = true;
 
 	st->contended++;
 	__atomic_store_n(&ticket_waits[self].queued, queue_record(lock, want), __ATOMIC_RELAXED);
@@ -67,10 +73,11 @@ void ticket_lock_wait(struct ticketlock *lock, uint16_t want)
 				goto served;
 			__builtin_ia32_pause();
 			/* The first look right away, then every TICKET_PREEMPT_CHECK spins. */
-			if (!(spun++ % TICKET_PREEMPT_CHECK) && holder_preempted(lock, self)) {
+			if (!(spun++ % TICKET_PREEMPT_CHECK) && holder_preempted(lock, self, first)) {
 				st->early_entries++; /* pml:W6 */
 				break;
 			}
+			first = false;
 		} while (--n);
 		st->slow_entries++;
 		ticket_hook(PATCH_LOCK_SPINNING, (unsigned long)lock, want); /* pml:W2 */

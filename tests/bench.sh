@@ -56,7 +56,7 @@ guest_args() { echo "$(mode_args "$1") stress.ms=$ms stress.iters=100000000 watc
 
 # point ENV MODE VCPUS REP LOG: read one run's log, append its JSON line, print its progress line.
 point() {
-	local env=$1 mode=$2 v=$3 rep=$4 log=$5 ok=true why="" tput total mn mx slowacq kicks lat early handoffs
+	local env=$1 mode=$2 v=$3 rep=$4 log=$5 ok=true why="" tput total mn mx slowacq kicks lat early handoffs unknown contended
 	n=$((n + 1))
 	tput=$(sed -n 's/^# stress: throughput=\([0-9]*\) acq\/s.*/\1/p' "$log" | head -1)
 	total=$(sed -n 's/^# stress: total=\([0-9]*\) .*/\1/p' "$log" | head -1)
@@ -64,8 +64,10 @@ point() {
 	mx=$(sed -n 's/.*fairness min\/max=[0-9]*\/\([0-9]*\) .*/\1/p' "$log" | head -1)
 	slowacq=$(sed -n 's/^# slowpath: .* slow_acquisitions=\([0-9]*\) .*/\1/p' "$log" | head -1)
 	kicks=$(sed -n 's/^# slowpath: .* kicks_sent=\([0-9]*\) .*/\1/p' "$log" | head -1)
+	contended=$(sed -n 's/^# slowpath: contended=\([0-9]*\) .*/\1/p' "$log" | head -1)
 	early=$(sed -n 's/^# slowpath: .* early_entries=\([0-9]*\) .*/\1/p' "$log" | head -1)
 	handoffs=$(sed -n 's/^# slowpath: .* handoffs_preempted=\([0-9]*\) .*/\1/p' "$log" | head -1)
+	unknown=$(sed -n 's/^# slowpath: .* holder_unknown=\([0-9]*\) .*/\1/p' "$log" | head -1)
 	# "# latency: kick-to-wake TSC cycles n=N median=C p99=C (M/P ns) clamped=K; ..."
 	lat=$(sed -n 's/^# latency: kick-to-wake TSC cycles n=\([0-9]*\) median=[0-9]* p99=[0-9]* (\([0-9]*\)\/\([0-9]*\) ns) clamped=\([0-9]*\);.*/\1 \2 \3 \4/p' "$log" | head -1)
 	[ -n "$lat" ] || lat="0 null null 0"
@@ -81,9 +83,9 @@ point() {
 		passed=$((passed + 1))
 		echo "ok $n $env $mode vcpus=$v rep=$rep: $tput acq/s, min/max $mn/$mx, slow $slowacq/$total, kicks $kicks, early entries ${early:-?}, kick-to-wake median ${lat_med} ns p99 ${lat_p99} ns (n=$lat_n)"
 	fi
-	printf '{"env":"%s","mode":"%s","vcpus":%s,"rep":%s,"ok":%s,"ms":%s,"acq_per_s":%s,"total":%s,"min_acq":%s,"max_acq":%s,"slow_acquisitions":%s,"kicks":%s,"early_entries":%s,"handoffs_preempted":%s,"lat_n":%s,"lat_median_ns":%s,"lat_p99_ns":%s,"lat_clamped":%s,"boot_cycles":%s,"patch_cycles":%s,"log":"%s"}\n' \
+	printf '{"env":"%s","mode":"%s","vcpus":%s,"rep":%s,"ok":%s,"ms":%s,"acq_per_s":%s,"total":%s,"min_acq":%s,"max_acq":%s,"slow_acquisitions":%s,"kicks":%s,"early_entries":%s,"holder_unknown":%s,"handoffs_preempted":%s,"contended":%s,"lat_n":%s,"lat_median_ns":%s,"lat_p99_ns":%s,"lat_clamped":%s,"boot_cycles":%s,"patch_cycles":%s,"log":"%s"}\n' \
 		"$env" "$mode" "$v" "$rep" "$ok" "$ms" "${tput:-null}" "${total:-null}" "${mn:-null}" "${mx:-null}" \
-		"${slowacq:-null}" "${kicks:-null}" "${early:-null}" "${handoffs:-null}" "$lat_n" "$lat_med" "$lat_p99" "$lat_clamped" "${boot:-null}" \
+		"${slowacq:-null}" "${kicks:-null}" "${early:-null}" "${unknown:-null}" "${handoffs:-null}" "${contended:-null}" "$lat_n" "$lat_med" "$lat_p99" "$lat_clamped" "${boot:-null}" \
 		"${patch:-null}" "$log" >>"$jsonl"
 }
 

@@ -93,14 +93,19 @@ gnuplot "$plot" || { echo "report.sh: gnuplot failed on $plot" >&2; exit 1; }
 	echo "(\`stress.ms=$ms\`): every vCPU takes one lock again and again, checking mutual exclusion, and"
 	echo "the acquisitions are counted. **Clock: the guest's TSC** (the BSP's, from the common start to"
 	echo "the last unlock), converted with the TSC frequency the guest found (PIT, or Xen's CPUID leaf)."
-	echo "Modes, interleaved in every repetition (A B C D, A B C D, ...), $reps repetitions:"
+	echo "Modes, interleaved in every repetition (A B C D, A B C D, ...), $reps repetitions$([ "${command% QUICK=1}" != "$command" ] && echo " (QUICK leaves out \`unpatched\`: a full \`make bench\` runs it)"):"
 	echo
 	echo "| mode | guest options | what it is |"
 	echo "| --- | --- | --- |"
-	echo "| pv | \`pvlock=auto\` | the backend's slow path (Xen: SCHEDOP_poll / EVTCHNOP_send; KVM: HLT / KVM_HC_KICK_CPU), sites patched to direct calls; native TCG has no backend: NOPs |"
-	echo "| spin | \`pvlock=off\` | plain ticket spinning, sites patched to NOPs: **the reference of every ratio** |"
-	echo "| unpatched | \`patch=off\` | the backend's slow path through the unpatched indirect calls |"
-	echo "| tas | \`pvlock=off stress.lock=tas\` | test-and-set with exponential backoff, no hooks: the lock Linux falls back to on a hypervisor without PV locks |"
+	for m in $modes; do
+		case $m in
+		pv) echo "| pv | \`pvlock=auto preempt=off\` | the backend's slow path (Xen: SCHEDOP_poll / EVTCHNOP_send; KVM: HLT / KVM_HC_KICK_CPU) after \`spin_threshold\` spins, sites patched to direct calls; native TCG has no backend: NOPs |" ;;
+		pvpreempt) echo "| pvpreempt | \`pvlock=auto preempt=auto\` | pv, and \`vcpu_is_preempted\` read from the hypervisor (Xen: runstate area; KVM: steal-time record): a waiter whose served ticket's vCPU is preempted blocks at once; KVM kicks a preempted next waiter for the directed yield |" ;;
+		spin) echo "| spin | \`pvlock=off\` | plain ticket spinning, sites patched to NOPs: **the reference of every ratio** |" ;;
+		unpatched) echo "| unpatched | \`patch=off preempt=off\` | pv through the unpatched indirect calls |" ;;
+		tas) echo "| tas | \`pvlock=off stress.lock=tas\` | test-and-set with exponential backoff, no hooks: the lock Linux falls back to on a hypervisor without PV locks |" ;;
+		esac
+	done
 	echo
 	echo "Per point: acquisitions/s; fairness as the fewest/most acquisitions of one vCPU; the share"
 	echo "of acquisitions that called \`lock_spinning\` at least once; kicks sent; and the kick-to-wake"
@@ -152,6 +157,41 @@ gnuplot "$plot" || { echo "report.sh: gnuplot failed on $plot" >&2; exit 1; }
 		done
 		echo
 	done
+	if grep -qw pvpreempt <<<"$modes" && grep -qw pv <<<"$modes"; then
+		echo "## Preemption awareness"
+		echo
+		echo "\`pvpreempt\` against \`pv\` at the same point: the ratio of their median throughputs,"
+		echo "and pvpreempt's median counts per run of early slow-path entries (a waiter saw the vCPU"
+		echo "holding the served ticket preempted and blocked at once) and of unlocks that handed the"
+		echo "lock to a preempted vCPU (counted when nobody was blocked for the next ticket), and the"
+		echo "share of contended acquisitions whose wait could not tell who held the served ticket (a"
+		echo "holder that took the lock at once leaves no queue record, so its preemption goes unseen). The"
+		echo "verdict takes the overcommitted points only (more vCPUs than CPUs under them): the geometric"
+		echo "mean of their ratios, \"pays\" above 1.05, \"costs\" below 0.95, else no measurable difference."
+		echo
+		for env in $envs; do
+			[ "$env" = native ] && continue
+			echo "| $env vCPUs | pv acq/s | pvpreempt acq/s | pvpreempt / pv | early entries | handoffs to a preempted vCPU | holder unknown |"
+			echo "| --- | --- | --- | --- | --- | --- | --- |"
+			cpus=$([ "$env" = xen ] && echo 2 || echo 1)
+			logsum=0 nr=0
+			for v in $vcpus_list; do
+				a=$(med "$env" pv "$v" acq_per_s) b=$(med "$env" pvpreempt "$v" acq_per_s) r=$(ratio "$b" "$a")
+				echo "| $v | $(fmt "$a") | $(fmt "$b") | $r | $(fmt "$(med "$env" pvpreempt "$v" early_entries)") | $(fmt "$(med "$env" pvpreempt "$v" handoffs_preempted)") | $(pct "$(med "$env" pvpreempt "$v" holder_unknown)" "$(med "$env" pvpreempt "$v" contended)") |"
+				if [ "$v" -gt "$cpus" ] && [ "$r" != - ]; then
+					logsum=$(awk -v s="$logsum" -v r="$r" 'BEGIN { printf "%.6f", s + log(r) }')
+					nr=$((nr + 1))
+				fi
+			done
+			echo
+			if [ $nr = 0 ]; then
+				echo "Verdict, $env: not measured (no overcommitted point passed in both modes)."
+			else
+				echo "Verdict, $env: $(awk -v s="$logsum" -v n="$nr" 'BEGIN { g = exp(s / n); if (g > 1.05) printf "pays: %.2fx", g; else if (g < 0.95) printf "costs: %.2fx", g; else printf "no measurable difference: %.2fx", g }') (geometric mean of pvpreempt / pv over the $nr overcommitted point(s))."
+			fi
+			echo
+		done
+	fi
 	echo "## Native fast path (host)"
 	echo
 	echo "The kernel's \`locks/\` and \`patch/\` built for this host (\`tests/bench/fastpath.c\`): an"

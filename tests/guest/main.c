@@ -280,6 +280,7 @@ void __attribute__((noreturn)) boot_main(u32 start_info_pa)
 		sum.spurious_wakeups += s->spurious_wakeups;
 		sum.slow_acquisitions += s->slow_acquisitions;
 		sum.early_entries += s->early_entries;
+		sum.holder_unknown += s->holder_unknown;
 		sum.handoffs_preempted += s->handoffs_preempted;
 		sum.preempt_kicks += s->preempt_kicks;
 	}
@@ -287,10 +288,10 @@ void __attribute__((noreturn)) boot_main(u32 start_info_pa)
 		sum.contended = r.tas_contended;
 	kprintf("# slowpath: contended=%lu slow_entries=%lu slow_acquisitions=%lu unlock_kicks=%lu "
 		"blocks=%lu kicks_sent=%lu kicks_received=%lu spurious_wakeups=%lu early_entries=%lu "
-		"handoffs_preempted=%lu preempt_kicks=%lu\n", sum.contended,
+		"holder_unknown=%lu handoffs_preempted=%lu preempt_kicks=%lu\n", sum.contended,
 		sum.slow_entries, sum.slow_acquisitions, sum.unlock_slow, sum.blocks, sum.kicks_sent,
-		sum.kicks_received, sum.spurious_wakeups, sum.early_entries, sum.handoffs_preempted,
-		sum.preempt_kicks);
+		sum.kicks_received, sum.spurious_wakeups, sum.early_entries, sum.holder_unknown,
+		sum.handoffs_preempted, sum.preempt_kicks);
 	latency_report(online);
 	ktap(r.violations == 0 && r.complement_ok, KTAP_STRESS_EXCLUSION, "stress_exclusion");
 	ktap(r.total == expect_total && r.counter == expect_total, KTAP_STRESS_TOTAL, "stress_total");
