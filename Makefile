@@ -37,7 +37,7 @@ BOOT_SRCS  := boot/pvh.S boot/trampoline.S boot/start_info.c
 ARCH_SRCS  := arch/entry.S arch/console.c arch/exit.c arch/percpu.c arch/traps.c arch/paging.c \
               arch/tsc.c arch/acpi.c arch/apic.c arch/smp.c arch/cmdline.c
 LOCKS_SRCS := locks/ticket.c
-PATCH_SRCS := patch/patch.c patch/pv.c
+PATCH_SRCS := patch/stubs.S patch/patch.c patch/pv.c
 XEN_SRCS   := xen/hypercall_page.S xen/xen.c
 KVM_SRCS   := kvm/kvm.c
 GUEST_SRCS := tests/guest/main.c tests/guest/stress.c
@@ -51,12 +51,12 @@ KCFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -ffreestanding -fno-builtin -
            -idirafter /usr/include -idirafter /usr/include/x86_64-linux-gnu \
            -mno-red-zone -mno-sse -mno-sse2 -mno-mmx -mno-80387 -mgeneral-regs-only \
            -fno-pic -fno-pie -mcmodel=small -fno-stack-protector -fno-asynchronous-unwind-tables \
-           -fno-omit-frame-pointer -fcf-protection=none -fno-ipa-reference -MMD -MP -I.
+           -fno-omit-frame-pointer -fcf-protection=none -fno-optimize-sibling-calls -MMD -MP -I.
 KASFLAGS := -g -fno-pic -fno-pie -MMD -MP -I. -Iboot -D__ASSEMBLER__
 KLDFLAGS := -nostdlib -static -z max-page-size=4096 -z noexecstack --build-id=none
 
-# -fno-ipa-reference: see ticket_hook() in locks/spinlock.h.
-HOST_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -fno-ipa-reference -I.
+# -fno-optimize-sibling-calls: a hook is called, never tail-jumped to (patch/sitegen).
+HOST_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -fno-optimize-sibling-calls -I.
 SAN_CFLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 HOST_TESTS  := test_ticket test_patch test_start_info
 HOST_BINS   := $(addprefix $(BUILD)/host/,$(HOST_TESTS))
@@ -83,20 +83,37 @@ $(BUILD)/pvtick.ld: boot/pvtick.ld boot/layout.h
 	@mkdir -p $(dir $@)
 	$(Q)$(CPP) -P -undef -Iboot -D__ASSEMBLER__ $< -o $@
 
-$(BUILD)/pvtick.elf: $(KERNEL_OBJS) $(BUILD)/pvtick.ld
+# The site table is not compiled: the image is linked with its code relocations kept
+# (--emit-relocs), patch/sitegen finds every call of a hook in them and writes the table into
+# the table patch/stubs.S reserves (symbol patch_table), then the relocations are dropped from the image.
+$(BUILD)/pvtick.elf: $(KERNEL_OBJS) $(BUILD)/pvtick.ld $(BUILD)/host/sitegen
 	$(call msg,LD,$@)
-	$(Q)$(LD) $(KLDFLAGS) -T $(BUILD)/pvtick.ld -o $@ $(KERNEL_OBJS)
+	$(Q)$(LD) $(KLDFLAGS) --emit-relocs -T $(BUILD)/pvtick.ld -o $@.relocs $(KERNEL_OBJS)
+	$(call msg,SITEGEN,$@)
+	$(Q)$(BUILD)/host/sitegen $@.relocs >$(BUILD)/sitegen.log
+	$(Q)objcopy --remove-section='.rela*' $@.relocs $@
+	$(Q)rm -f $@.relocs
+
+# The host tool that writes the site table (patch/sitegen.c).
+$(BUILD)/host/sitegen: patch/sitegen.c patch/patch.h | deps
+	$(call msg,HOSTCC,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(HOST_CFLAGS) $< -o $@
 
 # Host tests: the kernel's own lock and patch code, built for Linux.
-$(BUILD)/host/test_ticket: tests/host/test_ticket.c locks/ticket.c patch/patch.c $(wildcard locks/*.h patch/*.h) tests/host/ktap.h | deps
+# patch/stubs.S gives every binary that calls a hook the stubs; a binary that patches its own
+# sites is linked like the kernel, with --emit-relocs, and finished by sitegen ($(call sites,...)).
+sites = $(Q)$(BUILD)/host/sitegen $(1) >/dev/null
+$(BUILD)/host/test_ticket: tests/host/test_ticket.c locks/ticket.c patch/patch.c patch/stubs.S $(wildcard locks/*.h patch/*.h) tests/host/ktap.h | deps
 	$(call msg,HOSTCC,$@)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(HOST_CFLAGS) -pthread $(filter %.c,$^) -o $@
+	$(Q)$(CC) $(HOST_CFLAGS) -pthread $(filter %.c %.S,$^) -o $@
 
-$(BUILD)/host/test_patch: tests/host/test_patch.c patch/patch.c $(wildcard patch/*.h) arch/nop.h tests/host/ktap.h | deps
+$(BUILD)/host/test_patch: tests/host/test_patch.c patch/patch.c patch/stubs.S $(wildcard patch/*.h) arch/nop.h tests/host/ktap.h $(BUILD)/host/sitegen | deps
 	$(call msg,HOSTCC,$@)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(HOST_CFLAGS) $(filter %.c,$^) -o $@
+	$(Q)$(CC) $(HOST_CFLAGS) -Wl,--emit-relocs $(filter %.c %.S,$^) -o $@
+	$(call sites,$@)
 
 $(BUILD)/host/test_start_info: tests/host/test_start_info.c boot/start_info.c arch/cmdline.c arch/acpi.c tests/host/host_console.c $(wildcard boot/*.h arch/*.h) | deps
 	$(call msg,HOSTCC,$@)
@@ -105,12 +122,13 @@ $(BUILD)/host/test_start_info: tests/host/test_start_info.c boot/start_info.c ar
 
 # The same tests under ASan+UBSan.
 HOST_SAN_BINS := $(addprefix $(BUILD)/host/san-,$(HOST_TESTS))
-$(BUILD)/host/san-test_ticket: tests/host/test_ticket.c locks/ticket.c patch/patch.c | deps
+$(BUILD)/host/san-test_ticket: tests/host/test_ticket.c locks/ticket.c patch/patch.c patch/stubs.S | deps
 	$(call msg,HOSTCC,$@)
 	$(Q)$(CC) $(HOST_CFLAGS) $(SAN_CFLAGS) -pthread $^ -o $@
-$(BUILD)/host/san-test_patch: tests/host/test_patch.c patch/patch.c | deps
+$(BUILD)/host/san-test_patch: tests/host/test_patch.c patch/patch.c patch/stubs.S $(BUILD)/host/sitegen | deps
 	$(call msg,HOSTCC,$@)
-	$(Q)$(CC) $(HOST_CFLAGS) $(SAN_CFLAGS) $^ -o $@
+	$(Q)$(CC) $(HOST_CFLAGS) $(SAN_CFLAGS) -Wl,--emit-relocs $(filter %.c %.S,$^) -o $@
+	$(call sites,$@)
 $(BUILD)/host/san-test_start_info: tests/host/test_start_info.c boot/start_info.c arch/cmdline.c arch/acpi.c tests/host/host_console.c | deps
 	$(call msg,HOSTCC,$@)
 	$(Q)$(CC) $(HOST_CFLAGS) $(SAN_CFLAGS) $^ -o $@
@@ -118,10 +136,10 @@ $(BUILD)/host/san-test_start_info: tests/host/test_start_info.c boot/start_info.
 # And under TSan, the tests that run threads: the lock under pthreads with a futex backend.
 TSAN_CFLAGS    := -fsanitize=thread -fno-omit-frame-pointer
 HOST_TSAN_BINS := $(BUILD)/host/tsan-test_ticket
-$(BUILD)/host/tsan-test_ticket: tests/host/test_ticket.c locks/ticket.c patch/patch.c $(wildcard locks/*.h patch/*.h) tests/host/ktap.h | deps
+$(BUILD)/host/tsan-test_ticket: tests/host/test_ticket.c locks/ticket.c patch/patch.c patch/stubs.S $(wildcard locks/*.h patch/*.h) tests/host/ktap.h | deps
 	$(call msg,HOSTCC,$@)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(HOST_CFLAGS) $(TSAN_CFLAGS) -pthread $(filter %.c,$^) -o $@
+	$(Q)$(CC) $(HOST_CFLAGS) $(TSAN_CFLAGS) -pthread $(filter %.c %.S,$^) -o $@
 
 host-tests: $(HOST_BINS) $(HOST_SAN_BINS) $(HOST_TSAN_BINS)
 
@@ -141,11 +159,11 @@ fuzz-deps:
 $(BUILD)/fuzz/fuzz_start_info: tests/fuzz/fuzz_start_info.c boot/start_info.c tests/host/host_console.c $(wildcard boot/*.h arch/*.h) | deps fuzz-deps
 $(BUILD)/fuzz/fuzz_cmdline: tests/fuzz/fuzz_cmdline.c arch/cmdline.c tests/host/host_console.c $(wildcard arch/*.h) | deps fuzz-deps
 $(BUILD)/fuzz/fuzz_acpi: tests/fuzz/fuzz_acpi.c arch/acpi.c tests/host/host_console.c $(wildcard arch/*.h) | deps fuzz-deps
-$(BUILD)/fuzz/fuzz_patch: tests/fuzz/fuzz_patch.c patch/patch.c $(wildcard patch/*.h) arch/nop.h | deps fuzz-deps
+$(BUILD)/fuzz/fuzz_patch: tests/fuzz/fuzz_patch.c patch/patch.c patch/stubs.S $(wildcard patch/*.h) arch/nop.h | deps fuzz-deps
 $(FUZZ_BINS):
 	$(call msg,FUZZCC,$@)
 	@mkdir -p $(dir $@)
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(filter %.c,$^) -o $@
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(filter %.c %.S,$^) -o $@
 
 # Regenerates the committed seeds: build/fuzz/mkseeds tests/fuzz/corpus
 $(BUILD)/fuzz/mkseeds: tests/fuzz/mkseeds.c patch/patch.h | deps
@@ -159,14 +177,15 @@ fuzz: $(FUZZ_BINS)
 # make bench: the host side of it is the kernel's lock and patcher in tests/bench/fastpath.c,
 # with the hooks (patched at run time) and without (compiled out).
 BENCH_BINS := $(BUILD)/bench/fastpath $(BUILD)/bench/fastpath-nohooks
-$(BUILD)/bench/fastpath: tests/bench/fastpath.c locks/ticket.c patch/patch.c $(wildcard locks/*.h patch/*.h) | deps
+$(BUILD)/bench/fastpath: tests/bench/fastpath.c locks/ticket.c patch/patch.c patch/stubs.S $(wildcard locks/*.h patch/*.h) $(BUILD)/host/sitegen | deps
 	$(call msg,HOSTCC,$@)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(HOST_CFLAGS) $(filter %.c,$^) -o $@
-$(BUILD)/bench/fastpath-nohooks: tests/bench/fastpath.c locks/ticket.c patch/patch.c $(wildcard locks/*.h patch/*.h) | deps
+	$(Q)$(CC) $(HOST_CFLAGS) -Wl,--emit-relocs $(filter %.c %.S,$^) -o $@
+	$(call sites,$@)
+$(BUILD)/bench/fastpath-nohooks: tests/bench/fastpath.c locks/ticket.c patch/patch.c patch/stubs.S $(wildcard locks/*.h patch/*.h) | deps
 	$(call msg,HOSTCC,$@)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(HOST_CFLAGS) -DTICKET_NO_HOOKS $(filter %.c,$^) -o $@
+	$(Q)$(CC) $(HOST_CFLAGS) -DTICKET_NO_HOOKS $(filter %.c %.S,$^) -o $@
 
 bench: $(BUILD)/pvtick.elf $(BENCH_BINS)
 	$(Q)tests/deps.sh run

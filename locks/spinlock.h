@@ -18,7 +18,7 @@
  * unlock_kick(lock, next): called by unlock, after head moved to `next`, only if
  *   SF was set. MUST wake the vCPU waiting for `next` on `lock`, if there is one.
  *   Native: never called (nothing sets SF), the site is NOPs.
- * vcpu_is_preempted(cpu): see ticket_vcpu_is_preempted() below. The wait loop
+ * vcpu_is_preempted(cpu): see its declaration below. The wait loop
  *   asks it, every TICKET_PREEMPT_CHECK spins, about the vCPU that holds the
  *   ticket now served; if that vCPU is preempted, spinning cannot end before
  *   the hypervisor runs it again, so the waiter calls lock_spinning at once
@@ -97,53 +97,22 @@ static inline bool ticket_served(struct ticketlock *lock, uint16_t want)
 }
 
 /*
- * The hook call sites. The asm clobbers what a SysV callee may clobber: the
- * caller-saved integer registers, and the vector registers where the compiler
- * may use them (host builds; the kernel is built without SSE). GCC cannot see
- * the call inside the asm, so its interprocedural "what does this function
- * write" analysis could wrongly conclude that a static variable survives it;
- * the Makefile builds with -fno-ipa-reference for that reason.
+ * The hooks. Every call of one is a patch site: they are ordinary external
+ * functions here (their stubs are in patch/stubs.S), and patch/sitegen finds
+ * the calls in the linked image. Call them directly, never through a pointer
+ * and never as a tail call (the build uses -fno-optimize-sibling-calls;
+ * sitegen rejects anything but a call).
  */
-#ifdef __SSE__
-#define TICKET_HOOK_VEC_CLOBBERS , "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", \
-	"xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15"
-#else
-#define TICKET_HOOK_VEC_CLOBBERS
-#endif
-#ifdef TICKET_NO_HOOKS
-/* make bench's baseline only: the lock with its hooks compiled out (no sites, no SF test). */
-static inline unsigned long ticket_hook(enum patch_kind kind, unsigned long a0, unsigned long a1)
-{
-	(void)kind, (void)a0, (void)a1;
-	return 0;
-}
-#else
-/* One hook site: the hook of `kind` called with (a0, a1); returns its %rax. */
-static inline unsigned long ticket_hook(enum patch_kind kind, unsigned long a0, unsigned long a1)
-{
-	register unsigned long sp __asm__("rsp");
-	unsigned long rax;
-
-	__asm__ volatile(PATCH_CALL_ASM
-			 : "=a"(rax), "+D"(a0), "+S"(a1), "+r"(sp)
-			 : [kind] "i"(kind), [off] "i"(8 * kind)
-			 : "rcx", "rdx", "r8", "r9", "r10", "r11", "memory", "cc"
-			   TICKET_HOOK_VEC_CLOBBERS);
-	return rax;
-}
-#endif
-
+void lock_spinning(struct ticketlock *lock, uint16_t want);
+void unlock_kick(struct ticketlock *lock, uint16_t next);
 /*
  * vcpu_is_preempted(cpu): true if vCPU `cpu` (pvtick's index) wants to run but
  * the hypervisor is not running it. Only a hint: the answer may be stale by
  * the time it is used, and nothing may depend on it for correctness (the wait
  * loop uses it to call lock_spinning early, which is always allowed). Native:
- * `xor %eax,%eax` in place (false, a vCPU of bare metal is never preempted).
+ * `mov $0,%eax` in place (false: a vCPU of bare metal is never preempted).
  */
-static inline bool ticket_vcpu_is_preempted(unsigned cpu)
-{
-	return (uint8_t)ticket_hook(PATCH_VCPU_IS_PREEMPTED, cpu, 0);
-}
+bool vcpu_is_preempted(unsigned cpu);
 
 static inline void ticket_lock(struct ticketlock *lock)
 {
@@ -172,11 +141,10 @@ static inline bool ticket_trylock(struct ticketlock *lock)
 static inline void ticket_unlock(struct ticketlock *lock)
 {
 #ifdef TICKET_NO_HOOKS
-	/* The plain ticket unlock: only the holder writes head, a release store will do. */
+	/* make bench's baseline only: the plain ticket unlock, no SF test, no site. */
 	__atomic_store_n(&lock->t.head, (uint16_t)(__atomic_load_n(&lock->t.head, __ATOMIC_RELAXED) + TICKET_INC),
 			 __ATOMIC_RELEASE);
-	return;
-#endif
+#else
 	/*
 	 * head += 2 with a locked add: a full barrier, so the SF read below cannot
 	 * move before the head store (a waiter sets SF, then reads head; we write
@@ -186,8 +154,9 @@ static inline void ticket_unlock(struct ticketlock *lock)
 	uint16_t next = __atomic_add_fetch(&lock->t.head, TICKET_INC, __ATOMIC_SEQ_CST); /* pml:U1 */
 	if (__builtin_expect(__atomic_load_n(&lock->t.tail, __ATOMIC_RELAXED) & TICKET_SLOWPATH_FLAG, 0)) { /* pml:U2 */
 		ticket_stats[ticket_self()].unlock_slow++;
-		ticket_hook(PATCH_UNLOCK_KICK, (unsigned long)lock, next); /* pml:U3 */
+		unlock_kick(lock, next); /* pml:U3 */
 	}
+#endif
 }
 
 #endif

@@ -54,7 +54,7 @@ static bool holder_preempted(struct ticketlock *lock, unsigned self, bool first)
 		ticket_stats[self].holder_unknown += first;
 		return false;
 	}
-	return (unsigned)cpu != self && ticket_vcpu_is_preempted((unsigned)cpu);
+	return (unsigned)cpu != self && vcpu_is_preempted((unsigned)cpu);
 }
 
 void ticket_lock_wait(struct ticketlock *lock, uint16_t want)
@@ -80,7 +80,7 @@ void ticket_lock_wait(struct ticketlock *lock, uint16_t want)
 			first = false;
 		} while (--n);
 		st->slow_entries++;
-		ticket_hook(PATCH_LOCK_SPINNING, (unsigned long)lock, want); /* pml:W2 */
+		lock_spinning(lock, want); /* pml:W2 */
 	}
 served:
 	st->slow_acquisitions += st->slow_entries != entries;
@@ -91,7 +91,7 @@ served:
 int ticket_preempted_next(struct ticketlock *lock, uint16_t next)
 {
 	int cpu = ticket_queue_find(lock, next);
-	if (cpu < 0 || !ticket_vcpu_is_preempted((unsigned)cpu))
+	if (cpu < 0 || !vcpu_is_preempted((unsigned)cpu))
 		return -1;
 	ticket_stats[ticket_self()].handoffs_preempted++;
 	return cpu;

@@ -4,8 +4,6 @@
 #include "../arch/nop.h"
 
 #define OP_CALL_REL32 0xe8
-#define OP_GRP5 0xff
-#define MODRM_CALL_RIP 0x15 /* ff /2 with mod=00 rm=101: call *disp32(%rip) */
 
 void *pv_ops[PATCH_NR_KINDS];
 
@@ -42,11 +40,10 @@ static bool rel32(const uint8_t *end, const void *to, int32_t *out)
 void patch_original_bytes(const uint8_t *at, enum patch_kind k, uint8_t out[PATCH_SITE_LEN])
 {
 	int32_t d = 0;
-	out[0] = OP_GRP5;
-	out[1] = MODRM_CALL_RIP;
-	/* The table is in the same image as the site: always within rel32. */
-	(void)rel32(at + PATCH_SITE_LEN, &pv_ops[k], &d);
-	put_le32(out + 2, d);
+	out[0] = OP_CALL_REL32;
+	/* The stub is in the same image as the site: always within rel32. */
+	(void)rel32(at + PATCH_SITE_LEN, patch_stubs + PATCH_STUB_SIZE * k, &d);
+	put_le32(out + 1, d);
 }
 
 bool patch_build(const uint8_t *at, unsigned len, const struct patch_plan *p, uint8_t *out,

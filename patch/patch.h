@@ -1,32 +1,41 @@
 /* SPDX-License-Identifier: MIT */
-/* patch.h: paravirt patch-site records, the hook call macro, and the apply loop's interface. */
+/* patch.h: paravirt patch-site records, the site table sitegen writes, and the apply loop's interface. */
 #ifndef PVTICK_PATCH_H
 #define PVTICK_PATCH_H
 
 /*
- * A patch site is the call of one hook, written as an indirect call through the
- * ops table:
+ * A patch site is a call of one hook. To the C compiler the hooks are ordinary
+ * external functions (declared in locks/spinlock.h), so a call of one is
  *
- *     ff 15 <rel32>          call *pv_ops+8*kind(%rip)        (6 bytes)
+ *     e8 <rel32>             call lock_spinning              (5 bytes)
  *
- * Unpatched, that works on any backend: pv_ops[] holds the chosen functions.
- * At boot, before the APs start, patch_apply() rewrites each site once:
- *     NOP      -> 6-byte NOP                       (native: the hook does nothing)
- *     CALL     -> e8 <rel32> + 1-byte NOP           (direct call into a backend)
- *     INLINE   -> the backend's bytes + NOP padding (when they fit in 6 bytes)
- *
- * Each site has a record in section "patch_sites" (self-relative, so the table
- * is position independent and works in the kernel and in host tests alike).
+ * and lock_spinning itself is a stub (patch/stubs.S) that jumps through the
+ * ops table, `jmp *pv_ops+8*kind(%rip)`: unpatched, a site works on any
+ * backend. The table of sites is not written by the compiler: patch/sitegen, a
+ * host tool, reads the linked image's relocations, finds every call of a hook
+ * and writes the table into the image's patch_table (reserved at full
+ * size by patch/stubs.S, so nothing moves). At boot, before the APs start,
+ * patch_apply() rewrites each site once:
+ *     NOP      -> one 5-byte NOP                    (native: the hook does nothing)
+ *     CALL     -> e8 <rel32 to the backend>          (a direct call into a backend)
+ *     INLINE   -> the backend's bytes + NOP padding  (when they fit in 5 bytes)
+ * Every replacement the kernel uses is one instruction of 5 bytes (a NOP, a
+ * call, `mov $0,%eax`), so that a CPU interrupted at a site is either before
+ * it or after it, never inside: live re-patching relies on that.
  */
-#define PATCH_SITE_LEN 6
+#define PATCH_SITE_LEN 5
 #define PATCH_RECORD_SIZE 8
+#define PATCH_TABLE_MAX 64          /* sites the reserved table holds */
+#define PATCH_TABLE_MAGIC 0x53545650 /* "PVTS": sitegen filled the table */
+#define PATCH_TABLE_BYTES (8 + PATCH_RECORD_SIZE * PATCH_TABLE_MAX)
+#define PATCH_STUB_SIZE 8           /* stubs are laid out 8 bytes apart, in kind order */
 
 #ifndef __ASSEMBLER__
 #include <stdint.h>
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Kinds of patch site. MUST match the index into pv_ops[]. */
+/* Kinds of patch site. MUST match the index into pv_ops[] and the stubs' order. */
 enum patch_kind {
 	PATCH_LOCK_SPINNING = 0, /* void lock_spinning(struct ticketlock *, u16 want) */
 	PATCH_UNLOCK_KICK = 1,   /* void unlock_kick(struct ticketlock *, u16 next) */
@@ -34,7 +43,7 @@ enum patch_kind {
 	PATCH_NR_KINDS
 };
 
-/* One record per site, emitted next to the call by PATCH_CALL_ASM. */
+/* One record per site, written by patch/sitegen. */
 struct patch_site {
 	int32_t site; /* address of the site, relative to &this->site */
 	uint8_t len;  /* bytes at the site (PATCH_SITE_LEN) */
@@ -43,31 +52,25 @@ struct patch_site {
 };
 _Static_assert(sizeof(struct patch_site) == PATCH_RECORD_SIZE, "record layout");
 
-/* The indirect targets used by unpatched sites. */
-extern void *pv_ops[PATCH_NR_KINDS];
+/* The table sitegen writes: magic, then count records sorted by address. */
+struct patch_table {
+	uint32_t magic; /* PATCH_TABLE_MAGIC once sitegen ran; 0 as linked */
+	uint32_t count;
+	struct patch_site sites[PATCH_TABLE_MAX];
+};
+_Static_assert(sizeof(struct patch_table) == PATCH_TABLE_BYTES, "table layout");
 
-extern const struct patch_site __start_patch_sites[], __stop_patch_sites[];
+/* In patch/stubs.S: the table (filled after linking), and the stubs, kind k at +8k. */
+extern const struct patch_table patch_table;
+extern const char patch_stubs[];
+
+/* The indirect targets the stubs jump through. */
+extern void *pv_ops[PATCH_NR_KINDS];
 
 static inline uint8_t *patch_site_addr(const struct patch_site *s)
 {
 	return (uint8_t *)((intptr_t)&s->site + s->site);
 }
-
-/*
- * PATCH_CALL_ASM: the assembly of one hook site; operands "i"(kind) named [kind]
- * and "i"(8*kind) named [off] MUST be given. The caller's asm statement MUST list
- * every register the SysV ABI lets a callee clobber.
- */
-#define PATCH_CALL_ASM                                                  \
-	"771: call *pv_ops+%c[off](%%rip)\n"                            \
-	"772:\n"                                                        \
-	".pushsection patch_sites, \"a\"\n"                             \
-	".balign 4\n"                                                   \
-	".long 771b - .\n"                                              \
-	".byte 772b - 771b\n"                                           \
-	".byte %c[kind]\n"                                              \
-	".short 0\n"                                                    \
-	".popsection\n"
 
 /* How a backend wants the sites of one kind rewritten. */
 enum patch_how {

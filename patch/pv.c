@@ -14,8 +14,8 @@ static bool native_vcpu_is_preempted(unsigned cpu) { (void)cpu; return false; }
 bool pv_preempt_wanted;
 const char *pv_preempt_source;
 
-/* xor %eax,%eax: the answer false, in the site itself (the rest of it NOPs). */
-static const u8 native_preempted_bytes[] = { 0x31, 0xc0 };
+/* mov $0,%eax: the answer false, in the site itself, as one instruction of the site's 5 bytes. */
+static const u8 native_preempted_bytes[] = { 0xb8, 0x00, 0x00, 0x00, 0x00 };
 
 struct patch_plan pv_native_preempt_plan(void)
 {
@@ -125,7 +125,12 @@ void pv_choose_and_patch(enum pv_lock_mode mode, enum pv_preempt_mode preempt, b
 		for (unsigned k = 0; k < PATCH_NR_KINDS; k++)
 			c->plans[k].how = PATCH_HOW_KEEP;
 	c->patched = how_name(c->plans);
-	patch_apply(__start_patch_sites, __stop_patch_sites, c->plans, paging_write_text, &c->result);
+	if (patch_table.magic != PATCH_TABLE_MAGIC || patch_table.count > PATCH_TABLE_MAX)
+		kprintf("# pv: the patch-site table is empty or bad (magic %x, count %u): this image was not "
+			"finished by patch/sitegen; no site is patched\n", patch_table.magic, patch_table.count);
+	else
+		patch_apply(patch_table.sites, patch_table.sites + patch_table.count, c->plans, paging_write_text,
+			    &c->result);
 	kprintf("# pv: backend=%s reason=%s sites=%u patched=%s preempt=%s\n", c->backend, c->reason,
 		c->result.sites, c->patched, c->preempt);
 	/* Per-CPU setup: the BSP now, each AP as it starts. */
@@ -144,7 +149,10 @@ void pv_choose_and_patch(enum pv_lock_mode mode, enum pv_preempt_mode preempt, b
 unsigned pv_verify_sites(const struct pv_choice *c)
 {
 	unsigned bad = 0, i = 0;
-	for (const struct patch_site *s = __start_patch_sites; s < __stop_patch_sites; s++, i++) {
+	const struct patch_site *first = patch_table.sites;
+	const struct patch_site *last = first + (patch_table.magic == PATCH_TABLE_MAGIC && patch_table.count <= PATCH_TABLE_MAX ?
+								  patch_table.count : 0);
+	for (const struct patch_site *s = first; s < last; s++, i++) {
 		const u8 *at = patch_site_addr(s);
 		u8 want[PATCH_SITE_LEN];
 		bool fell_back;

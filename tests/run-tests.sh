@@ -73,6 +73,31 @@ else
 	report OK "image: no LOAD segment is both writable and executable"
 fi
 
+# The site table against a disassembly: every instruction of the final image that names a hook is
+# a call, and the calls are exactly the sites patch/sitegen wrote into the image's table.
+log=$logs/sites.log
+{
+	echo "# table (build/host/sitegen --list):"
+	build/host/sitegen --list "$ELF" | sort >"$logs/sites.table" || echo "sitegen --list failed"
+	cat "$logs/sites.table"
+	echo "# disassembly (objdump -d), instructions naming a hook:"
+	objdump -d --no-show-raw-insn "$ELF" | awk '
+		/^[0-9a-f]+ <[^>]*>:$/ { next }
+		match($0, /<(lock_spinning|unlock_kick|vcpu_is_preempted)(\+0x[0-9a-f]+)?>/) {
+			sym = substr($0, RSTART + 1, RLENGTH - 2); addr = $1; sub(/:$/, "", addr)
+			if ($2 != "call" || sym ~ /\+/) print "NOT A CALL OF A HOOK: " $0
+			else print addr " " sym
+		}' | sort >"$logs/sites.objdump"
+	cat "$logs/sites.objdump"
+} >"$log" 2>&1
+if [ -s "$logs/sites.table" ] && cmp -s "$logs/sites.table" "$logs/sites.objdump" &&
+	[ "$(cut -d' ' -f2 "$logs/sites.table" | sort -u | wc -l)" = 3 ]; then
+	report OK "image: the site table is every call of a hook, and nothing else ($(wc -l <"$logs/sites.table") sites)"
+else
+	diff "$logs/sites.table" "$logs/sites.objdump" >>"$log" 2>&1
+	report FAIL "image: the site table is every call of a hook, and nothing else" "$log"
+fi
+
 # ---- boot tests ----
 # judge NAME LOG WHY PATTERN...: WHY is "" if the run ended as expected; every PATTERN (grep -E)
 # must then be in LOG. Reports one KTAP line.
@@ -112,8 +137,8 @@ boot() {
 	judge "boot: $name" "$log" "$(expect_end "$log" "$end" "$expect")" "$@"
 }
 
-NOP='66 0f 1f 44 00 00'
-SITE_PREEMPT_NATIVE='^# patch: site [0-9]+ vcpu_is_preempted at 0x[0-9a-f]+: 31 c0 0f 1f 40 00$' # xor eax,eax; NOP
+NOP='0f 1f 44 00 00'
+SITE_PREEMPT_NATIVE='^# patch: site [0-9]+ vcpu_is_preempted at 0x[0-9a-f]+: b8 00 00 00 00$' # mov $0,%eax
 for smp in 1 4; do
 	iters=2000
 	[ $smp -gt 2 ] && iters=300   # 4 vCPUs on 2 host cores: ticket handoffs to preempted vCPUs are slow
@@ -132,8 +157,8 @@ for smp in 1 4; do
 		"unlock_kick at 0x[0-9a-f]+: $NOP\$" "^# stress: total=$total expected=$total "
 	boot "smp=$smp patch=off" $smp pass "patch=off $common" \
 		'^# pv: backend=native reason=.* patched=off preempt=native$' \
-		'^# patch: site [0-9]+ lock_spinning at 0x[0-9a-f]+: ff 15 ' \
-		'^# patch: site [0-9]+ vcpu_is_preempted at 0x[0-9a-f]+: ff 15 ' '^ok 9 vcpu_preempt_info$' \
+		'^# patch: site [0-9]+ lock_spinning at 0x[0-9a-f]+: e8 ' \
+		'^# patch: site [0-9]+ vcpu_is_preempted at 0x[0-9a-f]+: e8 ' '^ok 9 vcpu_preempt_info$' \
 		'^# patch: [0-9]+ sites, 0 rewritten, 0 refused, 0 mismatched' "^# stress: total=$total expected=$total "
 done
 
@@ -168,8 +193,8 @@ boot "inject=late-flag on native: no effect, said" 1 pass "inject=late-flag" \
 	'^# inject: late-flag has no effect with backend=native: nothing blocks or kicks$'
 
 # ---- Xen 4.17 under QEMU TCG: pvtick as PVH dom0 and as a PVH domU (tests/env/xen.sh) ----
-SITE_CALL='lock_spinning at 0x[0-9a-f]+: e8 [0-9a-f ]+ 90$'
-SITE_PREEMPT_CALL='vcpu_is_preempted at 0x[0-9a-f]+: e8 [0-9a-f ]+ 90$'
+SITE_CALL='lock_spinning at 0x[0-9a-f]+: e8 [0-9a-f]{2} [0-9a-f]{2} [0-9a-f]{2} [0-9a-f]{2}$'
+SITE_PREEMPT_CALL='vcpu_is_preempted at 0x[0-9a-f]+: e8 [0-9a-f]{2} [0-9a-f]{2} [0-9a-f]{2} [0-9a-f]{2}$'
 CONTEND="stress.cs=2000 spin_threshold=16"   # waits long enough to block
 xen_case() { # xen_case MODE NAME VCPUS EXPECT "ARGS" PATTERN...
 	local mode=$1 name=$2 vcpus=$3 expect=$4 args=$5 rc end

@@ -14,7 +14,7 @@
  *   nohooks   built with -DTICKET_NO_HOOKS: no sites, no SF test, plain unlock
  *   nop       the sites of this very process patched to NOPs by patch_apply()
  *   call      ... to direct calls of empty native hooks
- *   indirect  left as they are: call *pv_ops[kind]
+ *   indirect  left as they are: a call of the stub, which jumps through pv_ops[kind]
  * argv[2]: "free" (the lock word as the kernel has it) or "sf" (SF kept set,
  * so every unlock runs its unlock_kick site: what the site itself costs).
  * argv[3]: iterations of lock+unlock.
@@ -84,7 +84,6 @@ int main(int argc, char **argv)
 		return 2;
 	}
 #else
-	extern const struct patch_site __start_patch_sites[], __stop_patch_sites[];
 	struct patch_plan plans[PATCH_NR_KINDS] = {
 		[PATCH_LOCK_SPINNING] = { PATCH_HOW_NOP, (void *)native_lock_spinning, 0, 0 },
 		[PATCH_UNLOCK_KICK] = { PATCH_HOW_NOP, (void *)native_unlock_kick, 0, 0 },
@@ -105,15 +104,19 @@ int main(int argc, char **argv)
 	for (unsigned k = 0; k < PATCH_NR_KINDS; k++)
 		plans[k].how = how;
 	/* As the kernel's native plan: the answer false in place (a NOP would leave %eax unset). */
-	static const uint8_t xor_eax[] = { 0x31, 0xc0 };
+	static const uint8_t mov0_eax[] = { 0xb8, 0, 0, 0, 0 };
 	if (how == PATCH_HOW_NOP)
-		plans[PATCH_VCPU_IS_PREEMPTED] = (struct patch_plan){ PATCH_HOW_INLINE, 0, xor_eax, 2 };
+		plans[PATCH_VCPU_IS_PREEMPTED] = (struct patch_plan){ PATCH_HOW_INLINE, 0, mov0_eax, 5 };
 	mem_fd = open("/proc/self/mem", O_RDWR);
 	if (mem_fd < 0) {
 		perror("fastpath: open /proc/self/mem");
 		return 2;
 	}
-	patch_apply(__start_patch_sites, __stop_patch_sites, plans, write_text, &r);
+	if (patch_table.magic != PATCH_TABLE_MAGIC) {
+		fprintf(stderr, "fastpath: no site table: the Makefile runs patch/sitegen on this binary\n");
+		return 2;
+	}
+	patch_apply(patch_table.sites, patch_table.sites + patch_table.count, plans, write_text, &r);
 	unsigned patched = 0;
 	for (unsigned k = 0; k < PATCH_NR_KINDS; k++)
 		patched += r.patched[k];

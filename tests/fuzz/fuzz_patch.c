@@ -10,7 +10,7 @@
 /*
  * patch_apply() over fuzzed site records, text bytes and plans, and
  * patch_build() with fuzzed lengths. The text is a static buffer, so it lies
- * within rel32 reach of pv_ops[] as a kernel's text does; nothing in it is
+ * within rel32 reach of the hook stubs as a kernel's text does; nothing in it is
  * ever run. Targets are never called either: any canonical address will do.
  *
  * Input, read in order (missing bytes read as 0):
@@ -23,7 +23,7 @@
  *   8 x 5     records: u16 site offset in the text, len, kind, flags:
  *               bit 0  write the kind's original bytes at the site first
  *               bit 1  ...those of the other kind instead
- *               bit 2  then flip bit 6 of byte (flags >> 5) % 6 of them
+ *               bit 2  then flip bit 6 of byte (flags >> 5) % 5 of them
  *               bit 3  len as given (else PATCH_SITE_LEN)
  *               bit 4  kind as given (else its bit 0)
  *   2 bytes   patch_build() length (0..16) and site offset, for the plan of kind 0
@@ -32,8 +32,8 @@
  * Invariants checked on every input:
  *  1. patch_apply() does exactly what the model below predicts, record by
  *     record: refuse a bad kind or length, or bytes that are not
- *     `ff 15 <rel32 to pv_ops[kind]>`; keep a KEEP site; else write the
- *     planned 6 bytes (NOP, inline + NOP padding, or `e8 <rel32> 90`, and
+ *     `e8 <rel32 to the kind's stub>`; keep a KEEP site; else write the
+ *     planned 5 bytes (NOP, inline + NOP padding, or `e8 <rel32>`, and
  *     refuse a CALL with no target or one out of rel32 reach). Every write is
  *     PATCH_SITE_LEN bytes at a record's site, inside the text; the counters
  *     add up (patched + refused + kept == sites); pv_ops[] ends at the targets.
@@ -90,10 +90,9 @@ static bool model_rel32(uintptr_t end, uintptr_t to, uint32_t *out)
 static void model_original(uintptr_t at, unsigned kind, uint8_t out[PATCH_SITE_LEN])
 {
 	uint32_t d = 0;
-	out[0] = 0xff;
-	out[1] = 0x15;
-	CHECK(model_rel32(at + PATCH_SITE_LEN, (uintptr_t)&pv_ops[kind], &d));
-	le32(out + 2, d);
+	out[0] = 0xe8;
+	CHECK(model_rel32(at + PATCH_SITE_LEN, (uintptr_t)patch_stubs + PATCH_STUB_SIZE * kind, &d));
+	le32(out + 1, d);
 }
 
 /* What patch_build() must produce: false if it must fail. */
@@ -236,7 +235,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (flags & 1) {
 			model_original((uintptr_t)(text + off), (kind ^ (flags >> 1)) & 1, text + off);
 			if (flags & 4)
-				text[off + (flags >> 5) % 6] ^= 0x40;
+				text[off + (flags >> 5) % PATCH_SITE_LEN] ^= 0x40;
 		}
 	}
 
@@ -287,8 +286,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(r.patched[k] == want.patched[k]);
 		CHECK(pv_ops[k] == plans[k].target);
 	}
-	CHECK(r.patched[0] + r.patched[1] + r.refused + kept == r.sites);
-	CHECK(r.inline_too_long <= r.patched[0] + r.patched[1]);
+	unsigned patched = 0;
+	for (unsigned k = 0; k < PATCH_NR_KINDS; k++)
+		patched += r.patched[k];
+	CHECK(patched + r.refused + kept == r.sites);
+	CHECK(r.inline_too_long <= patched);
 
 	/* patch_build() alone, any length: the plan of kind 0 at a fuzzed spot. */
 	{

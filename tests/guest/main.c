@@ -141,11 +141,11 @@ static bool preempt_check(unsigned online)
 			kprintf("# preempt: cpu %u: the hypervisor never wrote its %s record\n", i, pv.preempt);
 			dead++;
 		}
-		yes += i ? 0 : ticket_vcpu_is_preempted(i);
+		yes += i ? 0 : vcpu_is_preempted(i);
 	}
 	if (!live)
 		for (unsigned i = 0; i < online; i++)
-			yes += ticket_vcpu_is_preempted(i);
+			yes += vcpu_is_preempted(i);
 	kprintf("# preempt: vcpu_is_preempted reads %s; %u vCPU record(s) live, %u not; %s\n", pv.preempt,
 		live ? online - dead : 0, dead, yes ? "a vCPU said preempted while it should not" :
 		live ? "the BSP reads itself as running" : "false for every vCPU");

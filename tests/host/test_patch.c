@@ -10,6 +10,7 @@
 
 #include "arch/nop.h"
 #include "patch/patch.h"
+#include "locks/spinlock.h"
 
 #define NR_CASES 11
 
@@ -67,11 +68,11 @@ TARGET static uint32_t target_g(void *lock, unsigned ticket)
  * Each hand-made function:
  *    0: 48 83 ec 08        sub  $8,%rsp       entry %rsp is 8 mod 16: realign for the call
  *    4: b8 ef be ad de     mov  $EAX_BEFORE,%eax
- *    9: <site, 6 bytes>    call *pv_ops+8*kind(%rip), or what the patcher made of it
- *   15: 48 83 c4 08        add  $8,%rsp
- *   19: c3                 ret
+ *    9: <site, 5 bytes>    call <the kind's stub>, or what the patcher made of it
+ *   14: 48 83 c4 08        add  $8,%rsp
+ *   18: c3                 ret
  * %rdi and %rsi are untouched, so the C arguments reach the site as they would
- * in ticket_hook().
+ * reach a hook called from C.
  */
 #define SITE_OFF 9
 static const uint8_t prologue[SITE_OFF] = { 0x48, 0x83, 0xec, 0x08, 0xb8, 0xef, 0xbe, 0xad, 0xde };
@@ -98,7 +99,7 @@ static bool near(const void *a, const void *b)
 /*
  * Ask for a page at hints stepping away from main's; mmap takes a hint only if
  * the range is free, so keep the first answer that is near both the code and
- * pv_ops (and thus every target in this binary).
+ * the hook stubs (and thus every target in this binary).
  */
 static uint8_t *map_near_text(void)
 {
@@ -112,7 +113,7 @@ static uint8_t *map_near_text(void)
 
 			if (p == MAP_FAILED)
 				continue;
-			if (near(p, (void *)anchor) && near(p, pv_ops) && near(p, (void *)target_f) &&
+			if (near(p, (void *)anchor) && near(p, patch_stubs) && near(p, (void *)target_f) &&
 			    near(p, (void *)target_g))
 				return p;
 			munmap(p, PAGE);
@@ -217,20 +218,19 @@ static int32_t le32(const uint8_t *p)
 			 (uint32_t)p[3] << 24);
 }
 
-/* Site i is `call rel32` to `to`, padded by a 1-byte NOP. */
+/* Site i is `call rel32` to `to`. */
 static bool site_calls(unsigned i, const void *to)
 {
 	const uint8_t *s = site_addr(i);
 
-	return s[0] == 0xe8 && s + 5 + le32(s + 1) == (const uint8_t *)to && s[5] == x86_nops[1][0];
+	return s[0] == 0xe8 && s + 5 + le32(s + 1) == (const uint8_t *)to;
 }
 
 static void dump_site(const char *what, unsigned i)
 {
 	const uint8_t *s = site_addr(i);
 
-	printf("# %s site %u: %02x %02x %02x %02x %02x %02x\n", what, i, s[0], s[1], s[2], s[3], s[4],
-	       s[5]);
+	printf("# %s site %u: %02x %02x %02x %02x %02x\n", what, i, s[0], s[1], s[2], s[3], s[4]);
 }
 
 /*
@@ -262,11 +262,12 @@ static uint32_t call_fn(unsigned i)
 static const struct patch_plan keep_all[PATCH_NR_KINDS] = {
 	[PATCH_LOCK_SPINNING] = { .how = PATCH_HOW_KEEP, .target = (void *)target_f },
 	[PATCH_UNLOCK_KICK] = { .how = PATCH_HOW_KEEP, .target = (void *)target_f },
+	[PATCH_VCPU_IS_PREEMPTED] = { .how = PATCH_HOW_KEEP, .target = (void *)target_f },
 };
 
 /* ---- the cases -------------------------------------------------------- */
 
-static void case_unpatched_indirect(void)
+static void case_unpatched_stub(void)
 {
 	static const enum patch_kind kinds[] = { PATCH_LOCK_SPINNING, PATCH_UNLOCK_KICK };
 
@@ -274,9 +275,8 @@ static void case_unpatched_indirect(void)
 	for (unsigned i = 0; i < 2; i++) {
 		const uint8_t *s = site_addr(i);
 
-		/* ff 15 disp32: call *disp32(%rip), disp from the end of the 6 bytes. */
-		CHECK(s[0] == 0xff && s[1] == 0x15);
-		CHECK(s + 6 + le32(s + 2) == (const uint8_t *)&pv_ops[kinds[i]]);
+		/* e8 rel32: call the kind's stub, which jumps through pv_ops[kind]. */
+		CHECK(site_calls(i, patch_stubs + PATCH_STUB_SIZE * kinds[i]));
 		CHECK(patch_site_addr(&recs[i]) == s);
 	}
 	pv_ops[PATCH_LOCK_SPINNING] = (void *)target_f;
@@ -302,7 +302,7 @@ static void case_patch_nop(void)
 	CHECK(r.sites == 1 && r.patched[PATCH_LOCK_SPINNING] == 1 && r.patched[PATCH_UNLOCK_KICK] == 0);
 	CHECK(r.refused == 0 && r.inline_too_long == 0);
 	CHECK(writes == 1 && bytes_written == PATCH_SITE_LEN);
-	CHECK(site_is(0, x86_nops[6]));
+	CHECK(site_is(0, x86_nops[5]));
 	CHECK(call_fn(0) == EAX_BEFORE);
 	CHECK(f_calls.n == 0 && g_calls.n == 0);
 }
@@ -331,10 +331,10 @@ static void case_patch_call(void)
 static void case_patch_inline(void)
 {
 	static const enum patch_kind kinds[] = { PATCH_LOCK_SPINNING, PATCH_UNLOCK_KICK };
-	/* mov $INLINE_IMM,%eax: 5 bytes, padded by a 1-byte NOP */
+	/* mov $INLINE_IMM,%eax: 5 bytes, the whole site */
 	static const uint8_t mov_eax[] = { 0xb8, INLINE_IMM & 0xff, (INLINE_IMM >> 8) & 0xff,
 					   (INLINE_IMM >> 16) & 0xff, INLINE_IMM >> 24 };
-	/* incl (%rdi): 2 bytes, padded by a 4-byte NOP; bumps the word "lock" points at */
+	/* incl (%rdi): 2 bytes, padded by a 3-byte NOP; bumps the word "lock" points at */
 	static const uint8_t inc_rdi[] = { 0xff, 0x07 };
 	struct patch_plan plans[PATCH_NR_KINDS] = {
 		[PATCH_LOCK_SPINNING] = { .how = PATCH_HOW_INLINE, .target = (void *)target_f,
@@ -342,8 +342,8 @@ static void case_patch_inline(void)
 		[PATCH_UNLOCK_KICK] = { .how = PATCH_HOW_INLINE, .target = (void *)target_f,
 					.bytes = inc_rdi, .nbytes = sizeof(inc_rdi) },
 	};
-	/* xor $XOR_IMM,%eax: 6 bytes, the whole site */
-	static const uint8_t xor_eax[] = { 0x81, 0xf0, XOR_IMM & 0xff, (XOR_IMM >> 8) & 0xff,
+	/* xor $XOR_IMM,%eax: 5 bytes (the short form, 35 imm32), the whole site */
+	static const uint8_t xor_eax[] = { 0x35, XOR_IMM & 0xff, (XOR_IMM >> 8) & 0xff,
 					   (XOR_IMM >> 16) & 0xff, XOR_IMM >> 24 };
 	const struct patch_plan plans_xor[PATCH_NR_KINDS] = {
 		[PATCH_LOCK_SPINNING] = { .how = PATCH_HOW_INLINE, .target = (void *)target_f,
@@ -361,9 +361,8 @@ static void case_patch_inline(void)
 	CHECK(r.sites == 2 && r.patched[0] == 1 && r.patched[1] == 1);
 	CHECK(r.refused == 0 && r.inline_too_long == 0 && writes == 2);
 	memcpy(want0, mov_eax, 5);
-	memcpy(want0 + 5, x86_nops[1], 1);
 	memcpy(want1, inc_rdi, 2);
-	memcpy(want1 + 2, x86_nops[4], 4);
+	memcpy(want1 + 2, x86_nops[3], 3);
 	CHECK(site_is(0, want0));
 	CHECK(site_is(1, want1));
 	CHECK(call_fn(0) == INLINE_IMM);
@@ -386,7 +385,7 @@ static void case_patch_inline(void)
 static void case_inline_too_long(void)
 {
 	static const enum patch_kind kinds[] = { PATCH_LOCK_SPINNING };
-	/* mov $imm32,%rax: 7 bytes, one more than a site has */
+	/* mov $imm32,%rax: 7 bytes, two more than a site has */
 	static const uint8_t mov_rax[] = { 0x48, 0xc7, 0xc0, 0x11, 0x22, 0x33, 0x44 };
 	struct patch_plan plans[PATCH_NR_KINDS];
 	struct patch_result r;
@@ -417,9 +416,9 @@ static void case_refuse_mismatch(void)
 	/* Site 0: one displacement byte off, as if something else rewrote it. */
 	poke(site_addr(0) + 3, site_addr(0)[3] ^ 0x40);
 	memcpy(bad, site_addr(0), PATCH_SITE_LEN);
-	/* Site 2: intact bytes, but its record claims 5 of them. */
+	/* Site 2: intact bytes, but its record claims 6 of them. */
 	protect(PROT_READ | PROT_WRITE);
-	recs[2].len = 5;
+	recs[2].len = 6;
 	protect(PROT_READ | PROT_EXEC);
 	memcpy(odd, site_addr(2), PATCH_SITE_LEN);
 	memcpy(plans, keep_all, sizeof(plans));
@@ -449,7 +448,7 @@ static void case_keep(void)
 	CHECK(r.sites == 1 && r.patched[0] == 0 && r.patched[1] == 0 && r.refused == 0);
 	CHECK(writes == 0);
 	CHECK(site_is_original(0, PATCH_LOCK_SPINNING));
-	/* patch=off: the indirect call stays, through the table apply filled in. */
+	/* patch=off: the call of the stub stays, through the table apply filled in. */
 	CHECK(pv_ops[PATCH_LOCK_SPINNING] == (void *)target_f);
 	CHECK(call_fn(0) == F_RET);
 	CHECK(f_calls.n == 1 && g_calls.n == 0);
@@ -471,7 +470,7 @@ static void case_mixed_kinds(void)
 	CHECK(r.patched[PATCH_LOCK_SPINNING] == 2 && r.patched[PATCH_UNLOCK_KICK] == 1);
 	CHECK(writes == 3);
 	CHECK(site_calls(0, target_g));
-	CHECK(site_is(1, x86_nops[6]));
+	CHECK(site_is(1, x86_nops[5]));
 	CHECK(site_calls(2, target_g));
 	/* Both table entries at f: only the patched code can reach g, or nothing. */
 	pv_ops[PATCH_LOCK_SPINNING] = (void *)target_f;
@@ -514,47 +513,37 @@ static void case_out_of_range(void)
 }
 
 /*
- * The records PATCH_CALL_ASM emits into this binary's own "patch_sites"
- * section: they must locate real sites holding the original bytes. Checked
- * with KEEP (the binary's text is not written), then one site is run.
+ * This binary's own site table, written into it after linking by
+ * patch/sitegen (the Makefile links it with --emit-relocs and runs sitegen):
+ * own_site()'s call of unlock_kick is its one site. The record must locate it
+ * holding the original bytes; checked with KEEP (the binary's text is not
+ * written), then the site is run through its stub.
  */
-static void __attribute__((noinline, noclone)) asm_site(void *lock, unsigned ticket)
+static void __attribute__((noinline, noclone)) own_site(void *lock, unsigned ticket)
 {
-	register unsigned long sp __asm__("rsp");
-	unsigned long rdi = (unsigned long)lock, rsi = ticket;
-
-	__asm__ volatile(PATCH_CALL_ASM
-			 : "+D"(rdi), "+S"(rsi), "+r"(sp)
-			 : [kind] "i"(PATCH_UNLOCK_KICK), [off] "i"(8 * PATCH_UNLOCK_KICK)
-			 : "rax", "rcx", "rdx", "r8", "r9", "r10", "r11", "memory", "cc");
+	unlock_kick(lock, (uint16_t)ticket);
 }
 
-static void case_asm_site_records(void)
+static void case_table_records(void)
 {
-	unsigned n = (unsigned)(__stop_patch_sites - __start_patch_sites);
 	struct patch_result r;
 
-	printf("# %u record(s) in section patch_sites\n", n);
-	CHECK(n == 1);
-	for (const struct patch_site *s = __start_patch_sites; s < __stop_patch_sites; s++) {
-		uint8_t orig[PATCH_SITE_LEN];
-
-		CHECK(s->len == PATCH_SITE_LEN && s->kind == PATCH_UNLOCK_KICK && s->pad == 0);
-		patch_original_bytes(patch_site_addr(s), s->kind, orig);
-		CHECK(!memcmp(patch_site_addr(s), orig, PATCH_SITE_LEN));
-		CHECK(near(patch_site_addr(s), (void *)asm_site));
-	}
+	printf("# patch_table: magic %#x, %u record(s)\n", patch_table.magic, patch_table.count);
+	CHECK(patch_table.magic == PATCH_TABLE_MAGIC);
+	CHECK(patch_table.count == 1);
+	if (case_failed)
+		return;
+	const struct patch_site *s = &patch_table.sites[0];
+	uint8_t orig[PATCH_SITE_LEN];
+	CHECK(s->len == PATCH_SITE_LEN && s->kind == PATCH_UNLOCK_KICK && s->pad == 0);
+	patch_original_bytes(patch_site_addr(s), s->kind, orig);
+	CHECK(!memcmp(patch_site_addr(s), orig, PATCH_SITE_LEN));
+	CHECK(patch_site_addr(s) > (uint8_t *)own_site && patch_site_addr(s) < (uint8_t *)own_site + 64);
 	writes = 0;
-	patch_apply(__start_patch_sites, __stop_patch_sites, keep_all, page_writer, &r);
-	CHECK(r.sites == n && r.refused == 0 && writes == 0);
+	patch_apply(patch_table.sites, patch_table.sites + patch_table.count, keep_all, page_writer, &r);
+	CHECK(r.sites == 1 && r.refused == 0 && writes == 0);
 	f_calls = (struct calls){ 0 };
-	asm_site((void *)0x10c4, 0xbeef);
-	/*
-	 * Needed: GCC's ipa-reference does not see the call hidden in the asm, so
-	 * without a barrier here it "knows" asm_site() leaves the file-static
-	 * f_calls alone and folds the check below to a failure (gcc 12, -O2).
-	 */
-	__asm__ volatile("" ::: "memory");
+	own_site((void *)0x10c4, 0xbeef);
 	CHECK(f_calls.n == 1 && f_calls.lock == (void *)0x10c4 && f_calls.ticket == 0xbeef);
 }
 
@@ -562,6 +551,7 @@ static void case_patch_kind_name(void)
 {
 	CHECK(!strcmp(patch_kind_name(PATCH_LOCK_SPINNING), "lock_spinning"));
 	CHECK(!strcmp(patch_kind_name(PATCH_UNLOCK_KICK), "unlock_kick"));
+	CHECK(!strcmp(patch_kind_name(PATCH_VCPU_IS_PREEMPTED), "vcpu_is_preempted"));
 	CHECK(!strcmp(patch_kind_name(PATCH_NR_KINDS), "?"));
 	CHECK(!strcmp(patch_kind_name((enum patch_kind)-1), "?"));
 }
@@ -616,7 +606,7 @@ int main(void)
 	       (void *)pv_ops);
 	protect(PROT_READ | PROT_EXEC);
 
-	run_case("unpatched_indirect", case_unpatched_indirect);
+	run_case("unpatched_stub", case_unpatched_stub);
 	run_case("patch_nop", case_patch_nop);
 	run_case("patch_call", case_patch_call);
 	run_case("patch_inline", case_patch_inline);
@@ -625,7 +615,7 @@ int main(void)
 	run_case("keep", case_keep);
 	run_case("mixed_kinds", case_mixed_kinds);
 	run_case("out_of_range", case_out_of_range);
-	run_case("asm_site_records", case_asm_site_records);
+	run_case("table_records", case_table_records);
 	run_case("patch_kind_name", case_patch_kind_name);
 	munmap(page, PAGE);
 	return nr_failed ? 1 : 0;
