@@ -91,6 +91,67 @@ extern int64_t ticket_tsc_skew[TICKET_MAX_CPUS];
 /* Bucket i's representative value (its middle), for percentiles. */
 uint64_t ticket_latency_value(unsigned bucket);
 
+/*
+ * The lock's atomic read-modify-writes. Each LOCK prefix is written through
+ * TICKET_LOCK, which records its address (self-relative) in section
+ * "smp_locks": with a single vCPU, patch_up_locks() turns every recorded 0xf0
+ * into 0x3e (a DS segment prefix, which changes nothing here), as Linux's SMP
+ * alternatives did. One CPU needs no bus lock; an interrupt comes between two
+ * instructions, never inside one, so the RMW stays atomic for it. Every one is
+ * a full barrier on x86 with or without the prefix, and a compiler barrier
+ * ("memory"). Under TSan the __atomic builtins stand in: it cannot see inside
+ * asm, and would miss the synchronisation.
+ */
+#define TICKET_LOCK                                                     \
+	"771: lock\n\t"                                                 \
+	".pushsection smp_locks, \"a\"\n\t"                             \
+	".balign 4\n\t"                                                 \
+	".long 771b - .\n\t"                                            \
+	".popsection\n\t"
+
+/* *p += v; returns the old *p. */
+static inline uint32_t ticket_xadd32(uint32_t *p, uint32_t v)
+{
+#ifdef __SANITIZE_THREAD__
+	return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST);
+#else
+	__asm__ volatile(TICKET_LOCK "xaddl %0, %1" : "+r"(v), "+m"(*p) : : "memory", "cc");
+	return v;
+#endif
+}
+
+static inline uint16_t ticket_xadd16(uint16_t *p, uint16_t v)
+{
+#ifdef __SANITIZE_THREAD__
+	return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST);
+#else
+	__asm__ volatile(TICKET_LOCK "xaddw %0, %1" : "+r"(v), "+m"(*p) : : "memory", "cc");
+	return v;
+#endif
+}
+
+static inline void ticket_or16(uint16_t *p, uint16_t v)
+{
+#ifdef __SANITIZE_THREAD__
+	__atomic_fetch_or(p, v, __ATOMIC_SEQ_CST);
+#else
+	__asm__ volatile(TICKET_LOCK "orw %1, %0" : "+m"(*p) : "ri"(v) : "memory", "cc");
+#endif
+}
+
+/* If *p == old, *p = new. Returns whether it did. */
+static inline bool ticket_cmpxchg32(uint32_t *p, uint32_t old, uint32_t new)
+{
+#ifdef __SANITIZE_THREAD__
+	return __atomic_compare_exchange_n(p, &old, new, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+#else
+	bool ok;
+	__asm__ volatile(TICKET_LOCK "cmpxchgl %3, %1" : "=@ccz"(ok), "+m"(*p), "+a"(old) : "r"(new)
+			 : "memory");
+	return ok;
+#endif
+}
+
 static inline bool ticket_served(struct ticketlock *lock, uint16_t want)
 {
 	return __atomic_load_n(&lock->t.head, __ATOMIC_ACQUIRE) == want;
@@ -119,7 +180,7 @@ static inline void ticket_lock(struct ticketlock *lock)
 	struct ticketlock old;
 
 	/* Take a ticket: tail += 2. A carry out of bit 31 is the wrap, harmless. */
-	old.word = __atomic_fetch_add(&lock->word, (uint32_t)TICKET_INC << 16, __ATOMIC_ACQUIRE); /* pml:T1 */
+	old.word = ticket_xadd32(&lock->word, (uint32_t)TICKET_INC << 16); /* pml:T1 */
 	uint16_t want = old.t.tail & ~TICKET_SLOWPATH_FLAG;
 	if (__builtin_expect(old.t.head == want, 1)) /* pml:T2 */
 		return;
@@ -134,8 +195,7 @@ static inline bool ticket_trylock(struct ticketlock *lock)
 	if (old.t.head != (old.t.tail & ~TICKET_SLOWPATH_FLAG))
 		return false;
 	new.word = old.word + ((uint32_t)TICKET_INC << 16);
-	return __atomic_compare_exchange_n(&lock->word, &old.word, new.word, false,
-					   __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+	return ticket_cmpxchg32(&lock->word, old.word, new.word);
 }
 
 static inline void ticket_unlock(struct ticketlock *lock)
@@ -151,7 +211,7 @@ static inline void ticket_unlock(struct ticketlock *lock)
 	 * head, then read SF: one of us sees the other). Only the holder writes
 	 * head, so the new head is known without reading it back.
 	 */
-	uint16_t next = __atomic_add_fetch(&lock->t.head, TICKET_INC, __ATOMIC_SEQ_CST); /* pml:U1 */
+	uint16_t next = (uint16_t)(ticket_xadd16(&lock->t.head, TICKET_INC) + TICKET_INC); /* pml:U1 */
 	if (__builtin_expect(__atomic_load_n(&lock->t.tail, __ATOMIC_RELAXED) & TICKET_SLOWPATH_FLAG, 0)) { /* pml:U2 */
 		ticket_stats[ticket_self()].unlock_slow++;
 		unlock_kick(lock, next); /* pml:U3 */

@@ -21,8 +21,7 @@ static void ticket_clear_slowpath(struct ticketlock *lock, uint16_t want)
 	old.t.tail = (uint16_t)(want + TICKET_INC) | TICKET_SLOWPATH_FLAG;
 	new.t.head = want;
 	new.t.tail = (uint16_t)(want + TICKET_INC);
-	__atomic_compare_exchange_n(&lock->word, &old.word, new.word, false, __ATOMIC_RELAXED, /* pml:W5 */
-				    __ATOMIC_RELAXED);
+	(void)ticket_cmpxchg32(&lock->word, old.word, new.word); /* pml:W5 */
 }
 
 static uint64_t queue_record(struct ticketlock *lock, uint16_t ticket)
@@ -129,7 +128,7 @@ void ticket_wait_publish(struct ticketlock *lock, uint16_t want)
 void ticket_set_slowpath(struct ticketlock *lock)
 {
 	/* A locked OR: full barrier between the slot store above and the head load after. */
-	__atomic_fetch_or(&lock->t.tail, TICKET_SLOWPATH_FLAG, __ATOMIC_SEQ_CST); /* pml:S3 */
+	ticket_or16(&lock->t.tail, TICKET_SLOWPATH_FLAG); /* pml:S3 */
 }
 
 /*

@@ -121,3 +121,21 @@ void patch_apply(const struct patch_site *first, const struct patch_site *last,
 		r->patched[s->kind]++;
 	}
 }
+
+unsigned patch_up_locks(const int32_t *first, const int32_t *last, patch_writer_fn write, unsigned *refused)
+{
+	static const uint8_t ds = PATCH_DS_PREFIX;
+	unsigned n = 0;
+
+	*refused = 0;
+	for (const int32_t *r = first; r < last; r++) {
+		uint8_t *at = (uint8_t *)((intptr_t)r + *r);
+		if (*at != PATCH_LOCK_PREFIX) {
+			(*refused)++;
+			continue;
+		}
+		write(at, &ds, 1);
+		n++;
+	}
+	return n;
+}

@@ -123,6 +123,19 @@ void patch_apply(const struct patch_site *first, const struct patch_site *last,
 		 const struct patch_plan plans[PATCH_NR_KINDS], patch_writer_fn write,
 		 struct patch_result *r);
 
+/*
+ * UP alternatives: the LOCK prefixes the lock's atomics record in section
+ * smp_locks (TICKET_LOCK in locks/spinlock.h), one self-relative int32 each.
+ * patch_up_locks() writes 0x3e (DS) over each recorded 0xf0 with write(); a
+ * byte that is not 0xf0 is left alone and counted in *refused. Returns the
+ * number rewritten. MUST run only when the machine has one CPU, before anything
+ * else runs the lock.
+ */
+extern const int32_t __start_smp_locks[], __stop_smp_locks[];
+#define PATCH_LOCK_PREFIX 0xf0
+#define PATCH_DS_PREFIX 0x3e
+unsigned patch_up_locks(const int32_t *first, const int32_t *last, patch_writer_fn write, unsigned *refused);
+
 /* Name of a kind, for logs. */
 const char *patch_kind_name(enum patch_kind k);
 

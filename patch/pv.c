@@ -177,3 +177,20 @@ unsigned pv_verify_sites(const struct pv_choice *c)
 	}
 	return bad;
 }
+
+bool pv_up_locks(unsigned cpus, bool up_off)
+{
+	unsigned records = (unsigned)(__stop_smp_locks - __start_smp_locks), refused = 0, n = 0, ds = 0;
+
+	if (up_off || cpus != 1) {
+		kprintf("# patch: up: %u LOCK prefixes kept (%s)\n", records,
+			up_off ? "up=off" : "more than one vCPU");
+		return true;
+	}
+	n = patch_up_locks(__start_smp_locks, __stop_smp_locks, paging_write_text, &refused);
+	for (const int32_t *r = __start_smp_locks; r < __stop_smp_locks; r++)
+		ds += *(const u8 *)((intptr_t)r + *r) == PATCH_DS_PREFIX;
+	kprintf("# patch: up: one vCPU: %u of %u LOCK prefixes made DS prefixes (0x3e), %u refused, "
+		"%u read back as 0x3e\n", n, records, refused, ds);
+	return records && !refused && ds == records;
+}

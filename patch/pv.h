@@ -82,6 +82,14 @@ void pv_choose_and_patch(enum pv_lock_mode mode, enum pv_preempt_mode preempt, b
 			 struct pv_choice *c);
 
 /*
+ * UP alternatives (option up=): with one CPU and up=auto, every recorded LOCK
+ * prefix of the lock becomes a DS prefix. Logs one line either way:
+ * "# patch: up: ...". MUST run on the BSP before any AP starts. false if a
+ * recorded byte was not a LOCK prefix, or did not read back as DS.
+ */
+bool pv_up_locks(unsigned cpus, bool up_off);
+
+/*
  * Re-read every site and compare it with what the choice should have written.
  * Logs each site's bytes; returns the number of sites that differ.
  */

@@ -152,6 +152,9 @@ for smp in 1 4; do
 		"^# smp: $smp of $smp CPU\(s\) online" "^# stress: total=$total expected=$total counter=$total violations=0\$" \
 		'^# wx: after boot, before patching: [0-9]+ leaf mappings, 0 W\+X' \
 		'^# wx: after patching and AP start: [0-9]+ leaf mappings, 0 W\+X'
+	if [ $smp = 1 ]; then up='^# patch: up: one vCPU: ([0-9]+) of \1 LOCK prefixes made DS prefixes \(0x3e\), 0 refused, \1 read back as 0x3e$'
+	else up='^# patch: up: [1-9][0-9]* LOCK prefixes kept \(more than one vCPU\)$'; fi
+	boot "smp=$smp up" $smp pass "$common" "$up" "^# stress: total=$total expected=$total counter=$total violations=0\$"
 	boot "smp=$smp pvlock=off" $smp pass "pvlock=off $common" \
 		'^# pv: backend=native reason=pvlock=off sites=[1-9][0-9]* patched=nop preempt=native$' \
 		"unlock_kick at 0x[0-9a-f]+: $NOP\$" "^# stress: total=$total expected=$total "
@@ -161,6 +164,9 @@ for smp in 1 4; do
 		'^# patch: site [0-9]+ vcpu_is_preempted at 0x[0-9a-f]+: e8 ' '^ok 9 vcpu_preempt_info$' \
 		'^# patch: [0-9]+ sites, 0 rewritten, 0 refused, 0 mismatched' "^# stress: total=$total expected=$total "
 done
+
+boot "smp=1 up=off" 1 pass "up=off stress.iters=2000" '^# patch: up: [1-9][0-9]* LOCK prefixes kept \(up=off\)$' \
+	'^# stress: total=2000 expected=2000 counter=2000 violations=0$'
 
 # Bad input: one clear line, a KTAP failure, the fail exit code.
 boot "bad option: unknown" 1 fail "bogus=1" "^# cmdline: unknown option 'bogus'$" '^not ok 2 cmdline$'

@@ -33,13 +33,15 @@ enum { INJECT_NONE, INJECT_DROP_KICK, INJECT_LATE_FLAG, INJECT_HOLD, INJECT_BAD_
 static const char *const inject_choices[] = { "none", "drop-kick", "late-flag", "hold", "bad-hypercall", 0 };
 static const char *const lock_choices[] = { "ticket", "tas", 0 };
 static const char *const preempt_choices[] = { "auto", "off", 0 };
+static const char *const up_choices[] = { "auto", "off", 0 };
 static u64 opt_pvlock = PVLOCK_AUTO, opt_patch = 0, opt_iters = 1000, opt_cs = 20,
 	   opt_threshold = 2048, opt_watchdog = 60, opt_inject = 0, opt_ms = 0, opt_lock = 0,
-	   opt_preempt = PREEMPT_AUTO;
+	   opt_preempt = PREEMPT_AUTO, opt_up = 0;
 static struct cmdline_opt opts[] = {
 	{ "pvlock", &opt_pvlock, 0, 0, pvlock_choices, "auto|off", false },
 	{ "patch", &opt_patch, 0, 0, patch_choices, "on|off", false },
 	{ "preempt", &opt_preempt, 0, 0, preempt_choices, "auto|off", false },
+	{ "up", &opt_up, 0, 0, up_choices, "auto|off", false },
 	{ "stress.iters", &opt_iters, 1, 100000000, 0, 0, false },
 	{ "stress.cs", &opt_cs, 0, 100000, 0, 0, false },
 	{ "stress.ms", &opt_ms, 0, 3600000, 0, 0, false },
@@ -181,9 +183,9 @@ void __attribute__((noreturn)) boot_main(u32 start_info_pa)
 	ticket_inject_drop_kick = opt_inject == INJECT_DROP_KICK;
 	ticket_inject_late_flag = opt_inject == INJECT_LATE_FLAG;
 	xen_inject_bad_hypercall = opt_inject == INJECT_BAD_HYPERCALL;
-	kprintf("# cmdline: pvlock=%s patch=%s preempt=%s stress.iters=%lu stress.cs=%lu stress.ms=%lu stress.lock=%s "
+	kprintf("# cmdline: pvlock=%s patch=%s preempt=%s up=%s stress.iters=%lu stress.cs=%lu stress.ms=%lu stress.lock=%s "
 		"spin_threshold=%lu watchdog=%lu inject=%s\n", pvlock_choices[opt_pvlock],
-		patch_choices[opt_patch], preempt_choices[opt_preempt], opt_iters, opt_cs, opt_ms, lock_choices[opt_lock], opt_threshold,
+		patch_choices[opt_patch], preempt_choices[opt_preempt], up_choices[opt_up], opt_iters, opt_cs, opt_ms, lock_choices[opt_lock], opt_threshold,
 		opt_watchdog, inject_choices[opt_inject]);
 	ktap(true, KTAP_CMDLINE, "cmdline");
 
@@ -221,6 +223,7 @@ void __attribute__((noreturn)) boot_main(u32 start_info_pa)
 	u64 t0 = x86_rdtsc();
 	pv_choose_and_patch(opt_pvlock == PVLOCK_OFF ? PVLOCK_OFF : PVLOCK_AUTO,
 			    opt_preempt == PREEMPT_OFF ? PREEMPT_OFF : PREEMPT_AUTO, opt_patch == 1, &pv);
+	bool up_ok = pv_up_locks(cpu_count, opt_up == 1);
 	u64 t_patch = x86_rdtsc() - t0;
 	unsigned mismatched = pv_verify_sites(&pv);
 	unsigned expect = opt_patch == 1 ? 0 : pv.result.sites;
@@ -229,7 +232,7 @@ void __attribute__((noreturn)) boot_main(u32 start_info_pa)
 		patched += pv.result.patched[k];
 	kprintf("# patch: %u sites, %u rewritten, %u refused, %u mismatched on re-read, %lu TSC cycles\n",
 		pv.result.sites, patched, pv.result.refused, mismatched, t_patch);
-	ktap(pv.result.sites > 0 && patched == expect && !pv.result.refused && !mismatched,
+	ktap(pv.result.sites > 0 && patched == expect && !pv.result.refused && !mismatched && up_ok,
 	     KTAP_PV_PATCH, "pv_patch_sites");
 	/* An injected fault the chosen backend never reaches is said, not silently ignored. */
 	if ((opt_inject == INJECT_DROP_KICK || opt_inject == INJECT_LATE_FLAG) && pv.native)

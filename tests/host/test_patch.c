@@ -12,7 +12,7 @@
 #include "patch/patch.h"
 #include "locks/spinlock.h"
 
-#define NR_CASES 11
+#define NR_CASES 12
 
 #include "ktap.h"
 
@@ -547,6 +547,35 @@ static void case_table_records(void)
 	CHECK(f_calls.n == 1 && f_calls.lock == (void *)0x10c4 && f_calls.ticket == 0xbeef);
 }
 
+/*
+ * UP alternatives: records pointing at LOCK prefixes become DS prefixes and
+ * the code still runs (xadd without the bus lock); a record pointing at any
+ * other byte is refused and that byte left alone.
+ */
+static void case_up_locks(void)
+{
+	/* mov $5,%eax; lock xadd %eax,(%rdi); ret */
+	static const uint8_t code[] = { 0xb8, 0x05, 0x00, 0x00, 0x00, 0xf0, 0x0f, 0xc1, 0x07, 0xc3 };
+	int32_t *lrecs = (int32_t *)(page + REC_OFF + 1024);
+	uint32_t word = 10;
+	unsigned refused = 99;
+
+	protect(PROT_READ | PROT_WRITE);
+	memset(page, 0xcc, PAGE);
+	memcpy(page, code, sizeof(code));
+	lrecs[0] = (int32_t)((intptr_t)(page + 5) - (intptr_t)&lrecs[0]); /* the LOCK prefix */
+	lrecs[1] = (int32_t)((intptr_t)(page + 0) - (intptr_t)&lrecs[1]); /* mov: not a prefix */
+	protect(PROT_READ | PROT_EXEC);
+	writes = bytes_written = 0;
+	CHECK(patch_up_locks(lrecs, lrecs + 2, page_writer, &refused) == 1);
+	CHECK(refused == 1 && writes == 1 && bytes_written == 1);
+	CHECK(page[5] == PATCH_DS_PREFIX && page[0] == 0xb8);
+	if (!case_failed) {
+		CHECK(((uint32_t(*)(uint32_t *))(void *)page)(&word) == 10);
+		CHECK(word == 15);
+	}
+}
+
 static void case_patch_kind_name(void)
 {
 	CHECK(!strcmp(patch_kind_name(PATCH_LOCK_SPINNING), "lock_spinning"));
@@ -616,6 +645,7 @@ int main(void)
 	run_case("mixed_kinds", case_mixed_kinds);
 	run_case("out_of_range", case_out_of_range);
 	run_case("table_records", case_table_records);
+	run_case("up_locks", case_up_locks);
 	run_case("patch_kind_name", case_patch_kind_name);
 	munmap(page, PAGE);
 	return nr_failed ? 1 : 0;
