@@ -21,6 +21,7 @@
 #define ICR_ASSERT 0x00004000
 #define ICR_LEVEL 0x00008000
 #define ICR_BUSY 0x00001000
+#define ICR_ALL_BUT_SELF 0x000c0000
 #define LVT_MASKED 0x00010000
 #define LVT_PERIODIC 0x00020000
 
@@ -102,6 +103,7 @@ static void send_ipi(u32 apic_id, u32 lo)
 
 void apic_send_init(u32 apic_id) { send_ipi(apic_id, ICR_INIT | ICR_ASSERT | ICR_LEVEL); }
 void apic_send_sipi(u32 apic_id, u8 vector) { send_ipi(apic_id, ICR_STARTUP | ICR_ASSERT | vector); }
+void apic_send_others(u8 vector) { send_ipi(0, ICR_ALL_BUT_SELF | ICR_ASSERT | vector); }
 
 void apic_timer_start(u64 period_us)
 {

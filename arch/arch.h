@@ -68,9 +68,12 @@ struct trap_frame {
 void idt_init(void);      /* once, on the BSP */
 void idt_load(void);      /* on every CPU */
 #define VEC_TIMER 0xf0
+#define VEC_SYNC 0xf1 /* smp_sync_cores(): every other CPU serialises and answers */
 #define VEC_SPURIOUS 0xff
 /* Called on VEC_TIMER (the BSP's watchdog tick). */
 extern void (*timer_tick_fn)(void);
+/* Called on #BP (int3); true if it handled the trap (live re-patching), else the run fails. */
+extern bool (*trap_bp_fn)(struct trap_frame *f);
 
 /* ---- paging.c ---- */
 /* Write len bytes to read-only/executable memory through a temporary writable alias. */
@@ -121,6 +124,8 @@ u32 apic_id_self(void);
 bool apic_is_x2(void);
 void apic_send_init(u32 apic_id);
 void apic_send_sipi(u32 apic_id, u8 vector);
+/* A fixed IPI of `vector` to every CPU but this one (the all-excluding-self shorthand). */
+void apic_send_others(u8 vector);
 void apic_eoi(void);
 /* Periodic timer on VEC_TIMER every period_us (calibrated against the TSC). */
 void apic_timer_start(u64 period_us);
@@ -139,5 +144,18 @@ unsigned smp_boot_aps(const struct acpi_cpus *c);
 void smp_run_all_async(void (*fn)(void *), void *arg);
 void smp_wait_all(void);
 extern volatile unsigned cpus_online;
+/*
+ * Cross-modifying code: after smp_sync_cores() returns, every online CPU has
+ * executed a serialising instruction (the IRET of its VEC_SYNC handler) since
+ * the call began, so none runs instruction bytes written before the call in a
+ * stale form. Sends VEC_SYNC to the others and waits for each answer, with
+ * interrupts as they are (the others MUST have them on: APs run with IF=1).
+ * Callers MUST NOT run it on two CPUs at once. 10 s without an answer is fatal,
+ * with the CPUs that did not answer named.
+ */
+void smp_sync_cores(void);
+void smp_sync_ack(void); /* the VEC_SYNC handler's work */
+/* For a CPU that waits with interrupts off: answer an outstanding sync (serialise, then ack). */
+void smp_sync_poll(void);
 
 #endif

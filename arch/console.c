@@ -156,10 +156,12 @@ int ksnprintf(char *buf, size_t n, const char *fmt, ...)
 
 void kvprintf(const char *fmt, va_list ap)
 {
-	char line[256];
+	char line[512];
 	int len = kvsnprintf(line, sizeof(line), fmt, ap);
-	if (len >= (int)sizeof(line))
+	if (len >= (int)sizeof(line)) { /* cut, and say so: the line still ends */
 		len = sizeof(line) - 1;
+		line[len - 4] = '.', line[len - 3] = '.', line[len - 2] = '.', line[len - 1] = '\n';
+	}
 	for (u32 i = 0; __atomic_exchange_n(&console_lock, 1, __ATOMIC_ACQUIRE) && i < 10000000; i++)
 		x86_pause();
 	console_write(line, (size_t)len);

@@ -25,6 +25,7 @@ void __attribute__((noreturn)) ap_main(void)
 	if (smp_ap_init)
 		smp_ap_init(index);
 	__atomic_store_n(&cpus[index].state, CPU_ONLINE, __ATOMIC_RELEASE);
+	x86_sti(); /* from now on it answers smp_sync_cores() (VEC_SYNC) */
 	ap_idle(index);
 }
 
@@ -113,4 +114,50 @@ void smp_wait_all(void)
 {
 	while (__atomic_load_n(&work_done, __ATOMIC_ACQUIRE) != cpus_online - 1)
 		x86_pause();
+}
+
+/* ---- smp_sync_cores: every other CPU serialises (an IPI and its IRET) and says so ---- */
+static volatile u32 sync_gen;
+static volatile u32 sync_ack[MAX_CPUS];
+
+void smp_sync_ack(void)
+{
+	__atomic_store_n(&sync_ack[this_cpu()->index], __atomic_load_n(&sync_gen, __ATOMIC_ACQUIRE),
+			 __ATOMIC_RELEASE);
+}
+
+void smp_sync_poll(void)
+{
+	u32 g = __atomic_load_n(&sync_gen, __ATOMIC_ACQUIRE);
+	unsigned me = this_cpu()->index;
+	if (__atomic_load_n(&sync_ack[me], __ATOMIC_RELAXED) != g) {
+		x86_serialize();
+		__atomic_store_n(&sync_ack[me], g, __ATOMIC_RELEASE);
+	}
+}
+
+void smp_sync_cores(void)
+{
+	unsigned self = this_cpu()->index, n = cpus_online;
+
+	x86_serialize();
+	if (n == 1)
+		return;
+	u32 g = __atomic_add_fetch(&sync_gen, 1, __ATOMIC_SEQ_CST);
+	apic_send_others(VEC_SYNC);
+	u64 t0 = x86_rdtsc(), limit = 10000 * tsc_khz;
+	for (unsigned i = 0; i < n; i++) {
+		if (i == self)
+			continue;
+		while ((s32)(__atomic_load_n(&sync_ack[i], __ATOMIC_ACQUIRE) - g) < 0) {
+			if (x86_rdtsc() - t0 > limit) {
+				for (unsigned j = 0; j < n; j++)
+					if (j != self && (s32)(sync_ack[j] - g) < 0)
+						kprintf("# smp: sync %u: cpu %u has not answered (its last: %u)\n", g, j,
+							sync_ack[j]);
+				panic("smp: sync_cores: CPUs did not answer VEC_SYNC within 10 s");
+			}
+			x86_pause();
+		}
+	}
 }

@@ -10,8 +10,9 @@ struct idt_gate {
 } __attribute__((packed));
 
 static struct idt_gate idt[256];
-extern const u64 trap_stubs[34];
+extern const u64 trap_stubs[35];
 void (*timer_tick_fn)(void);
+bool (*trap_bp_fn)(struct trap_frame *f);
 
 static const char *const exc_names[32] = {
 	"#DE divide error", "#DB debug", "NMI", "#BP breakpoint", "#OF overflow", "#BR bound",
@@ -36,12 +37,17 @@ static void set_gate(unsigned vec, u64 handler, u8 ist)
 void idt_init(void)
 {
 	for (unsigned v = 0; v < 32; v++) {
-		/* NMI, #DF, #PF, #MC run on IST1: a stack overflow still gets reported. */
-		bool ist = v == 2 || v == 8 || v == 14 || v == 18;
+		/*
+		 * NMI, #DF, #PF, #MC run on IST1: a stack overflow still gets reported.
+		 * So does #BP: its handler may emulate a call at a site being
+		 * re-patched, pushing onto the interrupted stack (patch/live.c).
+		 */
+		bool ist = v == 2 || v == 3 || v == 8 || v == 14 || v == 18;
 		set_gate(v, trap_stubs[v], ist ? 1 : 0);
 	}
 	set_gate(VEC_TIMER, trap_stubs[32], 0);
-	set_gate(VEC_SPURIOUS, trap_stubs[33], 0);
+	set_gate(VEC_SYNC, trap_stubs[33], 0);
+	set_gate(VEC_SPURIOUS, trap_stubs[34], 0);
 }
 
 void idt_load(void)
@@ -86,6 +92,13 @@ void trap_dispatch(struct trap_frame *f)
 		return;
 	}
 	if (f->vector == VEC_SPURIOUS)
+		return;
+	if (f->vector == VEC_SYNC) {
+		smp_sync_ack();
+		apic_eoi();
+		return; /* iretq: serialising, the point of the IPI */
+	}
+	if (f->vector == 3 && trap_bp_fn && trap_bp_fn(f))
 		return;
 
 	u64 cr2 = x86_read_cr2();

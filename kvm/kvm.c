@@ -98,6 +98,12 @@ static void kvm_cpu_init(unsigned cpu)
 		x86_wrmsr(MSR_KVM_STEAL_TIME, (u64)(uintptr_t)&steal[cpu] | KVM_MSR_ENABLED);
 }
 
+/* pv_switch's hand-over: the same wake-up as unlock_kick's, for vCPU `cpu`. */
+static void kvm_kick(unsigned cpu)
+{
+	kvm_hypercall2(KVM_HC_KICK_CPU, 0, cpus[cpu].apic_id);
+}
+
 static bool kvm_detect(const char **why)
 {
 	kvm_base = x86_hypervisor_base(KVM_SIGNATURE);
@@ -144,5 +150,6 @@ static bool kvm_init(struct patch_plan plans[PATCH_NR_KINDS], const char **why)
 	return true;
 }
 
-const struct pv_backend kvm_backend = { "kvm", kvm_detect, kvm_init, 0, kvm_cpu_init, kvm_preempt_live };
+const struct pv_backend kvm_backend = { "kvm", kvm_detect, kvm_init, 0, kvm_cpu_init, kvm_preempt_live,
+					kvm_kick };
 PV_BACKEND(kvm_backend);

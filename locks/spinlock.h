@@ -52,8 +52,13 @@ void ticket_lock_wait(struct ticketlock *lock, uint16_t want);
 /* Helpers for backends, in the order given above. */
 void ticket_wait_publish(struct ticketlock *lock, uint16_t want);
 void ticket_set_slowpath(struct ticketlock *lock);
-/* Steps 2 and 3: set SF, then the last check. true: not served yet, the caller may block. */
+/*
+ * Steps 2 and 3: set SF, then the last check. true: not served yet, the caller
+ * may block. false also while ticket_no_block is set (a live switch to native).
+ */
 bool ticket_announce_and_check(struct ticketlock *lock, uint16_t want);
+extern bool ticket_no_block;
+extern uint64_t ticket_no_block_refusals; /* blocks refused because of it */
 void ticket_wait_clear(void);
 /* Test only: make ticket_wait_find() find nobody, i.e. drop every kick. */
 extern bool ticket_inject_drop_kick;

@@ -72,6 +72,7 @@ struct ticket_stats {
  */
 struct ticket_wait {
 	uint64_t queued;
+	uint32_t in_hook; /* 1 from just before the lock_spinning site until it returned (pv_switch) */
 	struct ticketlock *lock;
 	uint16_t want;
 	uint32_t kicked;   /* set by the kicker before it wakes us: tells kick from spurious */

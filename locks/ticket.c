@@ -79,7 +79,10 @@ void ticket_lock_wait(struct ticketlock *lock, uint16_t want)
 			first = false;
 		} while (--n);
 		st->slow_entries++;
+		/* in_hook: a live switch to native waits until no vCPU is inside the hook (patch/pv.c). */
+		__atomic_store_n(&ticket_waits[self].in_hook, 1, __ATOMIC_RELAXED);
 		lock_spinning(lock, want); /* pml:W2 */
+		__atomic_store_n(&ticket_waits[self].in_hook, 0, __ATOMIC_RELEASE);
 	}
 served:
 	st->slow_acquisitions += st->slow_entries != entries;
@@ -139,6 +142,19 @@ void ticket_set_slowpath(struct ticketlock *lock)
 bool ticket_inject_late_flag;
 #define LATE_FLAG_WINDOW (1u << 16) /* PAUSEs: in the tests, long enough for the holder to unlock */
 
+/*
+ * ticket_no_block: set by a live switch to native (patch/pv.c) before it
+ * drains the vCPUs inside lock_spinning, cleared by the switch back once
+ * every unlock_kick site kicks again. A waiter that reads it set after its
+ * last check does not block. The race with the switcher S, waiter W:
+ *   W: in_hook = 1; ...; SF (locked op); last check; read ticket_no_block.
+ *   S: ticket_no_block = 1; full barrier; read every vCPU's in_hook.
+ * Either W reads 1 and does not block, or S reads in_hook = 1 and kicks W
+ * (once its slot is published) until it has left the hook.
+ */
+bool ticket_no_block;
+uint64_t ticket_no_block_refusals;
+
 bool ticket_announce_and_check(struct ticketlock *lock, uint16_t want)
 {
 	if (ticket_inject_late_flag) {
@@ -149,7 +165,13 @@ bool ticket_announce_and_check(struct ticketlock *lock, uint16_t want)
 		return !served;
 	}
 	ticket_set_slowpath(lock);
-	return !ticket_served(lock, want); /* pml:S4 */
+	if (ticket_served(lock, want)) /* pml:S4 */
+		return false;
+	if (__atomic_load_n(&ticket_no_block, __ATOMIC_RELAXED)) { /* pml:X4 */
+		__atomic_fetch_add(&ticket_no_block_refusals, 1, __ATOMIC_RELAXED);
+		return false;
+	}
+	return true;
 }
 
 void ticket_wait_clear(void)

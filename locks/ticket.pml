@@ -19,8 +19,13 @@
  *   -DM5  an early slow-path entry (W6, the holder's vCPU preempted) that
  *         publishes its slot and sets SF but skips the last check, as if a
  *         preempted holder could not have let go meanwhile.
+ * With -DSWITCH, a switcher process flips the lock to native and back (SWITCHES times)
+ * while the vCPUs run (pv_switch in patch/pv.c, steps X1..X6), and:
+ *   -DM6  the switch to native without its hand-over (no ticket_no_block, no
+ *         drain): the unlock_kick sites go native while a vCPU is blocked.
+ *   -DM7  the switch back in the wrong order: lock_spinning before unlock_kick.
  *
- * Where the C is. Each step's tag (T1, W1..W6, S1..S6, U1..U5; M1, M3, M4
+ * Where the C is. Each step's tag (T1, W1..W6, S1..S6, U1..U5, X1..X6; M1, M3, M4
  * for the mutants) marks the C lines it mirrors with a comment "pml:TAG":
  *   grep -n 'pml:S3' locks/*.[ch] xen/*.c kvm/*.c
  * tests/verify.sh fails if a tag of this model has no such line, or the C
@@ -126,6 +131,15 @@ bit pending[NCPU];    /* the pending bit of vCPU i's IPI port */
 bit unhalt[NCPU];     /* vCPU i's pv_unhalted */
 #endif
 byte ncs;             /* ghost: vCPUs in the critical section */
+#ifdef SWITCH
+bit ls_pv = 1;        /* the lock_spinning site calls the backend (0: a native NOP) */
+bit uk_pv = 1;        /* the unlock_kick site calls the backend (0: a native NOP) */
+bit no_block;         /* ticket_no_block */
+bit in_hook[NCPU];    /* ticket_waits[i].in_hook: inside the lock_spinning call */
+#define IN_HOOK_OFF ; in_hook[_pid] = 0
+#else
+#define IN_HOOK_OFF
+#endif
 bit waiting[NCPU];    /* ghost: holds a ticket, has not got the lock yet */
 
 /* Got the lock: the mutual exclusion check. */
@@ -194,7 +208,14 @@ clear:	/* W4 -> W5 ticket_clear_slowpath: cmpxchg {want, want+INC|SF} -> {want, 
 	}
 	goto unlock;
 
-slow:	/* W2 ticket_hook(PATCH_LOCK_SPINNING): the backend's lock_spinning */
+slow:	/* W2 the lock_spinning site: the backend's lock_spinning */
+#ifdef SWITCH
+	/* the site is a call (in_hook set just before it) or, switched to native, a NOP */
+	if
+	:: atomic { ls_pv -> in_hook[_pid] = 1 }
+	:: atomic { !ls_pv -> skip }; goto wait
+	fi;
+#endif
 	/* S1 ticket_wait_publish: w->want, then w->lock (step 1) */
 	atomic { slot_want[_pid] = want; slot_lock[_pid] = 1 }
 #if defined(BACKEND_XEN) && !defined(M3)
@@ -210,11 +231,17 @@ slow:	/* W2 ticket_hook(PATCH_LOCK_SPINNING): the backend's lock_spinning */
 	:: else
 	fi;
 #endif
-	/* S4 ticket_served(), the last check (in ticket_announce_and_check) */
+	/* S4 ticket_served(), the last check (in ticket_announce_and_check); X4 no_block, the same step */
 	if
 	:: head == want -> goto unslot
+#ifdef SWITCH
+	:: head != want && no_block -> goto unslot /* X4: a switch to native is under way: no block */
+	:: head != want && !no_block -> goto block
+	:: head != want && !no_block -> goto spurious
+#else
 	:: head != want -> goto block    /* this block ends only by a kick */
 	:: head != want -> goto spurious /* this block may also end without one */
+#endif
 	fi;
 #else
 	/* M1: the last check first ... */
@@ -237,7 +264,7 @@ block:	/* S5 x86_hlt (KVM) / SCHEDOP_poll (Xen), until kicked */
 #endif
 #ifdef BACKEND_XEN
 	/* the poll returns once the port is pending, at once if it already is; the bit stays set */
-	atomic { pending[_pid] -> slot_lock[_pid] = 0; slot_want[_pid] = 0 } /* BLOCKED; + S6 */
+	atomic { pending[_pid] -> slot_lock[_pid] = 0; slot_want[_pid] = 0 IN_HOOK_OFF } /* BLOCKED; + S6 */
 	goto wait;
 #else
 	/* HLT returns once pv_unhalted is set, at once if it already is, and clears it */
@@ -248,8 +275,8 @@ spurious: /* S5' the block ends without a kick: Xen poll timeout (no step), KVM 
 #ifdef BACKEND_KVM
 	unhalt[_pid] = 0; /* leaving HLT clears pv_unhalted */
 #endif
-unslot:	/* S6 ticket_wait_clear, then spin again (W1) */
-	atomic { slot_lock[_pid] = 0; slot_want[_pid] = 0 }
+unslot:	/* S6 ticket_wait_clear, then spin again (W1); in_hook cleared as the call returns */
+	atomic { slot_lock[_pid] = 0; slot_want[_pid] = 0 IN_HOOK_OFF }
 	goto wait;
 
 unlock:	/* in the critical section; now ticket_unlock */
@@ -270,6 +297,12 @@ unlock:	/* in the critical section; now ticket_unlock */
 	fi;
 #endif
 	/* U3 -> unlock_kick -> ticket_wait_find */
+#ifdef SWITCH
+	if
+	:: uk_pv -> skip
+	:: atomic { !uk_pv -> next = 0 }; goto end_idle /* the unlock_kick site is a native NOP */
+	fi;
+#endif
 find:
 	if
 	:: i == _pid -> i++ /* my own slot: empty, I am not in lock_spinning */
@@ -313,6 +346,58 @@ unlocked:
 done:
 	skip
 }
+
+#ifdef SWITCH
+/*
+ * The live switch of patch/pv.c (pv_switch), SWITCHES times native and back,
+ * while the vCPUs run. Rewriting the sites of one kind is one step here: the
+ * breakpoint protocol makes each site change at one instant for every CPU (a
+ * CPU sees the old instruction or the new, or the int3 that does what the new
+ * does).
+ */
+#define SWITCHES 1
+active proctype switcher()
+{
+	byte n, j;
+
+	do
+	:: n == SWITCHES -> break
+	:: n < SWITCHES ->
+		/* to native */
+#ifndef M6
+		no_block = 1;  /* X1 ticket_no_block = true, a full barrier */
+#endif
+		ls_pv = 0;     /* 1: the lock_spinning sites native */
+#ifndef M6
+		/* X2 the drain: every vCPU inside the hook is kicked until it has left */
+		j = 0;
+		do
+		:: j == NCPU -> break
+		:: j < NCPU && !in_hook[j] -> j++
+#ifdef BACKEND_XEN
+		:: j < NCPU && in_hook[j] && slot_lock[j] -> pending[j] = 1
+#else
+		:: j < NCPU && in_hook[j] && slot_lock[j] -> unhalt[j] = 1
+#endif
+		od;
+		j = 0;
+#endif
+		uk_pv = 0;     /* X3 the unlock_kick sites native */
+		/* back to PV */
+#ifndef M7
+		uk_pv = 1;     /* X5 unlock_kick first */
+		no_block = 0;  /* X6 */
+		ls_pv = 1
+#else
+		ls_pv = 1;     /* M7: lock_spinning first: a waiter may block before unlocks kick */
+		no_block = 0;
+		uk_pv = 1
+#endif
+		;
+		n++
+	od
+}
+#endif
 
 ltl no_lost_wakeup {
 	[] ((waiting[0] -> <> !waiting[0]) && (waiting[1] -> <> !waiting[1]) && (waiting[2] -> <> !waiting[2]))

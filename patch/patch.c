@@ -139,3 +139,27 @@ unsigned patch_up_locks(const int32_t *first, const int32_t *last, patch_writer_
 	}
 	return n;
 }
+
+bool patch_emulate(const uint8_t insn[PATCH_SITE_LEN], uint64_t site, uint64_t *rip, uint64_t *rsp,
+		   uint64_t *rax)
+{
+	static const uint8_t nop5[PATCH_SITE_LEN] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 };
+	uint32_t imm = (uint32_t)insn[1] | (uint32_t)insn[2] << 8 | (uint32_t)insn[3] << 16 | (uint32_t)insn[4] << 24;
+
+	if (insn[0] == OP_CALL_REL32) {
+		*rsp -= 8;
+		*(uint64_t *)(uintptr_t)*rsp = site + PATCH_SITE_LEN;
+		*rip = site + PATCH_SITE_LEN + (uint64_t)(int64_t)(int32_t)imm;
+		return true;
+	}
+	if (same(insn, nop5, PATCH_SITE_LEN)) {
+		*rip = site + PATCH_SITE_LEN;
+		return true;
+	}
+	if (insn[0] == 0xb8) { /* mov $imm32,%eax: the upper half of %rax is cleared */
+		*rax = imm;
+		*rip = site + PATCH_SITE_LEN;
+		return true;
+	}
+	return false;
+}

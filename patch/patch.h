@@ -136,6 +136,27 @@ extern const int32_t __start_smp_locks[], __stop_smp_locks[];
 #define PATCH_DS_PREFIX 0x3e
 unsigned patch_up_locks(const int32_t *first, const int32_t *last, patch_writer_fn write, unsigned *refused);
 
+/*
+ * What the CPU would do running the 5-byte instruction `insn` at `site`, done
+ * to a trapped CPU's registers: `call rel32` pushes site + 5 at *rsp - 8 and
+ * goes to the target; the 5-byte NOP goes to site + 5; `mov $imm32,%eax` sets
+ * *rax (zero-extended) and goes to site + 5. For the #BP handler of live
+ * re-patching (patch/live.c), which MUST run on a stack of its own (IST) so
+ * that the push below the interrupted %rsp is free. false for any other bytes.
+ */
+bool patch_emulate(const uint8_t insn[PATCH_SITE_LEN], uint64_t site, uint64_t *rip, uint64_t *rsp,
+		   uint64_t *rax);
+
+/*
+ * Kernel only (patch/live.c): rewrite one site with `new` while other CPUs may
+ * be running it (the breakpoint protocol; see live.c). Sites are rewritten one
+ * at a time; callers on several CPUs at once are serialised (the later one
+ * then finds the bytes in place and writes nothing). Counts the CPUs
+ * that met a half-written site and were sent on by the #BP handler.
+ */
+bool patch_live_write(uint8_t *site, const uint8_t new[PATCH_SITE_LEN]); /* false: it held them already */
+extern uint64_t patch_live_bp_hits, patch_live_stale_hits;
+
 /* Name of a kind, for logs. */
 const char *patch_kind_name(enum patch_kind k);
 

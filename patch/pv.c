@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* pv.c: at boot, pick the lock backend from CPUID, patch the hook sites once, and check them. */
 #include "pv.h"
-#include "../locks/spinlock_types.h"
+#include "../locks/spinlock.h"
 
 extern const struct pv_backend *const __start_pv_backends[] __attribute__((weak));
 extern const struct pv_backend *const __stop_pv_backends[] __attribute__((weak));
@@ -51,7 +51,61 @@ static const char *how_name(const struct patch_plan plans[PATCH_NR_KINDS])
 	return plans[PATCH_UNLOCK_KICK].how == h ? names[h] : "mixed";
 }
 
-void pv_choose_and_patch(enum pv_lock_mode mode, enum pv_preempt_mode preempt, bool patch_off,
+/* ---- patch=lazy: the resolvers pv_ops[] points at, and what they call ---- */
+unsigned pv_lazy_resolved, pv_lazy_calls;
+static struct patch_plan lazy_plans[PATCH_NR_KINDS];
+
+/*
+ * Entered from a stub with the site's return address (site + 5) on the stack
+ * and the hook's arguments in registers: save every register a call may
+ * clobber, patch the site, restore, and return to the site itself, which now
+ * runs the patched instruction with the arguments untouched.
+ */
+void pv_lazy_entry0(void), pv_lazy_entry1(void), pv_lazy_entry2(void);
+void pv_lazy_resolve(unsigned long kind, u8 *site);
+__asm__(".text\n"
+	".globl pv_lazy_entry0, pv_lazy_entry1, pv_lazy_entry2\n"
+	"pv_lazy_entry0: pushq $0; jmp 1f\n"
+	"pv_lazy_entry1: pushq $1; jmp 1f\n"
+	"pv_lazy_entry2: pushq $2\n"
+	"1:	pushq %rax; pushq %rcx; pushq %rdx; pushq %rsi; pushq %rdi\n"
+	"	pushq %r8; pushq %r9; pushq %r10; pushq %r11\n"
+	"	subq $8, %rsp\n"                 /* 16-byte alignment for the call */
+	"	movq 80(%rsp), %rdi\n"           /* kind */
+	"	movq 88(%rsp), %rsi\n"           /* return address = site + 5 */
+	"	subq $5, %rsi\n"
+	"	call pv_lazy_resolve\n"
+	"	addq $8, %rsp\n"
+	"	popq %r11; popq %r10; popq %r9; popq %r8\n"
+	"	popq %rdi; popq %rsi; popq %rdx; popq %rcx; popq %rax\n"
+	"	addq $8, %rsp\n"                 /* kind */
+	"	subq $5, (%rsp)\n"               /* back to the site: run it again */
+	"	ret\n");
+_Static_assert(PATCH_NR_KINDS == 3, "one lazy entry per kind");
+
+void pv_lazy_resolve(unsigned long kind, u8 *site)
+{
+	u8 orig[PATCH_SITE_LEN], want[PATCH_SITE_LEN];
+	bool fell_back, is_orig = true, is_want = true;
+
+	__atomic_fetch_add(&pv_lazy_calls, 1, __ATOMIC_RELAXED);
+	if (kind >= PATCH_NR_KINDS || !patch_build(site, PATCH_SITE_LEN, &lazy_plans[kind], want, &fell_back))
+		panic("patch: lazy: no bytes for a %s site at %p", patch_kind_name((enum patch_kind)kind), site);
+	patch_original_bytes(site, (enum patch_kind)kind, orig);
+	for (unsigned i = 0; i < PATCH_SITE_LEN; i++) {
+		is_orig &= site[i] == orig[i];
+		is_want &= site[i] == want[i];
+	}
+	if (is_want)
+		return; /* another CPU patched it first */
+	if (!is_orig)
+		panic("patch: lazy: %s was reached from %p, which is not a call of it: not a patch site",
+		      patch_kind_name((enum patch_kind)kind), site);
+	if (patch_live_write(site, want))
+		__atomic_fetch_add(&pv_lazy_resolved, 1, __ATOMIC_RELAXED);
+}
+
+void pv_choose_and_patch(enum pv_lock_mode mode, enum pv_preempt_mode preempt, enum pv_patch_mode patching,
 			 struct pv_choice *c)
 {
 	static char reason[64], preempt_why[64];
@@ -121,11 +175,19 @@ void pv_choose_and_patch(enum pv_lock_mode mode, enum pv_preempt_mode preempt, b
 		c->reason = why ? why : "?";
 	}
 
-	if (patch_off)
+	c->patching = patching;
+	if (patching == PATCH_MODE_OFF)
 		for (unsigned k = 0; k < PATCH_NR_KINDS; k++)
 			c->plans[k].how = PATCH_HOW_KEEP;
-	c->patched = how_name(c->plans);
-	if (patch_table.magic != PATCH_TABLE_MAGIC || patch_table.count > PATCH_TABLE_MAX)
+	c->patched = patching == PATCH_MODE_LAZY ? "lazy" : how_name(c->plans);
+	if (patching == PATCH_MODE_LAZY) {
+		static void (*const entries[PATCH_NR_KINDS])(void) = { pv_lazy_entry0, pv_lazy_entry1, pv_lazy_entry2 };
+		for (unsigned k = 0; k < PATCH_NR_KINDS; k++) {
+			lazy_plans[k] = c->plans[k];
+			pv_ops[k] = (void *)entries[k];
+		}
+		c->result = (struct patch_result){ 0 };
+	} else if (patch_table.magic != PATCH_TABLE_MAGIC || patch_table.count > PATCH_TABLE_MAX)
 		kprintf("# pv: the patch-site table is empty or bad (magic %x, count %u): this image was not "
 			"finished by patch/sitegen; no site is patched\n", patch_table.magic, patch_table.count);
 	else
@@ -133,6 +195,12 @@ void pv_choose_and_patch(enum pv_lock_mode mode, enum pv_preempt_mode preempt, b
 			    &c->result);
 	kprintf("# pv: backend=%s reason=%s sites=%u patched=%s preempt=%s\n", c->backend, c->reason,
 		c->result.sites, c->patched, c->preempt);
+	if (patching == PATCH_MODE_LAZY)
+		kprintf("# patch: mode=lazy sites=0: the table is not read; each site is patched live by its "
+			"first run (pv_ops[] points at the resolvers)\n");
+	else
+		kprintf("# patch: mode=%s sites=%u from the table patch/sitegen wrote\n",
+			patching == PATCH_MODE_OFF ? "off" : "boot", c->result.sites);
 	/* Per-CPU setup: the BSP now, each AP as it starts. */
 	if (c->owner && c->owner->cpu_init) {
 		c->owner->cpu_init(0);
@@ -146,9 +214,10 @@ void pv_choose_and_patch(enum pv_lock_mode mode, enum pv_preempt_mode preempt, b
 			c->result.inline_too_long);
 }
 
-unsigned pv_verify_sites(const struct pv_choice *c)
+unsigned pv_verify_sites(const struct pv_choice *c, const char *when, unsigned *unpatched)
 {
 	unsigned bad = 0, i = 0;
+	*unpatched = 0;
 	const struct patch_site *first = patch_table.sites;
 	const struct patch_site *last = first + (patch_table.magic == PATCH_TABLE_MAGIC && patch_table.count <= PATCH_TABLE_MAX ?
 								  patch_table.count : 0);
@@ -162,17 +231,24 @@ unsigned pv_verify_sites(const struct pv_choice *c)
 			bad++;
 			continue;
 		}
+		u8 orig[PATCH_SITE_LEN];
+		patch_original_bytes(at, s->kind, orig);
 		if (!patch_build(at, s->len, &c->plans[s->kind], want, &fell_back))
 			patch_original_bytes(at, s->kind, want);
 		char hex[3 * PATCH_SITE_LEN + 1];
-		int match = 1;
+		int match = 1, is_orig = 1;
 		for (unsigned j = 0; j < PATCH_SITE_LEN; j++) {
 			ksnprintf(hex + 3 * j, 4, "%02x ", at[j]);
 			match &= at[j] == want[j];
+			is_orig &= at[j] == orig[j];
 		}
 		hex[3 * PATCH_SITE_LEN - 1] = 0;
-		kprintf("# patch: site %u %s at %p: %s%s\n", i, patch_kind_name(s->kind), at, hex,
-			match ? "" : "  MISMATCH");
+		/* patch=lazy: a site no CPU has run yet still calls its stub, and that is right. */
+		bool unrun = !match && is_orig && c->patching == PATCH_MODE_LAZY;
+		*unpatched += unrun;
+		match |= unrun;
+		kprintf("# patch: %s: site %u %s at %p: %s%s\n", when, i, patch_kind_name(s->kind), at, hex,
+			unrun ? "  (lazy: not run yet)" : match ? "" : "  MISMATCH");
 		bad += !match;
 	}
 	return bad;
@@ -193,4 +269,85 @@ bool pv_up_locks(unsigned cpus, bool up_off)
 	kprintf("# patch: up: one vCPU: %u of %u LOCK prefixes made DS prefixes (0x3e), %u refused, "
 		"%u read back as 0x3e\n", n, records, refused, ds);
 	return records && !refused && ds == records;
+}
+
+/* ---- live switching (pv_switch) ---- */
+
+/*
+ * The plans "off" stands for: the native ones; for the native backend, whose
+ * chosen plans are those already, direct calls of the native hooks (nothing
+ * blocks either way: what runs is the switching).
+ */
+static void off_plans(const struct pv_choice *c, struct patch_plan out[PATCH_NR_KINDS])
+{
+	native_plans(out);
+	if (c->native)
+		for (unsigned k = 0; k < PATCH_NR_KINDS; k++)
+			out[k].how = PATCH_HOW_CALL;
+}
+
+/* Rewrite every site of `kind` to `plan`, live. Returns the sites whose bytes changed. */
+static unsigned switch_kind(enum patch_kind kind, const struct patch_plan *plan)
+{
+	const struct patch_site *first = patch_table.sites, *last = first + patch_table.count;
+	unsigned n = 0;
+
+	pv_ops[kind] = plan->target;
+	for (const struct patch_site *s = first; s < last; s++) {
+		u8 want[PATCH_SITE_LEN], *at = patch_site_addr(s);
+		bool fell_back;
+		if (s->kind != kind)
+			continue;
+		if (!patch_build(at, PATCH_SITE_LEN, plan, want, &fell_back))
+			patch_original_bytes(at, kind, want); /* KEEP: the call of the stub */
+		bool differs = false;
+		for (unsigned i = 0; i < PATCH_SITE_LEN; i++)
+			differs |= at[i] != want[i];
+		if (differs) {
+			patch_live_write(at, want);
+			n++;
+		}
+	}
+	return n;
+}
+
+void pv_switch(const struct pv_choice *c, bool on, struct pv_switch_stats *st)
+{
+	struct patch_plan plans[PATCH_NR_KINDS];
+	u64 t0 = x86_rdtsc();
+	unsigned self = this_cpu()->index;
+
+	*st = (struct pv_switch_stats){ 0 };
+	if (on) {
+		for (unsigned k = 0; k < PATCH_NR_KINDS; k++)
+			plans[k] = c->plans[k];
+		st->sites += switch_kind(PATCH_UNLOCK_KICK, &plans[PATCH_UNLOCK_KICK]); /* pml:X5 */
+		__atomic_store_n(&ticket_no_block, false, __ATOMIC_SEQ_CST);          /* pml:X6 */
+		st->sites += switch_kind(PATCH_VCPU_IS_PREEMPTED, &plans[PATCH_VCPU_IS_PREEMPTED]);
+		st->sites += switch_kind(PATCH_LOCK_SPINNING, &plans[PATCH_LOCK_SPINNING]);
+	} else {
+		off_plans(c, plans);
+		/* 0: no vCPU blocks from now on (see ticket.c), or the drain below sees it inside. */
+		__atomic_store_n(&ticket_no_block, true, __ATOMIC_SEQ_CST); /* pml:X1 */
+		st->sites += switch_kind(PATCH_LOCK_SPINNING, &plans[PATCH_LOCK_SPINNING]); /* 1 */
+		st->sites += switch_kind(PATCH_VCPU_IS_PREEMPTED, &plans[PATCH_VCPU_IS_PREEMPTED]);
+		/* 2: after 0 and the syncs of 1, nobody blocks; drain those inside. pml:X2 */
+		for (unsigned i = 0; i < cpus_online; i++) {
+			if (i == self)
+				continue;
+			u64 last_kick = 0;
+			while (__atomic_load_n(&ticket_waits[i].in_hook, __ATOMIC_ACQUIRE)) {
+				/* Its slot is published before it blocks: kick once it is, every 1 ms. */
+				if (__atomic_load_n(&ticket_waits[i].lock, __ATOMIC_ACQUIRE) && c->owner &&
+				    c->owner->kick && x86_rdtsc() - last_kick > tsc_khz) {
+					c->owner->kick(i);
+					st->kicks++;
+					last_kick = x86_rdtsc();
+				}
+				x86_pause();
+			}
+		}
+		st->sites += switch_kind(PATCH_UNLOCK_KICK, &plans[PATCH_UNLOCK_KICK]); /* 3 pml:X3 */
+	}
+	st->cycles = x86_rdtsc() - t0;
 }

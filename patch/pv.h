@@ -40,6 +40,11 @@ struct pv_backend {
 	 * preemption record since cpu_init registered it.
 	 */
 	bool (*preempt_live)(unsigned cpu);
+	/*
+	 * kick(cpu): MAY be NULL for a backend that never blocks. Wake vCPU `cpu`
+	 * out of lock_spinning's block, as unlock_kick would (pv_switch's hand-over).
+	 */
+	void (*kick)(unsigned cpu);
 };
 
 /*
@@ -62,6 +67,15 @@ struct patch_plan pv_native_preempt_plan(void);
 
 enum pv_lock_mode { PVLOCK_AUTO, PVLOCK_OFF };
 enum pv_preempt_mode { PREEMPT_AUTO, PREEMPT_OFF };
+/*
+ * How the sites get their bytes (option patch=):
+ *   BOOT: every site in the table, once, before the APs start;
+ *   OFF:  none: every site stays a call of its stub (through pv_ops[]);
+ *   LAZY: none at boot, and the table is not read: pv_ops[] points at a
+ *         resolver per kind, which patches the site that called it (live,
+ *         patch/live.c) and runs it again.
+ */
+enum pv_patch_mode { PATCH_MODE_BOOT, PATCH_MODE_OFF, PATCH_MODE_LAZY };
 
 struct pv_choice {
 	const char *backend;  /* "native", "xen", "kvm" */
@@ -70,6 +84,7 @@ struct pv_choice {
 	const char *patched;  /* "nop", "call", "inline", "off", "mixed" */
 	const char *preempt;  /* where vcpu_is_preempted reads: "native", "xen-runstate", ... */
 	const struct pv_backend *owner; /* the backend in use, or NULL */
+	enum pv_patch_mode patching;
 	struct patch_plan plans[PATCH_NR_KINDS];
 	struct patch_result result;
 };
@@ -78,8 +93,32 @@ struct pv_choice {
  * Choose a backend and patch every site for it. MUST run on the BSP before any AP
  * starts. Logs one line: "# pv: backend=... reason=... sites=N patched=... preempt=...".
  */
-void pv_choose_and_patch(enum pv_lock_mode mode, enum pv_preempt_mode preempt, bool patch_off,
+void pv_choose_and_patch(enum pv_lock_mode mode, enum pv_preempt_mode preempt, enum pv_patch_mode patching,
 			 struct pv_choice *c);
+/* patch=lazy: sites patched by their first run so far, and resolver calls (a site may race). */
+extern unsigned pv_lazy_resolved, pv_lazy_calls;
+
+/*
+ * Live switch, while every vCPU runs the lock: on=false rewrites every site to
+ * the native plans, on=true back to the chosen ones (for the native backend,
+ * whose chosen plans are the native ones, "off" is direct calls of the native
+ * hooks, so the switching itself is what runs). The hand-over (no vCPU may stay blocked with nobody to kick it):
+ *   to native: 1. lock_spinning and vcpu_is_preempted sites native: no vCPU
+ *                 enters the blocking hook any more;
+ *              2. every other vCPU still inside lock_spinning (in_hook) is
+ *                 kicked, again and again, until it has left;
+ *              3. only then unlock_kick sites native.
+ *   to PV:     unlock_kick first, then vcpu_is_preempted, then lock_spinning:
+ *              by the time a vCPU can block, every unlock can kick it.
+ * MUST NOT run on two CPUs at once, nor from an interrupt handler; the caller
+ * holds no ticket lock. Fills *st.
+ */
+struct pv_switch_stats {
+	unsigned sites;   /* sites rewritten */
+	unsigned kicks;   /* hand-over kicks sent (to native only) */
+	u64 cycles;       /* TSC cycles the switch took */
+};
+void pv_switch(const struct pv_choice *c, bool on, struct pv_switch_stats *st);
 
 /*
  * UP alternatives (option up=): with one CPU and up=auto, every recorded LOCK
@@ -90,9 +129,11 @@ void pv_choose_and_patch(enum pv_lock_mode mode, enum pv_preempt_mode preempt, b
 bool pv_up_locks(unsigned cpus, bool up_off);
 
 /*
- * Re-read every site and compare it with what the choice should have written.
- * Logs each site's bytes; returns the number of sites that differ.
+ * Re-read every site and compare it with what the choice should have written
+ * (patch=lazy: or its original call, if no CPU ran it yet: counted in
+ * *unpatched). Logs each site's bytes, prefixed by `when`; returns the number
+ * of sites that differ.
  */
-unsigned pv_verify_sites(const struct pv_choice *c);
+unsigned pv_verify_sites(const struct pv_choice *c, const char *when, unsigned *unpatched);
 
 #endif

@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: MIT
 # verify.sh: `make verify`: SPIN checks the ticket lock model locks/ticket.pml for both backends
 # (safety, and liveness under weak fairness) and must catch every mutant. Ends with "N passed, N failed".
-# env: JOBS (2 pan runs at a time), DEPTH (pan -m, 2000000), MEMLIM (MB per pan, 2048),
-#      PAN_TIMEOUT (300 s per pan run), KEEP=1 keeps the work dir (pan output, trails) even on success,
+# env: JOBS (2 pan runs at a time), DEPTH (pan -m, 2000000), MEMLIM (MB per pan, 9000; pan stores
+#      states with -DCOLLAPSE: the SWITCH liveness runs need 5-8 GB), PAN_TIMEOUT (900 s per pan run), KEEP=1 keeps the work dir (pan output, trails) even on success,
 #      MODEL (locks/ticket.pml; another model to try the checks on)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -13,8 +13,8 @@ cd "$top"
 
 JOBS=${JOBS:-2}
 DEPTH=${DEPTH:-2000000}
-MEMLIM=${MEMLIM:-2048}
-PAN_TIMEOUT=${PAN_TIMEOUT:-300}
+MEMLIM=${MEMLIM:-9000}
+PAN_TIMEOUT=${PAN_TIMEOUT:-900}
 model=${MODEL:-locks/ticket.pml}
 mkdir -p build/verify
 work=$(mktemp -d build/verify/run.XXXXXX)
@@ -23,7 +23,8 @@ start=$(date +%s.%N)
 # elapsed T0: seconds since T0 (date +%s.%N), one decimal.
 elapsed() { echo "$(date +%s.%N) $1" | awk '{ printf "%.1f", $1 - $2 }'; }
 
-# The cases, in KTAP order: "name backend mutant" (mutant "-" is the model as the C is).
+# The cases, in KTAP order: "backend defines name" (defines: "-" for none, else comma-separated:
+# SWITCH adds the live switcher, M1..M7 are mutants; a case without a mutant must hold).
 cases=(
 	"xen - ticket.pml xen: mutual exclusion, no deadlock, no lost wake-up"
 	"kvm - ticket.pml kvm: mutual exclusion, no deadlock, no lost wake-up"
@@ -35,6 +36,12 @@ cases=(
 	"kvm M4 ticket.pml kvm M4 caught (HLT forgets an earlier kick)"
 	"xen M5 ticket.pml xen M5 caught (early slow-path entry without the last check)"
 	"kvm M5 ticket.pml kvm M5 caught (early slow-path entry without the last check)"
+	"xen SWITCH ticket.pml xen with live switches: mutual exclusion, no deadlock, no lost wake-up"
+	"kvm SWITCH ticket.pml kvm with live switches: mutual exclusion, no deadlock, no lost wake-up"
+	"xen SWITCH,M6 ticket.pml xen M6 caught (switch to native without the hand-over)"
+	"kvm SWITCH,M6 ticket.pml kvm M6 caught (switch to native without the hand-over)"
+	"xen SWITCH,M7 ticket.pml xen M7 caught (switch back with lock_spinning first)"
+	"kvm SWITCH,M7 ticket.pml kvm M7 caught (switch back with lock_spinning first)"
 )
 
 # pan_run DIR KIND CCFLAGS PANFLAGS...: compile DIR/pan.c into DIR/pan-KIND and run it, output in
@@ -44,7 +51,7 @@ pan_run() {
 	local dir=$1 kind=$2 ccflags=$3 rc=0
 	shift 3
 	# shellcheck disable=SC2086 # CCFLAGS is a list of flags
-	if ! (cd "$dir" && gcc -w $ccflags -DMEMLIM="$MEMLIM" -o "pan-$kind" pan.c) >"$dir/$kind.out" 2>&1; then
+	if ! (cd "$dir" && gcc -w $ccflags -DCOLLAPSE -DMEMLIM="$MEMLIM" -o "pan-$kind" pan.c) >"$dir/$kind.out" 2>&1; then
 		echo "gcc failed on the generated verifier" >>"$dir/$kind.out"
 		return 1
 	fi
@@ -109,7 +116,9 @@ run_case() {
 	mkdir -p "$dir"
 	cp "$model" "$dir/ticket.pml"
 	spinflags="-DBACKEND_${backend^^}"
-	[ "$mutant" = - ] || spinflags="$spinflags -D$mutant"
+	[ "$mutant" = - ] || spinflags="$spinflags $(tr ',' '\n' <<<"$mutant" | sed 's/^/-D/' | paste -sd' ')"
+	local holds=1
+	grep -q 'M[0-9]' <<<"$mutant" && holds=0
 	exec 3>"$dir/diag"
 	# shellcheck disable=SC2086 # SPINFLAGS is a list of flags
 	if ! (cd "$dir" && spin -a $spinflags ticket.pml) >"$dir/spin.out" 2>&1 || [ ! -f "$dir/pan.c" ]; then
@@ -119,7 +128,7 @@ run_case() {
 		return 0
 	fi
 	# The model of the C: the big runs, optimised. Mutants: small, compile fast.
-	if [ "$mutant" = - ]; then ccopt=-O2; else ccopt=-O0; fi
+	if [ $holds = 1 ]; then ccopt=-O2; else ccopt=-O0; fi
 	t0=$(date +%s.%N)
 	pan_run "$dir" safety "$ccopt -DSAFETY -DNOCLAIM" -m"$DEPTH" && s_ok=1
 	echo "safety (mutual exclusion, no deadlock): $(pan_summary "$dir/safety.out"), $(elapsed "$t0") s" >&3
@@ -139,7 +148,7 @@ run_case() {
 	serr=$(pan_error "$dir/safety.out")
 	lerr=$(pan_error "$dir/liveness.out")
 	echo "safety: $serr; liveness: $lerr" >&3
-	if [ "$mutant" = - ]; then
+	if [ $holds = 1 ]; then
 		# Must hold, and every statement of the model must run (the WRAP take among them).
 		local unreached
 		unreached=$(sed -n '/^unreached in proctype vcpu/,/^unreached in claim/p' "$dir/safety.out" | grep -c 'ticket\.pml:' || true)
@@ -179,9 +188,9 @@ run_case() {
 # C line ("pml:TAG"), and every tag in the C is one the model uses. Case 0, reported first.
 tags_check() {
 	local model_tags c_tags bad=""
-	model_tags=$(grep -o '\b[TWSUM][0-9]\b' "$model" | sort -u)
-	c_tags=$(grep -oh 'pml:[TWSUM][0-9]\b' locks/*.[ch] xen/*.[ch] kvm/*.[ch] | sed 's/^pml://' | sort -u)
-	for t in $(grep '^[TWSU]' <<<"$model_tags"); do
+	model_tags=$(grep -o '\b[TWSUMX][0-9]\b' "$model" | sort -u)
+	c_tags=$(grep -oh 'pml:[TWSUMX][0-9]\b' locks/*.[ch] xen/*.[ch] kvm/*.[ch] patch/*.[ch] | sed 's/^pml://' | sort -u)
+	for t in $(grep '^[TWSUX]' <<<"$model_tags"); do
 		grep -qx "$t" <<<"$c_tags" || bad+=" $t (in the model, on no C line)"
 	done
 	for t in $c_tags; do
@@ -191,7 +200,7 @@ tags_check() {
 		echo "tags that do not match:$bad"
 		return 1
 	fi
-	echo "$(wc -w <<<"$model_tags") tags in the model, $(grep -c 'pml:' locks/*.[ch] xen/*.[ch] kvm/*.[ch] | awk -F: '{ n += $2 } END { print n }') tagged C lines"
+	echo "$(wc -w <<<"$model_tags") tags in the model, $(grep -c 'pml:' locks/*.[ch] xen/*.[ch] kvm/*.[ch] patch/*.[ch] | awk -F: '{ n += $2 } END { print n }') tagged C lines"
 }
 
 # Run the cases, JOBS at a time; report in order once all are done.

@@ -127,14 +127,14 @@ static void xen_lock_spinning(struct ticketlock *lock, u16 want)
 	port_clear(port);                            /* 2 [pml:S2] */
 	if (ticket_announce_and_check(lock, want)) { /* 3 */
 		/*
-		 * Only the vCPU that takes the watchdog tick (interrupts on: the BSP)
-		 * polls with a 100 ms bound, so the watchdog always gets to run; every
+		 * Only the vCPU that takes the watchdog tick (the BSP) polls with a
+		 * 100 ms bound, so the watchdog always gets to run; every
 		 * other vCPU blocks until kicked, so a lost kick is a real stall that
 		 * the watchdog reports. (Time records exist for the first
 		 * XEN_LEGACY_MAX_VCPUS vCPUs only.)
 		 */
 		u32 vcpu = cpu_vcpu[self];
-		bool bounded = x86_irqs_enabled() && vcpu < XEN_LEGACY_MAX_VCPUS;
+		bool bounded = self == 0 && vcpu < XEN_LEGACY_MAX_VCPUS;
 		struct sched_poll poll = {
 			.nr_ports = 1,
 			.timeout = bounded ? xen_system_time(vcpu) + 100000000ull : 0,
@@ -205,6 +205,13 @@ static void xen_cpu_init(unsigned cpu)
 	if (rc)
 		kprintf("# xen: cpu %u (vCPU %u): VCPUOP_register_runstate_memory_area failed (%ld): "
 			"it reads as never preempted\n", cpu, cpu_vcpu[cpu], rc);
+}
+
+/* pv_switch's hand-over: the same wake-up as unlock_kick's, for vCPU `cpu`. */
+static void xen_kick(unsigned cpu)
+{
+	struct evtchn_send send = { .port = cpu_port[cpu] };
+	xen_hypercall_event_channel_op(EVTCHNOP_send, &send);
 }
 
 static bool xen_detect(const char **why)
@@ -315,5 +322,5 @@ static bool xen_init(struct patch_plan plans[PATCH_NR_KINDS], const char **why)
 }
 
 const struct pv_backend xen_backend = { "xen", xen_detect, xen_init, xen_platform, xen_cpu_init,
-					xen_preempt_live };
+					xen_preempt_live, xen_kick };
 PV_BACKEND(xen_backend);

@@ -17,7 +17,8 @@ enum {
 	KTAP_STRESS_EXCLUSION,
 	KTAP_STRESS_TOTAL,
 	KTAP_PREEMPT_INFO,
-	KTAP_NR = KTAP_PREEMPT_INFO,
+	KTAP_SITES_AFTER,
+	KTAP_NR = KTAP_SITES_AFTER,
 };
 
 struct stress_cfg {
@@ -28,6 +29,8 @@ struct stress_cfg {
 	u64 ms;         /* > 0: stop every vCPU after this many ms (BSP clock); iters is then a cap */
 	bool tas;       /* stress.lock=tas: the test-and-set baseline instead of the ticket lock */
 	bool skew;      /* measure each vCPU's TSC skew first: only a backend that kicks needs it */
+	u64 switch_ms;  /* > 0: the BSP flips the lock between native and PV this often (pv_switch) */
+	void (*switch_fn)(bool on); /* does one flip; on=true: back to the chosen backend */
 };
 
 struct stress_result {
@@ -37,6 +40,8 @@ struct stress_result {
 	u64 min_acq, max_acq; /* per-vCPU counts when the first vCPU finished */
 	u64 expected;         /* vCPUs x iters, or with a time limit the sum of per-vCPU counts */
 	u64 tas_contended;    /* stress.lock=tas: acquisitions that had to wait */
+	u64 first_wait_max;   /* the longest of the vCPUs' first waits, TSC cycles */
+	unsigned first_wait_n; /* vCPUs that waited at all */
 };
 
 void stress_run(const struct stress_cfg *c, struct stress_result *r);

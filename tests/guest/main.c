@@ -27,7 +27,7 @@ static void __attribute__((noreturn)) ktap_fatal(unsigned n, const char *name, c
 
 /* ---- command line ---- */
 static const char *const pvlock_choices[] = { "auto", "off", 0 };
-static const char *const patch_choices[] = { "on", "off", 0 };
+static const char *const patch_choices[] = { "on", "off", "lazy", 0 };
 /* Fault injection, for the tests that the failure is diagnosed (README: "Faults injected"). */
 enum { INJECT_NONE, INJECT_DROP_KICK, INJECT_LATE_FLAG, INJECT_HOLD, INJECT_BAD_HYPERCALL };
 static const char *const inject_choices[] = { "none", "drop-kick", "late-flag", "hold", "bad-hypercall", 0 };
@@ -36,16 +36,17 @@ static const char *const preempt_choices[] = { "auto", "off", 0 };
 static const char *const up_choices[] = { "auto", "off", 0 };
 static u64 opt_pvlock = PVLOCK_AUTO, opt_patch = 0, opt_iters = 1000, opt_cs = 20,
 	   opt_threshold = 2048, opt_watchdog = 60, opt_inject = 0, opt_ms = 0, opt_lock = 0,
-	   opt_preempt = PREEMPT_AUTO, opt_up = 0;
+	   opt_preempt = PREEMPT_AUTO, opt_up = 0, opt_switch = 0;
 static struct cmdline_opt opts[] = {
 	{ "pvlock", &opt_pvlock, 0, 0, pvlock_choices, "auto|off", false },
-	{ "patch", &opt_patch, 0, 0, patch_choices, "on|off", false },
+	{ "patch", &opt_patch, 0, 0, patch_choices, "on|off|lazy", false },
 	{ "preempt", &opt_preempt, 0, 0, preempt_choices, "auto|off", false },
 	{ "up", &opt_up, 0, 0, up_choices, "auto|off", false },
 	{ "stress.iters", &opt_iters, 1, 100000000, 0, 0, false },
 	{ "stress.cs", &opt_cs, 0, 100000, 0, 0, false },
 	{ "stress.ms", &opt_ms, 0, 3600000, 0, 0, false },
 	{ "stress.lock", &opt_lock, 0, 0, lock_choices, "ticket|tas", false },
+	{ "stress.switch", &opt_switch, 0, 60000, 0, 0, false },
 	{ "spin_threshold", &opt_threshold, 1, 1u << 30, 0, 0, false },
 	{ "watchdog", &opt_watchdog, 1, 3600, 0, 0, false },
 	{ "inject", &opt_inject, 0, 0, inject_choices, "none|drop-kick|late-flag|hold|bad-hypercall", false },
@@ -126,6 +127,24 @@ static bool wx_check(const char *when)
 	return bad == 0;
 }
 
+/* ---- stress.switch: live switches between native and the chosen backend ---- */
+static struct {
+	unsigned to_native, to_on, sites, kicks;
+	u64 max_cycles;
+} sw;
+
+static void stress_switch(bool on)
+{
+	struct pv_switch_stats st;
+	pv_switch(&pv, on, &st);
+	sw.to_on += on;
+	sw.to_native += !on;
+	sw.sites += st.sites;
+	sw.kicks += st.kicks;
+	if (st.cycles > sw.max_cycles)
+		sw.max_cycles = st.cycles;
+}
+
 /*
  * vcpu_is_preempted, checked after the stress on the BSP: every vCPU's
  * preemption record was written by the hypervisor (Xen's runstate area, KVM's
@@ -183,9 +202,9 @@ void __attribute__((noreturn)) boot_main(u32 start_info_pa)
 	ticket_inject_drop_kick = opt_inject == INJECT_DROP_KICK;
 	ticket_inject_late_flag = opt_inject == INJECT_LATE_FLAG;
 	xen_inject_bad_hypercall = opt_inject == INJECT_BAD_HYPERCALL;
-	kprintf("# cmdline: pvlock=%s patch=%s preempt=%s up=%s stress.iters=%lu stress.cs=%lu stress.ms=%lu stress.lock=%s "
+	kprintf("# cmdline: pvlock=%s patch=%s preempt=%s up=%s stress.iters=%lu stress.cs=%lu stress.ms=%lu stress.lock=%s stress.switch=%lu "
 		"spin_threshold=%lu watchdog=%lu inject=%s\n", pvlock_choices[opt_pvlock],
-		patch_choices[opt_patch], preempt_choices[opt_preempt], up_choices[opt_up], opt_iters, opt_cs, opt_ms, lock_choices[opt_lock], opt_threshold,
+		patch_choices[opt_patch], preempt_choices[opt_preempt], up_choices[opt_up], opt_iters, opt_cs, opt_ms, lock_choices[opt_lock], opt_switch, opt_threshold,
 		opt_watchdog, inject_choices[opt_inject]);
 	ktap(true, KTAP_CMDLINE, "cmdline");
 
@@ -222,18 +241,20 @@ void __attribute__((noreturn)) boot_main(u32 start_info_pa)
 	bool wx_boot = wx_check("after boot, before patching");
 	u64 t0 = x86_rdtsc();
 	pv_choose_and_patch(opt_pvlock == PVLOCK_OFF ? PVLOCK_OFF : PVLOCK_AUTO,
-			    opt_preempt == PREEMPT_OFF ? PREEMPT_OFF : PREEMPT_AUTO, opt_patch == 1, &pv);
+			    opt_preempt == PREEMPT_OFF ? PREEMPT_OFF : PREEMPT_AUTO,
+			    (enum pv_patch_mode[]){ PATCH_MODE_BOOT, PATCH_MODE_OFF, PATCH_MODE_LAZY }[opt_patch], &pv);
 	bool up_ok = pv_up_locks(cpu_count, opt_up == 1);
 	u64 t_patch = x86_rdtsc() - t0;
-	unsigned mismatched = pv_verify_sites(&pv);
-	unsigned expect = opt_patch == 1 ? 0 : pv.result.sites;
+	unsigned unrun, mismatched = pv_verify_sites(&pv, "at boot", &unrun);
 	unsigned patched = 0;
 	for (unsigned k = 0; k < PATCH_NR_KINDS; k++)
 		patched += pv.result.patched[k];
 	kprintf("# patch: %u sites, %u rewritten, %u refused, %u mismatched on re-read, %lu TSC cycles\n",
 		pv.result.sites, patched, pv.result.refused, mismatched, t_patch);
-	ktap(pv.result.sites > 0 && patched == expect && !pv.result.refused && !mismatched && up_ok,
-	     KTAP_PV_PATCH, "pv_patch_sites");
+	/* boot: every site of the table rewritten; off: none; lazy: none yet, the table not even read. */
+	bool sites_ok = opt_patch == 0 ? pv.result.sites > 0 && patched == pv.result.sites :
+			opt_patch == 1 ? pv.result.sites > 0 && patched == 0 : pv.result.sites == 0 && unrun > 0;
+	ktap(sites_ok && !pv.result.refused && !mismatched && up_ok, KTAP_PV_PATCH, "pv_patch_sites");
 	/* An injected fault the chosen backend never reaches is said, not silently ignored. */
 	if ((opt_inject == INJECT_DROP_KICK || opt_inject == INJECT_LATE_FLAG) && pv.native)
 		kprintf("# inject: %s has no effect with backend=native: nothing blocks or kicks\n",
@@ -257,7 +278,12 @@ void __attribute__((noreturn)) boot_main(u32 start_info_pa)
 
 	/* 7, 8. the stress */
 	struct stress_cfg sc = { opt_iters, opt_cs, opt_watchdog, opt_inject == INJECT_HOLD, opt_ms,
-				 opt_lock == 1, !pv.native };
+				 opt_lock == 1, !pv.native, opt_switch, stress_switch };
+	if (opt_switch && (opt_patch == 1 || opt_lock == 1)) {
+		kprintf("# switch: stress.switch needs patched sites and the ticket lock (%s): no switching\n",
+			opt_patch == 1 ? "patch=off" : "stress.lock=tas");
+		sc.switch_ms = 0;
+	}
 	struct stress_result r;
 	kprintf("# stress: %u vCPU(s) x %lu acquisitions%s, critical section %lu loops, spin_threshold %u, "
 		"lock %s\n", online, sc.iters, sc.ms ? " at most" : "", sc.cs, ticket_spin_threshold,
@@ -296,9 +322,30 @@ void __attribute__((noreturn)) boot_main(u32 start_info_pa)
 		sum.kicks_received, sum.spurious_wakeups, sum.early_entries, sum.holder_unknown,
 		sum.handoffs_preempted, sum.preempt_kicks);
 	latency_report(online);
+	kprintf("# stress: first wait: %u vCPU(s) waited; the longest first wait took %lu TSC cycles\n",
+		r.first_wait_n, r.first_wait_max);
+	if (sc.switch_ms) {
+		kprintf("# switch: %u live switches every %lu ms: %u off (%s), %u back on (%s); %u sites rewritten, "
+			"longest switch %lu TSC cycles\n", sw.to_native + sw.to_on, sc.switch_ms, sw.to_native,
+			pv.native ? "direct calls of the native hooks" : "native", sw.to_on,
+			pv.native ? "NOPs" : pv.backend, sw.sites, sw.max_cycles);
+		kprintf("# switch: hand-over: %u kicks, %lu blocks refused; #BP handler: %lu CPU(s) sent on at a "
+			"half-written site, %lu stale int3 run again\n", sw.kicks, ticket_no_block_refusals,
+			patch_live_bp_hits, patch_live_stale_hits);
+	}
 	ktap(r.violations == 0 && r.complement_ok, KTAP_STRESS_EXCLUSION, "stress_exclusion");
 	ktap(r.total == expect_total && r.counter == expect_total, KTAP_STRESS_TOTAL, "stress_total");
 	ktap(preempt_check(online), KTAP_PREEMPT_INFO, "vcpu_preempt_info");
+
+	/* 10. every site as the choice wants it after the stress (live switches, lazy patching included) */
+	mismatched = pv_verify_sites(&pv, "after the stress", &unrun);
+	if (opt_patch == 2)
+		kprintf("# patch: lazy: %u site(s) patched by their first run (%u resolver call(s)), %u never run\n",
+			pv_lazy_resolved, pv_lazy_calls, unrun);
+	/* Without live switches (which rewrite every site), lazy runs patched exactly the sites that ran. */
+	ktap(!mismatched && (opt_patch != 2 || sc.switch_ms || pv_lazy_resolved + unrun == patch_table.count),
+	     KTAP_SITES_AFTER,
+	     "sites_after_stress");
 
 	kprintf("# pvtick: %s\n", failed ? "FAIL" : "PASS");
 	machine_exit(failed == 0);

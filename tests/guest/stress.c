@@ -27,6 +27,7 @@ static struct stress_cpu {
 	u64 acquisitions;
 	u64 violations;
 	u64 tas_contended;
+	u64 first_wait_cycles; /* TSC cycles of this vCPU's first acquisition that had to wait */
 	u32 phase;
 } __attribute__((aligned(64))) per_cpu[MAX_CPUS];
 
@@ -102,12 +103,24 @@ static void stress_worker(void *arg)
 	while (!__atomic_load_n(&go, __ATOMIC_ACQUIRE))
 		x86_pause();
 
+	/* stress.switch: the BSP, between two acquisitions (holding no lock), flips the lock live. */
+	bool on = true;
+	u64 next_switch = x86_rdtsc() + cfg.switch_ms * tsc_khz;
 	for (u64 i = 0; i < cfg.iters && !READ_ONCE(stop); i++) {
+		if (!me && cfg.switch_ms && (s64)(x86_rdtsc() - next_switch) >= 0) {
+			on = !on;
+			cfg.switch_fn(on);
+			next_switch = x86_rdtsc() + cfg.switch_ms * tsc_khz;
+		}
 		WRITE_ONCE(pc->phase, PH_WAIT);
+		u64 t_lock = x86_rdtsc(), waited = ticket_stats[me].contended;
 		if (cfg.tas)
 			pc->tas_contended += tas_lock(&tas_lock_word);
 		else
 			ticket_lock(&stress_lock);
+		/* The first wait runs the slow path's sites first: with patch=lazy, their resolvers. */
+		if (!pc->first_wait_cycles && ticket_stats[me].contended != waited)
+			pc->first_wait_cycles = x86_rdtsc() - t_lock;
 		WRITE_ONCE(pc->phase, PH_HOLD);
 		if (V(shared.owner) != NOBODY)
 			pc->violations++;
@@ -132,6 +145,8 @@ static void stress_worker(void *arg)
 		WRITE_ONCE(pc->phase, PH_OUT);
 		WRITE_ONCE(pc->acquisitions, pc->acquisitions + 1);
 	}
+	if (!on)
+		cfg.switch_fn(true); /* end as the run began: the chosen backend */
 	WRITE_ONCE(pc->phase, PH_DONE);
 	if (!__atomic_exchange_n(&snapshot_taken, 1, __ATOMIC_ACQ_REL))
 		for (unsigned i = 0; i < cpus_online; i++)
@@ -237,6 +252,9 @@ void stress_run(const struct stress_cfg *c, struct stress_result *r)
 		r->total += pc->acquisitions;
 		r->violations += pc->violations;
 		r->tas_contended += pc->tas_contended;
+		if (pc->first_wait_cycles > r->first_wait_max)
+			r->first_wait_max = pc->first_wait_cycles;
+		r->first_wait_n += pc->first_wait_cycles != 0;
 		if (snapshot[i] < r->min_acq)
 			r->min_acq = snapshot[i];
 		if (snapshot[i] > r->max_acq)
