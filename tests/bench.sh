@@ -56,7 +56,7 @@ guest_args() { echo "$(mode_args "$1") stress.ms=$ms stress.iters=100000000 watc
 
 # point ENV MODE VCPUS REP LOG: read one run's log, append its JSON line, print its progress line.
 point() {
-	local env=$1 mode=$2 v=$3 rep=$4 log=$5 ok=true why="" tput total mn mx slowacq kicks lat early handoffs unknown contended
+	local env=$1 mode=$2 v=$3 rep=$4 log=$5 ok=true why="" tput total mn mx slowacq kicks lat early handoffs unknown contended firstwait
 	n=$((n + 1))
 	tput=$(sed -n 's/^# stress: throughput=\([0-9]*\) acq\/s.*/\1/p' "$log" | head -1)
 	total=$(sed -n 's/^# stress: total=\([0-9]*\) .*/\1/p' "$log" | head -1)
@@ -68,6 +68,7 @@ point() {
 	early=$(sed -n 's/^# slowpath: .* early_entries=\([0-9]*\) .*/\1/p' "$log" | head -1)
 	handoffs=$(sed -n 's/^# slowpath: .* handoffs_preempted=\([0-9]*\) .*/\1/p' "$log" | head -1)
 	unknown=$(sed -n 's/^# slowpath: .* holder_unknown=\([0-9]*\) .*/\1/p' "$log" | head -1)
+	firstwait=$(sed -n 's/^# stress: first wait: .* took \([0-9]*\) TSC cycles$/\1/p' "$log" | head -1)
 	# "# latency: kick-to-wake TSC cycles n=N median=C p99=C (M/P ns) clamped=K; ..."
 	lat=$(sed -n 's/^# latency: kick-to-wake TSC cycles n=\([0-9]*\) median=[0-9]* p99=[0-9]* (\([0-9]*\)\/\([0-9]*\) ns) clamped=\([0-9]*\);.*/\1 \2 \3 \4/p' "$log" | head -1)
 	[ -n "$lat" ] || lat="0 null null 0"
@@ -83,9 +84,9 @@ point() {
 		passed=$((passed + 1))
 		echo "ok $n $env $mode vcpus=$v rep=$rep: $tput acq/s, min/max $mn/$mx, slow $slowacq/$total, kicks $kicks, early entries ${early:-?}, kick-to-wake median ${lat_med} ns p99 ${lat_p99} ns (n=$lat_n)"
 	fi
-	printf '{"env":"%s","mode":"%s","vcpus":%s,"rep":%s,"ok":%s,"ms":%s,"acq_per_s":%s,"total":%s,"min_acq":%s,"max_acq":%s,"slow_acquisitions":%s,"kicks":%s,"early_entries":%s,"holder_unknown":%s,"handoffs_preempted":%s,"contended":%s,"lat_n":%s,"lat_median_ns":%s,"lat_p99_ns":%s,"lat_clamped":%s,"boot_cycles":%s,"patch_cycles":%s,"log":"%s"}\n' \
+	printf '{"env":"%s","mode":"%s","vcpus":%s,"rep":%s,"ok":%s,"ms":%s,"acq_per_s":%s,"total":%s,"min_acq":%s,"max_acq":%s,"slow_acquisitions":%s,"kicks":%s,"early_entries":%s,"holder_unknown":%s,"handoffs_preempted":%s,"contended":%s,"first_wait_cycles":%s,"lat_n":%s,"lat_median_ns":%s,"lat_p99_ns":%s,"lat_clamped":%s,"boot_cycles":%s,"patch_cycles":%s,"log":"%s"}\n' \
 		"$env" "$mode" "$v" "$rep" "$ok" "$ms" "${tput:-null}" "${total:-null}" "${mn:-null}" "${mx:-null}" \
-		"${slowacq:-null}" "${kicks:-null}" "${early:-null}" "${unknown:-null}" "${handoffs:-null}" "${contended:-null}" "$lat_n" "$lat_med" "$lat_p99" "$lat_clamped" "${boot:-null}" \
+		"${slowacq:-null}" "${kicks:-null}" "${early:-null}" "${unknown:-null}" "${handoffs:-null}" "${contended:-null}" "${firstwait:-null}" "$lat_n" "$lat_med" "$lat_p99" "$lat_clamped" "${boot:-null}" \
 		"${patch:-null}" "$log" >>"$jsonl"
 }
 
@@ -158,6 +159,23 @@ for env in $envs; do
 	echo "# bench: $env: $(grep -c . <<<"$all") points in $(($(date +%s) - t_env)) s"
 done
 
+# ---- patching: boot-time against lazy, and the UP alternatives, in native TCG ----
+# patchboot/patchlazy: the PV-capable lock at 4 vCPUs with every site patched at boot, or each by
+# its first run (boot cycles, the longest first wait, throughput); up/noup: native spinning on one
+# vCPU with the lock's LOCK prefixes made DS prefixes at boot, or kept.
+if grep -qw native <<<"$envs"; then
+	echo "# bench: patching: boot vs lazy at 4 vCPUs, UP alternatives on/off at 1 vCPU, $reps repetitions of ${ms} ms"
+	for rep in $(seq 1 "$reps"); do
+		for pm in "patchboot|4|pvlock=auto patch=on" "patchlazy|4|pvlock=auto patch=lazy" \
+			"up|1|pvlock=off up=auto" "noup|1|pvlock=off up=off"; do
+			IFS='|' read -r m v a <<<"$pm"
+			# shellcheck disable=SC2086 # the guest options are a list
+			qemu_boot "$out/runs/native-$m-v$v-r$rep.log" "$v" $((ms / 1000 + 120)) "$ELF" $a stress.ms=$ms stress.iters=100000000 watchdog=60 $extra
+			point native "$m" "$v" "$rep" "$out/runs/native-$m-v$v-r$rep.log"
+		done
+	done
+fi
+
 # ---- the native fast path: the kernel's lock and patcher built for this host ----
 echo "# bench: fast path: uncontended lock+unlock on the host, 4 variants, instructions (callgrind) and TSC cycles"
 fp=$out/fastpath-runs
@@ -214,8 +232,12 @@ done
 size=$(stat -c %s "$ELF")
 loaded=0
 for m in $(readelf -lW "$ELF" | awk '$1 == "LOAD" { print $6 }'); do loaded=$((loaded + m)); done
-printf '{"env":"image","file_bytes":%s,"loaded_bytes":%s}\n' "$size" "$loaded" >>"$jsonl"
-echo "# image: $ELF $size bytes, $loaded bytes loaded"
+table=$(readelf -sW "$ELF" | awk '$8 == "patch_table" { print $3 }')
+read -r lk_a lk_b < <(readelf -sW "$ELF" | awk '$8 == "__start_smp_locks" { a = $2 } $8 == "__stop_smp_locks" { b = $2 } END { print a, b }')
+locks=$(( (0x${lk_b:-0} - 0x${lk_a:-0}) / 4 ))
+printf '{"env":"image","file_bytes":%s,"loaded_bytes":%s,"site_table_bytes":%s,"sites":%s,"lock_prefixes":%s}\n' "$size" "$loaded" \
+	"${table:-null}" "$(build/host/sitegen --list "$ELF" | wc -l)" "${locks:-null}" >>"$jsonl"
+echo "# image: $ELF $size bytes, $loaded bytes loaded, site table ${table:-?} bytes"
 
 # ---- tables, plot, BENCHMARKS.md ----
 "$here/bench/report.sh" "$jsonl" "$out" "$reps" "$ms" "$envs" "$vcpus_list" "$modes" \

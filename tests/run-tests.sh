@@ -165,6 +165,19 @@ for smp in 1 4; do
 		'^# patch: [0-9]+ sites, 0 rewritten, 0 refused, 0 mismatched' "^# stress: total=$total expected=$total "
 done
 
+# patch=lazy: no site patched at boot, each patched live by its first run (at 4 vCPUs, several
+# vCPUs reach the same unpatched site at once); every site right after the stress (case 10).
+for smp in 1 4; do
+	boot "smp=$smp patch=lazy" $smp pass "patch=lazy stress.iters=300" \
+		'^# patch: mode=lazy sites=0: the table is not read' '^# pv: backend=native .* patched=lazy ' \
+		'^# patch: lazy: [1-9][0-9]* site\(s\) patched by their first run' '^ok 10 sites_after_stress$' \
+		"^# stress: total=$((smp * 300)) expected=$((smp * 300)) counter=$((smp * 300)) violations=0\$"
+done
+# Live switching while 4 vCPUs run the stress (native: the sites flip between NOPs and direct calls
+# of the native hooks, through the breakpoint protocol).
+boot "smp=4 stress.switch: live re-patching" 4 pass "stress.switch=5 stress.ms=2000 stress.iters=100000000" \
+	'^# switch: ([2-9]|[1-9][0-9]+) live switches every 5 ms' '^# switch: hand-over: ' '^ok 10 sites_after_stress$' \
+	'^# stress: total=([0-9]+) expected=\1 counter=\1 violations=0$'
 boot "smp=1 up=off" 1 pass "up=off stress.iters=2000" '^# patch: up: [1-9][0-9]* LOCK prefixes kept \(up=off\)$' \
 	'^# stress: total=2000 expected=2000 counter=2000 violations=0$'
 
@@ -176,6 +189,10 @@ boot "bad option: bad choice" 1 fail "pvlock=maybe" \
 	"^# cmdline: pvlock=maybe: expected one of auto\|off$" '^not ok 2 cmdline$'
 boot "bad option: bad choice for preempt" 1 fail "preempt=sometimes" \
 	"^# cmdline: preempt=sometimes: expected one of auto\|off$" '^not ok 2 cmdline$'
+boot "bad option: bad choice for patch" 1 fail "patch=sometimes" \
+	"^# cmdline: patch=sometimes: expected one of on\\|off\\|lazy$" '^not ok 2 cmdline$'
+boot "bad option: stress.switch out of range" 1 fail "stress.switch=60001" \
+	'^# cmdline: stress.switch=60001 is out of range \[0, 60000\]$' '^not ok 2 cmdline$'
 boot "bad option: not a number" 1 fail "spin_threshold=12x" \
 	"^# cmdline: spin_threshold=12x: not a decimal number$" '^not ok 2 cmdline$'
 boot "bad option: given twice" 1 fail "pvlock=off pvlock=auto" \
@@ -246,6 +263,11 @@ for f in drop-kick:4 late-flag:2; do
 		'^# watchdog: no acquisition for 5 s' 'served but still blocked: its kick was lost' \
 		'^not ok 7 stress_exclusion # watchdog fired$'
 done
+# Live switching between native and Xen's PV hooks while 4 vCPUs on 2 pCPUs run the stress, with
+# the exact total; the hand-over must strand no vCPU blocked in SCHEDOP_poll.
+xen_case domu domu-smp4-switch 4 pass "pvlock=auto stress.iters=3000 stress.cs=2000 spin_threshold=16 stress.switch=20" \
+	'^# switch: ([2-9]|[1-9][0-9]+) live switches every 20 ms: [0-9]+ off \(native\), [0-9]+ back on \(xen\)' \
+	'^ok 10 sites_after_stress$' '^# stress: total=12000 expected=12000 counter=12000 violations=0$'
 # A Xen hypercall that fails (EVTCHNOP_bind_ipi for a vCPU the domain lacks): the logged fallback.
 xen_case dom0 dom0-bad-hypercall 4 pass "pvlock=auto inject=bad-hypercall stress.iters=50" \
 	'^# pv: backend xen failed to start: xen-bind_ipi-vcpu0-failed\(-[0-9]+\); falling back to native$' \
@@ -265,6 +287,8 @@ kvm-no-unhalt|4|host,kvm-pv-unhalt=off|pvlock=auto stress.iters=50
 kvm-no-steal-time|4|host,kvm-pv-unhalt=on,kvm-steal-time=off|pvlock=auto stress.iters=50
 kvm-preempt-off|4|host,kvm-pv-unhalt=on|pvlock=auto preempt=off stress.iters=50
 kvm-hint-realtime|4|host,kvm-pv-unhalt=on,kvm-hint-dedicated=on|pvlock=auto stress.iters=50
+kvm-switch|4|host,kvm-pv-unhalt=on|pvlock=auto stress.iters=3000 stress.cs=2000 spin_threshold=16 stress.switch=20
+kvm-lazy|4|host,kvm-pv-unhalt=on|pvlock=auto patch=lazy stress.iters=3000 stress.cs=2000 spin_threshold=16
 kvm-drop-kick|4|host,kvm-pv-unhalt=on|pvlock=auto stress.iters=3000 stress.cs=2000 spin_threshold=16 inject=drop-kick watchdog=5
 kvm-late-flag|2|host,kvm-pv-unhalt=on|pvlock=auto stress.iters=3000 stress.cs=2000 spin_threshold=16 inject=late-flag watchdog=5
 EOF
@@ -306,6 +330,10 @@ kvm_case kvm-preempt-off pass '^# pv: backend=kvm reason=PV_UNHALT sites=[1-9][0
 	'^# stress: total=200 expected=200 '
 kvm_case kvm-hint-realtime pass '^# pv: backend=native reason=KVM_HINTS_REALTIME\(vCPUs-never-preempted\) ' \
 	'^# stress: total=200 expected=200 '
+kvm_case kvm-switch pass '^# switch: ([2-9]|[1-9][0-9]+) live switches every 20 ms: [0-9]+ off \(native\), [0-9]+ back on \(kvm\)' \
+	'^ok 10 sites_after_stress$' '^# stress: total=12000 expected=12000 counter=12000 violations=0$'
+kvm_case kvm-lazy pass '^# pv: backend=kvm .* patched=lazy ' '^# patch: lazy: [1-9][0-9]* site\(s\) patched by their first run' \
+	'^ok 10 sites_after_stress$' '^# stress: total=12000 expected=12000 counter=12000 violations=0$'
 for f in drop-kick late-flag; do
 	kvm_case kvm-$f fail '^# watchdog: no acquisition for 5 s' 'served but still blocked: its kick was lost' \
 		'^not ok 7 stress_exclusion # watchdog fired$'

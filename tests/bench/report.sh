@@ -174,23 +174,59 @@ gnuplot "$plot" || { echo "report.sh: gnuplot failed on $plot" >&2; exit 1; }
 			echo "| $env vCPUs | pv acq/s | pvpreempt acq/s | pvpreempt / pv | early entries | handoffs to a preempted vCPU | holder unknown |"
 			echo "| --- | --- | --- | --- | --- | --- | --- |"
 			cpus=$([ "$env" = xen ] && echo 2 || echo 1)
-			logsum=0 nr=0
+			logsum=0 nr=0 acted=0
 			for v in $vcpus_list; do
 				a=$(med "$env" pv "$v" acq_per_s) b=$(med "$env" pvpreempt "$v" acq_per_s) r=$(ratio "$b" "$a")
 				echo "| $v | $(fmt "$a") | $(fmt "$b") | $r | $(fmt "$(med "$env" pvpreempt "$v" early_entries)") | $(fmt "$(med "$env" pvpreempt "$v" handoffs_preempted)") | $(pct "$(med "$env" pvpreempt "$v" holder_unknown)" "$(med "$env" pvpreempt "$v" contended)") |"
 				if [ "$v" -gt "$cpus" ] && [ "$r" != - ]; then
 					logsum=$(awk -v s="$logsum" -v r="$r" 'BEGIN { printf "%.6f", s + log(r) }')
 					nr=$((nr + 1))
+					acted=$(awk -v a="$acted" -v e="$(med "$env" pvpreempt "$v" early_entries)" -v h="$(med "$env" pvpreempt "$v" handoffs_preempted)" \
+						'BEGIN { print a + (e == "-" ? 0 : e) + (h == "-" ? 0 : h) }')
 				fi
 			done
 			echo
 			if [ $nr = 0 ]; then
 				echo "Verdict, $env: not measured (no overcommitted point passed in both modes)."
+			elif [ "$acted" = 0 ]; then
+				echo "Verdict, $env: it did not act here: no early entry and no handoff to a preempted vCPU at any overcommitted point (median per run), so the pvpreempt / pv ratios ($(awk -v s="$logsum" -v n="$nr" 'BEGIN { printf "%.2fx", exp(s / n) }') geometric mean) are the noise between two runs of the same lock."
 			else
 				echo "Verdict, $env: $(awk -v s="$logsum" -v n="$nr" 'BEGIN { g = exp(s / n); if (g > 1.05) printf "pays: %.2fx", g; else if (g < 0.95) printf "costs: %.2fx", g; else printf "no measurable difference: %.2fx", g }') (geometric mean of pvpreempt / pv over the $nr overcommitted point(s))."
 			fi
 			echo
 		done
+	fi
+	if grep -q '"mode":"patchboot"' "$jsonl"; then
+		img=$(grep '"env":"image"' "$jsonl" | tail -1)
+		tb=$(sed -n 's/.*"site_table_bytes":\([0-9]*\).*/\1/p' <<<"$img") fb=$(sed -n 's/.*"file_bytes":\([0-9]*\).*/\1/p' <<<"$img")
+		echo "## Patching: at boot or lazily, and the UP alternatives"
+		echo
+		echo "Native TCG, $reps repetitions of ${ms} ms each, medians. \`patchboot\`: \`pvlock=auto patch=on\`, every"
+		echo "site of the table rewritten before the APs start; \`patchlazy\`: \`patch=lazy\`, no site at boot, each"
+		echo "rewritten live (breakpoint protocol, an IPI round to every vCPU per step) by its first run. Boot: TSC"
+		echo "cycles from the PVH entry to all vCPUs up. First wait: the longest, over the vCPUs, of each one's first"
+		echo "acquisition that had to wait (the first that runs the slow path's sites, so under \`patch=lazy\` the"
+		echo "one that pays for resolving them)."
+		echo
+		echo "| mode | vCPUs | acq/s | boot cycles | of which patching | longest first wait, cycles |"
+		echo "| --- | --- | --- | --- | --- | --- |"
+		for m in patchboot patchlazy; do
+			echo "| $m | 4 | $(fmt "$(med native $m 4 acq_per_s)") | $(fmt "$(med native $m 4 boot_cycles)") | $(fmt "$(med native $m 4 patch_cycles)") | $(fmt "$(med native $m 4 first_wait_cycles)") |"
+		done
+		echo
+		echo "Image: $fb bytes on disk, of which the site table patch/sitegen fills is $tb bytes: a lazy-only image"
+		echo "could leave it out ($((fb - tb)) bytes). Lazy patching trades that and the boot-time loop for a first"
+		echo "wait that includes three IPI rounds per site it resolves."
+		echo
+		echo "UP alternatives, one vCPU, native spinning (\`pvlock=off\`): \`up\` has the lock's LOCK prefixes"
+		echo "made DS prefixes at boot (\`up=auto\`), \`noup\` keeps them (\`up=off\`)."
+		echo
+		echo "| mode | vCPUs | acq/s | up / noup |"
+		echo "| --- | --- | --- | --- |"
+		u=$(med native up 1 acq_per_s) nu=$(med native noup 1 acq_per_s)
+		echo "| up | 1 | $(fmt "$u") | $(ratio "$u" "$nu") |"
+		echo "| noup | 1 | $(fmt "$nu") | 1.00 |"
+		echo
 	fi
 	echo "## Native fast path (host)"
 	echo

@@ -12,7 +12,7 @@
 #include "patch/patch.h"
 #include "locks/spinlock.h"
 
-#define NR_CASES 12
+#define NR_CASES 13
 
 #include "ktap.h"
 
@@ -576,6 +576,26 @@ static void case_up_locks(void)
 	}
 }
 
+/* The #BP handler's emulation of a site's new instruction (live re-patching). */
+static void case_emulate(void)
+{
+	static const uint8_t call[] = { 0xe8, 0x10, 0x00, 0x00, 0x00 }, nop5[] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 },
+			     mov0[] = { 0xb8, 0x00, 0x00, 0x00, 0x00 }, mov7[] = { 0xb8, 0x07, 0x00, 0x00, 0x00 },
+			     int3[] = { 0xcc, 0x10, 0x00, 0x00, 0x00 };
+	uint64_t stack[4] = { 0 }, site = 0x401000, rip, rsp, rax;
+
+	rip = site + 1, rsp = (uint64_t)(uintptr_t)&stack[2], rax = 0x5555;
+	CHECK(patch_emulate(call, site, &rip, &rsp, &rax));
+	CHECK(rip == site + 5 + 0x10 && rsp == (uint64_t)(uintptr_t)&stack[1] && stack[1] == site + 5 && rax == 0x5555);
+	rip = site + 1, rsp = 99, rax = 0x5555;
+	CHECK(patch_emulate(nop5, site, &rip, &rsp, &rax) && rip == site + 5 && rsp == 99 && rax == 0x5555);
+	rax = ~0ull;
+	CHECK(patch_emulate(mov0, site, &rip, &rsp, &rax) && rip == site + 5 && rax == 0);
+	CHECK(patch_emulate(mov7, site, &rip, &rsp, &rax) && rax == 7);
+	rip = site + 1;
+	CHECK(!patch_emulate(int3, site, &rip, &rsp, &rax) && rip == site + 1);
+}
+
 static void case_patch_kind_name(void)
 {
 	CHECK(!strcmp(patch_kind_name(PATCH_LOCK_SPINNING), "lock_spinning"));
@@ -646,6 +666,7 @@ int main(void)
 	run_case("out_of_range", case_out_of_range);
 	run_case("table_records", case_table_records);
 	run_case("up_locks", case_up_locks);
+	run_case("emulate", case_emulate);
 	run_case("patch_kind_name", case_patch_kind_name);
 	munmap(page, PAGE);
 	return nr_failed ? 1 : 0;
