@@ -138,7 +138,7 @@ boot() {
 }
 
 NOP='0f 1f 44 00 00'
-SITE_PREEMPT_NATIVE='^# patch: site [0-9]+ vcpu_is_preempted at 0x[0-9a-f]+: b8 00 00 00 00$' # mov $0,%eax
+SITE_PREEMPT_NATIVE='^# patch: at boot: site [0-9]+ vcpu_is_preempted at 0x[0-9a-f]+: b8 00 00 00 00$' # mov $0,%eax
 for smp in 1 4; do
 	iters=2000
 	[ $smp -gt 2 ] && iters=300   # 4 vCPUs on 2 host cores: ticket handoffs to preempted vCPUs are slow
@@ -146,7 +146,7 @@ for smp in 1 4; do
 	common="stress.iters=$iters"
 	boot "smp=$smp pvlock=auto" $smp pass "pvlock=auto $common" \
 		'^# pv: backend=native reason=unknown-hypervisor\(TCGTCGTCGTCG\) sites=[1-9][0-9]* patched=nop preempt=native$' \
-		"^# patch: site [0-9]+ lock_spinning at 0x[0-9a-f]+: $NOP\$" "$SITE_PREEMPT_NATIVE" \
+		"^# patch: at boot: site [0-9]+ lock_spinning at 0x[0-9a-f]+: $NOP\$" "$SITE_PREEMPT_NATIVE" \
 		'^# preempt: vcpu_is_preempted reads native; 0 vCPU record\(s\) live, 0 not; false for every vCPU$' \
 		'^ok 9 vcpu_preempt_info$' \
 		"^# smp: $smp of $smp CPU\(s\) online" "^# stress: total=$total expected=$total counter=$total violations=0\$" \
@@ -160,8 +160,8 @@ for smp in 1 4; do
 		"unlock_kick at 0x[0-9a-f]+: $NOP\$" "^# stress: total=$total expected=$total "
 	boot "smp=$smp patch=off" $smp pass "patch=off $common" \
 		'^# pv: backend=native reason=.* patched=off preempt=native$' \
-		'^# patch: site [0-9]+ lock_spinning at 0x[0-9a-f]+: e8 ' \
-		'^# patch: site [0-9]+ vcpu_is_preempted at 0x[0-9a-f]+: e8 ' '^ok 9 vcpu_preempt_info$' \
+		'^# patch: at boot: site [0-9]+ lock_spinning at 0x[0-9a-f]+: e8 ' \
+		'^# patch: at boot: site [0-9]+ vcpu_is_preempted at 0x[0-9a-f]+: e8 ' '^ok 9 vcpu_preempt_info$' \
 		'^# patch: [0-9]+ sites, 0 rewritten, 0 refused, 0 mismatched' "^# stress: total=$total expected=$total "
 done
 
