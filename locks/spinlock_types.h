@@ -53,6 +53,7 @@ struct ticket_stats {
 	uint64_t slow_acquisitions; /* acquisitions that called lock_spinning() at least once */
 	uint64_t early_entries;    /* calls of lock_spinning() before the threshold: holder preempted */
 	uint64_t holder_unknown;   /* waits whose first look found no queue record for the served ticket */
+	uint64_t first_wait_cycles; /* TSC cycles of this vCPU's first wait, start to served (0: none yet) */
 	uint64_t handoffs_preempted; /* unlock_kick: nobody blocked for next, and next's vCPU preempted */
 	uint64_t preempt_kicks;    /* backend: kicks sent to such a preempted vCPU anyway (KVM) */
 } __attribute__((aligned(64)));

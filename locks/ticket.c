@@ -62,6 +62,8 @@ void ticket_lock_wait(struct ticketlock *lock, uint16_t want)
 	struct ticket_stats *st = &ticket_stats[self];
 	uint64_t entries = st->slow_entries;
 	bool first = true;
+	/* Timed once per vCPU only: an RDTSC is a VM exit where the TSC is emulated (Xen's default). */
+	uint64_t t0 = st->first_wait_cycles ? 0 : __builtin_ia32_rdtsc();
 
 	st->contended++;
 	__atomic_store_n(&ticket_waits[self].queued, queue_record(lock, want), __ATOMIC_RELAXED);
@@ -85,6 +87,10 @@ void ticket_lock_wait(struct ticketlock *lock, uint16_t want)
 		__atomic_store_n(&ticket_waits[self].in_hook, 0, __ATOMIC_RELEASE);
 	}
 served:
+	if (t0) {
+		uint64_t d = __builtin_ia32_rdtsc() - t0;
+		st->first_wait_cycles = d ? d : 1;
+	}
 	st->slow_acquisitions += st->slow_entries != entries;
 	if (__atomic_load_n(&lock->t.tail, __ATOMIC_RELAXED) & TICKET_SLOWPATH_FLAG) /* pml:W3 */
 		ticket_clear_slowpath(lock, want); /* pml:W4 */

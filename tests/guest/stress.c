@@ -27,7 +27,6 @@ static struct stress_cpu {
 	u64 acquisitions;
 	u64 violations;
 	u64 tas_contended;
-	u64 first_wait_cycles; /* TSC cycles of this vCPU's first acquisition that had to wait */
 	u32 phase;
 } __attribute__((aligned(64))) per_cpu[MAX_CPUS];
 
@@ -113,14 +112,10 @@ static void stress_worker(void *arg)
 			next_switch = x86_rdtsc() + cfg.switch_ms * tsc_khz;
 		}
 		WRITE_ONCE(pc->phase, PH_WAIT);
-		u64 t_lock = x86_rdtsc(), waited = ticket_stats[me].contended;
 		if (cfg.tas)
 			pc->tas_contended += tas_lock(&tas_lock_word);
 		else
 			ticket_lock(&stress_lock);
-		/* The first wait runs the slow path's sites first: with patch=lazy, their resolvers. */
-		if (!pc->first_wait_cycles && ticket_stats[me].contended != waited)
-			pc->first_wait_cycles = x86_rdtsc() - t_lock;
 		WRITE_ONCE(pc->phase, PH_HOLD);
 		if (V(shared.owner) != NOBODY)
 			pc->violations++;
@@ -252,9 +247,11 @@ void stress_run(const struct stress_cfg *c, struct stress_result *r)
 		r->total += pc->acquisitions;
 		r->violations += pc->violations;
 		r->tas_contended += pc->tas_contended;
-		if (pc->first_wait_cycles > r->first_wait_max)
-			r->first_wait_max = pc->first_wait_cycles;
-		r->first_wait_n += pc->first_wait_cycles != 0;
+		/* The first wait runs the slow path's sites first: with patch=lazy, their resolvers. */
+		u64 fw = ticket_stats[i].first_wait_cycles;
+		if (fw > r->first_wait_max)
+			r->first_wait_max = fw;
+		r->first_wait_n += fw != 0;
 		if (snapshot[i] < r->min_acq)
 			r->min_acq = snapshot[i];
 		if (snapshot[i] > r->max_acq)
