@@ -300,13 +300,7 @@ static unsigned switch_kind(enum patch_kind kind, const struct patch_plan *plan)
 			continue;
 		if (!patch_build(at, PATCH_SITE_LEN, plan, want, &fell_back))
 			patch_original_bytes(at, kind, want); /* KEEP: the call of the stub */
-		bool differs = false;
-		for (unsigned i = 0; i < PATCH_SITE_LEN; i++)
-			differs |= at[i] != want[i];
-		if (differs) {
-			patch_live_write(at, want);
-			n++;
-		}
+		n += patch_live_write(at, want); /* it compares, and writes only what differs */
 	}
 	return n;
 }
