@@ -18,7 +18,8 @@
  * patch_apply() rewrites each site once:
  *     NOP      -> one 5-byte NOP                    (native: the hook does nothing)
  *     CALL     -> e8 <rel32 to the backend>          (a direct call into a backend)
- *     INLINE   -> the backend's bytes + NOP padding  (when they fit in 5 bytes)
+ *     INLINE   -> the backend's bytes: one instruction of exactly 5 bytes
+ *                 (any other length is called instead: never padded)
  * Every replacement the kernel uses is one instruction of 5 bytes (a NOP, a
  * call, `mov $0,%eax`), so that a CPU interrupted at a site is either before
  * it or after it, never inside: live re-patching relies on that.
@@ -76,7 +77,8 @@ static inline uint8_t *patch_site_addr(const struct patch_site *s)
 enum patch_how {
 	PATCH_HOW_NOP,    /* the hook is a no-op here */
 	PATCH_HOW_CALL,   /* direct call to .target */
-	PATCH_HOW_INLINE, /* copy .bytes/.nbytes in place, rest NOP; falls back to CALL if too long */
+	PATCH_HOW_INLINE, /* copy .bytes/.nbytes in place: one instruction of exactly the site's
+			     length (no NOP padding); any other length falls back to CALL */
 	PATCH_HOW_KEEP,   /* leave the indirect call (patch=off) */
 };
 
@@ -92,7 +94,7 @@ struct patch_result {
 	unsigned sites;                   /* records seen */
 	unsigned patched[PATCH_NR_KINDS]; /* sites rewritten, per kind */
 	unsigned refused;                 /* sites left alone: bytes did not match, or plan unbuildable */
-	unsigned inline_too_long;         /* INLINE plans that fell back to CALL */
+	unsigned inline_misfit;           /* INLINE plans not of the site's length: fell back to CALL */
 };
 
 /*
@@ -150,12 +152,31 @@ bool patch_emulate(const uint8_t insn[PATCH_SITE_LEN], uint64_t site, uint64_t *
 /*
  * Kernel only (patch/live.c): rewrite one site with `new` while other CPUs may
  * be running it (the breakpoint protocol; see live.c). Sites are rewritten one
- * at a time; callers on several CPUs at once are serialised (the later one
- * then finds the bytes in place and writes nothing). Counts the CPUs
- * that met a half-written site and were sent on by the #BP handler.
+ * at a time (callers on several CPUs at once are serialised), and the
+ * comparison happens under the same lock as the write, so no caller ever sees
+ * a half-written site:
+ *   PATCH_LIVE_HELD   the site held `new` already: nothing written;
+ *   PATCH_LIVE_OTHER  expect (MAY be NULL: any bytes) was given and the site
+ *                     held neither it nor `new`: nothing written (another
+ *                     writer got there first with other bytes);
+ *   PATCH_LIVE_WROTE  the site held `expect` (or anything, if NULL): rewritten.
+ * The #BP handler claims an int3 at any address ever written here (see
+ * live.c for why the byte in memory cannot decide). Counts the CPUs sent on
+ * at the site in flight (bp_hits) and those sent back to run an address again
+ * (stale_hits).
  */
-bool patch_live_write(uint8_t *site, const uint8_t new[PATCH_SITE_LEN]); /* false: it held them already */
+enum patch_live_result { PATCH_LIVE_WROTE, PATCH_LIVE_HELD, PATCH_LIVE_OTHER };
+enum patch_live_result patch_live_write(uint8_t *site, const uint8_t *expect, const uint8_t new[PATCH_SITE_LEN]);
 extern uint64_t patch_live_bp_hits, patch_live_stale_hits;
+/* Has patch_live_write() ever written int3 at site? (Lock-free: the #BP handler's test.) */
+bool patch_live_written(const uint8_t *site);
+/*
+ * inject=slow-patch: microseconds spent inside each step of a live write
+ * (after the int3, after bytes 1..4), and, through patch_live_slow(), by a
+ * lazy resolver before it looks at its site: the windows a race needs.
+ */
+extern uint64_t patch_live_delay_us;
+void patch_live_slow(void);
 
 /* Name of a kind, for logs. */
 const char *patch_kind_name(enum patch_kind k);
