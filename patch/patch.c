@@ -59,14 +59,19 @@ bool patch_build(const uint8_t *at, unsigned len, const struct patch_plan *p, ui
 		x86_fill_nops(out, len);
 		return true;
 	case PATCH_HOW_INLINE:
-		if (p->nbytes && p->nbytes <= len) {
+		/*
+		 * One instruction of exactly the site's length, never padded: a
+		 * shorter one plus a NOP would be two instructions, and a CPU
+		 * interrupted between them would return into the middle of what
+		 * the live writer (patch/live.c) and patch_emulate() take as one.
+		 */
+		if (p->nbytes == len) {
 			for (unsigned i = 0; i < p->nbytes; i++)
 				out[i] = p->bytes[i];
-			x86_fill_nops(out + p->nbytes, len - p->nbytes);
 			return true;
 		}
 		*inline_fell_back = true;
-		/* a replacement that does not fit is called instead */
+		/* a replacement that does not fill the site exactly is called instead */
 		__attribute__((fallthrough));
 	case PATCH_HOW_CALL:
 		if (len < 5 || !p->target || !rel32(at + 5, p->target, &d))
@@ -116,7 +121,7 @@ void patch_apply(const struct patch_site *first, const struct patch_site *last,
 			r->refused++; /* no target, or target out of rel32 reach */
 			continue;
 		}
-		r->inline_too_long += fell_back;
+		r->inline_misfit += fell_back;
 		write(at, repl, s->len);
 		r->patched[s->kind]++;
 	}

@@ -83,26 +83,40 @@ __asm__(".text\n"
 	"	ret\n");
 _Static_assert(PATCH_NR_KINDS == 3, "one lazy entry per kind");
 
+/*
+ * The site's bytes are read only by patch_live_write(), under the lock that
+ * serialises every live write: read outside it, they could be a write in
+ * progress (cc, then the old or new bytes 1..4), which is neither the call
+ * that brought us here nor what we want. The race that caused, as numbered
+ * steps (vCPUs A and B, one lazy site S):
+ *   1. B runs S (the call of the stub) and enters the resolver;
+ *   2. A, which ran S just before, is inside patch_live_write(S) and writes
+ *      int3 over S's first byte (step 1 of the protocol);
+ *   3. B reads S: cc ..., neither the call nor the wanted bytes: "not a patch
+ *      site", a panic.
+ * Here B waits for the lock and finds the wanted bytes (HELD), or, after a
+ * live switch rewrote S meanwhile (stress.switch= with patch=lazy), other
+ * bytes that are the switch's to decide (OTHER): either way it writes nothing
+ * and returns to S, which runs whatever S holds now. Only a caller whose site
+ * holds neither the call of this stub nor anything a writer put there could
+ * not be a site: OTHER at an address no live write ever touched is a panic.
+ */
 void pv_lazy_resolve(unsigned long kind, u8 *site)
 {
 	u8 orig[PATCH_SITE_LEN], want[PATCH_SITE_LEN];
-	bool fell_back, is_orig = true, is_want = true;
+	bool fell_back;
 
 	__atomic_fetch_add(&pv_lazy_calls, 1, __ATOMIC_RELAXED);
 	if (kind >= PATCH_NR_KINDS || !patch_build(site, PATCH_SITE_LEN, &lazy_plans[kind], want, &fell_back))
 		panic("patch: lazy: no bytes for a %s site at %p", patch_kind_name((enum patch_kind)kind), site);
+	patch_live_slow(); /* inject=slow-patch: widen the window between step 1 and the look at S */
 	patch_original_bytes(site, (enum patch_kind)kind, orig);
-	for (unsigned i = 0; i < PATCH_SITE_LEN; i++) {
-		is_orig &= site[i] == orig[i];
-		is_want &= site[i] == want[i];
-	}
-	if (is_want)
-		return; /* another CPU patched it first */
-	if (!is_orig)
+	enum patch_live_result r = patch_live_write(site, orig, want);
+	if (r == PATCH_LIVE_WROTE)
+		__atomic_fetch_add(&pv_lazy_resolved, 1, __ATOMIC_RELAXED);
+	else if (r == PATCH_LIVE_OTHER && !patch_live_written(site))
 		panic("patch: lazy: %s was reached from %p, which is not a call of it: not a patch site",
 		      patch_kind_name((enum patch_kind)kind), site);
-	if (patch_live_write(site, want))
-		__atomic_fetch_add(&pv_lazy_resolved, 1, __ATOMIC_RELAXED);
 }
 
 void pv_choose_and_patch(enum pv_lock_mode mode, enum pv_preempt_mode preempt, enum pv_patch_mode patching,
@@ -209,9 +223,9 @@ void pv_choose_and_patch(enum pv_lock_mode mode, enum pv_preempt_mode preempt, e
 	if (c->result.refused)
 		kprintf("# pv: %u site(s) REFUSED: their bytes were not the expected indirect call\n",
 			c->result.refused);
-	if (c->result.inline_too_long)
-		kprintf("# pv: %u inline replacement(s) too long for their site: called instead\n",
-			c->result.inline_too_long);
+	if (c->result.inline_misfit)
+		kprintf("# pv: %u inline replacement(s) not one instruction of their site's length: called instead\n",
+			c->result.inline_misfit);
 }
 
 unsigned pv_verify_sites(const struct pv_choice *c, const char *when, unsigned *unpatched)
@@ -300,7 +314,7 @@ static unsigned switch_kind(enum patch_kind kind, const struct patch_plan *plan)
 			continue;
 		if (!patch_build(at, PATCH_SITE_LEN, plan, want, &fell_back))
 			patch_original_bytes(at, kind, want); /* KEEP: the call of the stub */
-		n += patch_live_write(at, want); /* it compares, and writes only what differs */
+		n += patch_live_write(at, 0, want) == PATCH_LIVE_WROTE; /* it writes only what differs */
 	}
 	return n;
 }

@@ -58,7 +58,7 @@ extern bool pv_preempt_wanted;
  * "kvm-steal-time"), or, if its plan is native, why ("kvm-without-STEAL_TIME").
  */
 extern const char *pv_preempt_source;
-/* The native vcpu_is_preempted: `xor %eax,%eax` in place. */
+/* The native vcpu_is_preempted: `mov $0,%eax` in place (one 5-byte instruction: the answer false). */
 struct patch_plan pv_native_preempt_plan(void);
 
 #define PV_BACKEND(b) \

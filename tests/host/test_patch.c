@@ -300,7 +300,7 @@ static void case_patch_nop(void)
 	apply(plans, &r);
 	dump_site("after", 0);
 	CHECK(r.sites == 1 && r.patched[PATCH_LOCK_SPINNING] == 1 && r.patched[PATCH_UNLOCK_KICK] == 0);
-	CHECK(r.refused == 0 && r.inline_too_long == 0);
+	CHECK(r.refused == 0 && r.inline_misfit == 0);
 	CHECK(writes == 1 && bytes_written == PATCH_SITE_LEN);
 	CHECK(site_is(0, x86_nops[5]));
 	CHECK(call_fn(0) == EAX_BEFORE);
@@ -334,13 +334,13 @@ static void case_patch_inline(void)
 	/* mov $INLINE_IMM,%eax: 5 bytes, the whole site */
 	static const uint8_t mov_eax[] = { 0xb8, INLINE_IMM & 0xff, (INLINE_IMM >> 8) & 0xff,
 					   (INLINE_IMM >> 16) & 0xff, INLINE_IMM >> 24 };
-	/* incl (%rdi): 2 bytes, padded by a 3-byte NOP; bumps the word "lock" points at */
-	static const uint8_t inc_rdi[] = { 0xff, 0x07 };
+	/* addw $1,0x0(%rdi): 5 bytes (66 83 /0 disp8 imm8); bumps the word "lock" points at */
+	static const uint8_t add_rdi[] = { 0x66, 0x83, 0x47, 0x00, 0x01 };
 	struct patch_plan plans[PATCH_NR_KINDS] = {
 		[PATCH_LOCK_SPINNING] = { .how = PATCH_HOW_INLINE, .target = (void *)target_f,
 					  .bytes = mov_eax, .nbytes = sizeof(mov_eax) },
 		[PATCH_UNLOCK_KICK] = { .how = PATCH_HOW_INLINE, .target = (void *)target_f,
-					.bytes = inc_rdi, .nbytes = sizeof(inc_rdi) },
+					.bytes = add_rdi, .nbytes = sizeof(add_rdi) },
 	};
 	/* xor $XOR_IMM,%eax: 5 bytes (the short form, 35 imm32), the whole site */
 	static const uint8_t xor_eax[] = { 0x35, XOR_IMM & 0xff, (XOR_IMM >> 8) & 0xff,
@@ -359,10 +359,9 @@ static void case_patch_inline(void)
 	dump_site("after", 0);
 	dump_site("after", 1);
 	CHECK(r.sites == 2 && r.patched[0] == 1 && r.patched[1] == 1);
-	CHECK(r.refused == 0 && r.inline_too_long == 0 && writes == 2);
+	CHECK(r.refused == 0 && r.inline_misfit == 0 && writes == 2);
 	memcpy(want0, mov_eax, 5);
-	memcpy(want1, inc_rdi, 2);
-	memcpy(want1 + 2, x86_nops[3], 3);
+	memcpy(want1, add_rdi, 5);
 	CHECK(site_is(0, want0));
 	CHECK(site_is(1, want1));
 	CHECK(call_fn(0) == INLINE_IMM);
@@ -376,10 +375,31 @@ static void case_patch_inline(void)
 	build(kinds, 1);
 	apply(plans_xor, &r);
 	dump_site("after", 0);
-	CHECK(r.patched[0] == 1 && r.inline_too_long == 0 && writes == 1);
+	CHECK(r.patched[0] == 1 && r.inline_misfit == 0 && writes == 1);
 	CHECK(site_is(0, xor_eax));
 	CHECK(call_fn(0) == (EAX_BEFORE ^ XOR_IMM));
 	CHECK(f_calls.n == 0 && g_calls.n == 0);
+}
+
+/* A shorter instruction would need a NOP after it: two instructions. It is called instead. */
+static void case_inline_too_short(void)
+{
+	static const enum patch_kind kinds[] = { PATCH_LOCK_SPINNING };
+	static const uint8_t xor_eax_eax[] = { 0x31, 0xc0 }; /* 2 bytes */
+	struct patch_plan plans[PATCH_NR_KINDS];
+	struct patch_result r;
+
+	build(kinds, 1);
+	memcpy(plans, keep_all, sizeof(plans));
+	plans[PATCH_LOCK_SPINNING] = (struct patch_plan){ .how = PATCH_HOW_INLINE, .target = (void *)target_g,
+							  .bytes = xor_eax_eax, .nbytes = sizeof(xor_eax_eax) };
+	apply(plans, &r);
+	dump_site("after", 0);
+	CHECK(r.sites == 1 && r.patched[PATCH_LOCK_SPINNING] == 1);
+	CHECK(r.inline_misfit == 1 && r.refused == 0 && writes == 1);
+	CHECK(site_calls(0, target_g));
+	CHECK(call_fn(0) == G_RET);
+	CHECK(g_calls.n == 1 && f_calls.n == 0);
 }
 
 static void case_inline_too_long(void)
@@ -397,7 +417,7 @@ static void case_inline_too_long(void)
 	apply(plans, &r);
 	dump_site("after", 0);
 	CHECK(r.sites == 1 && r.patched[PATCH_LOCK_SPINNING] == 1);
-	CHECK(r.inline_too_long == 1 && r.refused == 0 && writes == 1);
+	CHECK(r.inline_misfit == 1 && r.refused == 0 && writes == 1);
 	CHECK(site_calls(0, target_g));
 	pv_ops[PATCH_LOCK_SPINNING] = (void *)target_f;
 	CHECK(call_fn(0) == G_RET);
@@ -660,6 +680,7 @@ int main(void)
 	run_case("patch_call", case_patch_call);
 	run_case("patch_inline", case_patch_inline);
 	run_case("inline_too_long", case_inline_too_long);
+	run_case("inline_too_short", case_inline_too_short);
 	run_case("refuse_mismatch", case_refuse_mismatch);
 	run_case("keep", case_keep);
 	run_case("mixed_kinds", case_mixed_kinds);
