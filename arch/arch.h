@@ -69,6 +69,7 @@ void idt_init(void);      /* once, on the BSP */
 void idt_load(void);      /* on every CPU */
 #define VEC_TIMER 0xf0
 #define VEC_SYNC 0xf1 /* smp_sync_cores(): every other CPU serialises and answers */
+#define VEC_WAKE 0xf2 /* smp_run_all_async(): wakes the halted idle APs; its handler only EOIs */
 #define VEC_SPURIOUS 0xff
 /* Called on VEC_TIMER (the BSP's watchdog tick). */
 extern void (*timer_tick_fn)(void);

@@ -31,7 +31,9 @@ void percpu_init_self(unsigned index)
 	p->self = p;
 	p->index = index;
 	p->stack_top = slot + STACK_TOP;
-	p->tss.ist[0] = slot + IST_TOP; /* IST1 */
+	p->tss.ist[IST_FAULT - 1] = slot + IST_TOP;
+	p->tss.ist[IST_BP - 1] = slot + IST_BP_TOP;
+	p->tss.ist[IST_DF - 1] = slot + IST_DF_TOP;
 	p->tss.iomap = sizeof(p->tss);
 	gdt_set_tss(index, &p->tss);
 

@@ -80,22 +80,34 @@ unsigned smp_boot_aps(const struct acpi_cpus *c)
 }
 
 /*
- * Work hand-off: the BSP publishes (fn, arg) and bumps work_gen; every AP runs it
- * once per generation and counts itself in work_done. Idle APs spin with PAUSE.
- * (Halting them and waking them with an IPI was tried: under Xen 4.17 as PVH
- * dom0 with 4 vCPUs on 2 pCPUs, 1 run in 4 then hung in the stress without the
- * watchdog firing; not understood yet, so the spinning loop stays.)
+ * Work hand-off: the BSP publishes (fn, arg), bumps work_gen and sends VEC_WAKE;
+ * every AP runs it once per generation and counts itself in work_done. Idle APs
+ * halt, so that under overcommit they give their pCPU to the vCPUs that work.
+ * The check and the HLT must not let a wake-up fall between them:
+ *   1. AP: interrupts off; reads work_gen: nothing new;
+ *   2. BSP: bumps work_gen, sends VEC_WAKE: it stays pending (interrupts off);
+ *   3. AP: sti; hlt: the pending VEC_WAKE ends the HLT at once (STI's shadow
+ *      holds it back until the HLT has begun), and the AP reads work_gen again.
+ * With interrupts on at step 1, the VEC_WAKE of step 2 would be taken before
+ * the HLT and the AP would sleep through the work: a hang. (That is the likely
+ * cause of the hang an earlier HLT loop met as Xen dom0, 1 run in 4; Xen ends a
+ * guest's HLT on a pending interrupt only once it has been delivered, and takes
+ * a HLT with interrupts off as the vCPU going down, so only sti; hlt works.)
+ * Any other interrupt (a VEC_SYNC round of a live patch) also ends the HLT: the
+ * loop just checks again.
  */
 static void __attribute__((noreturn)) ap_idle(unsigned index)
 {
 	u32 seen = 0;
 	(void)index;
 	for (;;) {
+		x86_cli();
 		u32 g = __atomic_load_n(&work_gen, __ATOMIC_ACQUIRE);
 		if (g == seen) {
-			x86_pause();
+			x86_sti_hlt();
 			continue;
 		}
+		x86_sti();
 		seen = g;
 		work_fn(work_arg);
 		__atomic_fetch_add(&work_done, 1, __ATOMIC_RELEASE);
@@ -108,6 +120,8 @@ void smp_run_all_async(void (*fn)(void *), void *arg)
 	work_arg = arg;
 	__atomic_store_n(&work_done, 0, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&work_gen, 1, __ATOMIC_RELEASE);
+	if (cpus_online > 1)
+		apic_send_others(VEC_WAKE);
 }
 
 void smp_wait_all(void)

@@ -10,7 +10,7 @@ struct idt_gate {
 } __attribute__((packed));
 
 static struct idt_gate idt[256];
-extern const u64 trap_stubs[35];
+extern const u64 trap_stubs[36];
 void (*timer_tick_fn)(void);
 bool (*trap_bp_fn)(struct trap_frame *f);
 
@@ -38,16 +38,20 @@ void idt_init(void)
 {
 	for (unsigned v = 0; v < 32; v++) {
 		/*
-		 * NMI, #DF, #PF, #MC run on IST1: a stack overflow still gets reported.
-		 * So does #BP: its handler may emulate a call at a site being
-		 * re-patched, pushing onto the interrupted stack (patch/live.c).
+		 * NMI, #PF, #MC run on IST1: a kernel stack overflow still gets
+		 * reported. #BP has IST2 to itself: its handler may emulate a call at
+		 * a site being re-patched, pushing below the interrupted %rsp
+		 * (patch/live.c), and then returns; were its stack shared, a #PF or
+		 * NMI inside it would start at the same top and overwrite its frame.
+		 * #DF has IST3: it may come from a fault on IST1.
 		 */
-		bool ist = v == 2 || v == 3 || v == 8 || v == 14 || v == 18;
-		set_gate(v, trap_stubs[v], ist ? 1 : 0);
+		u8 ist = v == 3 ? IST_BP : v == 8 ? IST_DF : (v == 2 || v == 14 || v == 18) ? IST_FAULT : 0;
+		set_gate(v, trap_stubs[v], ist);
 	}
 	set_gate(VEC_TIMER, trap_stubs[32], 0);
 	set_gate(VEC_SYNC, trap_stubs[33], 0);
-	set_gate(VEC_SPURIOUS, trap_stubs[34], 0);
+	set_gate(VEC_WAKE, trap_stubs[34], 0);
+	set_gate(VEC_SPURIOUS, trap_stubs[35], 0);
 }
 
 void idt_load(void)
@@ -75,9 +79,14 @@ static void describe_pf(u64 cr2)
 	u64 base = (u64)(uintptr_t)_stacks_start;
 	if (cr2 >= base && cr2 < base + (u64)MAX_CPUS * STACK_SLOT) {
 		u64 off = (cr2 - base) % STACK_SLOT;
-		if (off < 4096 || (off >= STACK_GUARD2 && off < STACK_GUARD2 + 4096))
-			kprintf("# fault: CR2 is in the guard page of cpu %u's %s stack (overflow)\n",
-				(unsigned)((cr2 - base) / STACK_SLOT), off < 4096 ? "kernel" : "exception");
+		static const struct { u64 guard; const char *stack; } guards[] = {
+			{ STACK_GUARD1, "kernel" }, { STACK_GUARD2, "IST1 (NMI, #PF, #MC)" },
+			{ STACK_GUARD3, "IST2 (#BP)" }, { STACK_GUARD4, "IST3 (#DF)" },
+		};
+		for (unsigned i = 0; i < sizeof(guards) / sizeof(guards[0]); i++)
+			if (off >= guards[i].guard && off < guards[i].guard + 4096)
+				kprintf("# fault: CR2 is in the guard page under cpu %u's %s stack (overflow)\n",
+					(unsigned)((cr2 - base) / STACK_SLOT), guards[i].stack);
 	}
 	if (cr2 < 4096)
 		kprintf("# fault: NULL pointer dereference\n");
@@ -93,6 +102,10 @@ void trap_dispatch(struct trap_frame *f)
 	}
 	if (f->vector == VEC_SPURIOUS)
 		return;
+	if (f->vector == VEC_WAKE) { /* its work is done: the halted AP is running again */
+		apic_eoi();
+		return;
+	}
 	if (f->vector == VEC_SYNC) {
 		smp_sync_ack();
 		apic_eoi();

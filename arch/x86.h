@@ -75,6 +75,13 @@ static inline bool x86_irqs_enabled(void)
 	return f & (1u << 9);
 }
 static inline void x86_hlt(void) { __asm__ volatile("hlt" ::: "memory"); }
+/*
+ * Enable interrupts and halt, as one step: STI's one-instruction shadow keeps
+ * any interrupt out until HLT has begun, so one that is pending, or arrives
+ * after the caller's last check (made with interrupts off), ends the HLT
+ * instead of being taken just before it and leaving the CPU asleep.
+ */
+static inline void x86_sti_hlt(void) { __asm__ volatile("sti; hlt" ::: "memory"); }
 static inline void x86_invlpg(const void *va) { __asm__ volatile("invlpg (%0)" ::"r"(va) : "memory"); }
 
 static inline u64 x86_read_cr2(void)

@@ -11,18 +11,35 @@
 #define ALIAS_PAGES 2            /* a site may straddle a page boundary */
 
 /*
- * Per-vCPU stack slot, 32 KiB, in section .stacks:
- *   +0 KiB  guard (not present)
- *   +4 KiB  kernel stack, 16 KiB, grows down from +20 KiB
- *   +20 KiB guard (not present)
- *   +24 KiB exception stack (IST1), 8 KiB, grows down from +32 KiB
+ * Per-vCPU stack slot, 64 KiB, in section .stacks; every stack has a
+ * not-present guard page below it, so an overflow faults instead of
+ * overwriting its neighbour:
+ *   +0  KiB  guard
+ *   +4  KiB  kernel stack, 16 KiB, grows down from +20 KiB
+ *   +20 KiB  guard
+ *   +24 KiB  IST1, 8 KiB, from +32 KiB: NMI, #PF, #MC (reports only)
+ *   +32 KiB  guard
+ *   +36 KiB  IST2, 8 KiB, from +44 KiB: #BP alone (it emulates a patch site
+ *            and returns: nothing else may reuse its frame, see arch/traps.c)
+ *   +44 KiB  guard
+ *   +48 KiB  IST3, 8 KiB, from +56 KiB: #DF alone
+ *   +56 KiB  guard, +60 KiB guard (unused)
  * A kernel stack overflow faults on the guard; the #PF runs on IST1 and reports it.
  */
-#define STACK_SLOT 0x8000
+#define STACK_SLOT 0x10000
 #define STACK_GUARD1 0x0000
 #define STACK_TOP 0x5000
 #define STACK_GUARD2 0x5000
-#define IST_TOP 0x8000
+#define IST_TOP 0x8000       /* IST1 */
+#define STACK_GUARD3 0x8000
+#define IST_BP_TOP 0xb000    /* IST2 */
+#define STACK_GUARD4 0xb000
+#define IST_DF_TOP 0xe000    /* IST3 */
+#define STACK_GUARD5 0xe000
+#define STACK_GUARD6 0xf000
+#define IST_FAULT 1
+#define IST_BP 2
+#define IST_DF 3
 #define MAX_CPUS 64
 
 /* Page-table entry bits. */

@@ -114,6 +114,14 @@ pvh_start32:
 	je 8f
 	cmpl $STACK_GUARD2, %edx
 	je 8f
+	cmpl $STACK_GUARD3, %edx
+	je 8f
+	cmpl $STACK_GUARD4, %edx
+	je 8f
+	cmpl $STACK_GUARD5, %edx
+	je 8f
+	cmpl $STACK_GUARD6, %edx
+	je 8f
 	jmp 7f
 5:	/* below the image: R+W+NX */
 7:	orl %eax, %esi
