@@ -33,7 +33,24 @@
  *   5. ticket_wait_clear()
  * Steps 2 and 3 are ticket_announce_and_check(), which every backend calls.
  * unlock_kick MUST find the waiter with ticket_wait_find(lock, next).
+ *
+ * No nesting. A vCPU has one wait slot and one event channel (Xen) or one
+ * pv_unhalted flag (KVM), so lock_spinning MUST NOT be entered again on a vCPU
+ * that is inside it: a ticket lock MUST NOT be taken in an interrupt handler
+ * (or any context that can interrupt a waiter) unless the slow path is off.
+ * The bad interleaving it would allow (vCPU A, locks L1 and L2):
+ *   1. A waits for L1 in lock_spinning: slot (L1, t1), SF set, about to block;
+ *   2. an interrupt on A takes L2, which is contended: lock_spinning again
+ *      overwrites the slot with (L2, t2), blocks, is kicked, clears the slot;
+ *   3. back in the outer call, A blocks for L1; L1's unlocker looks for
+ *      (L1, t1), finds an empty slot, kicks nobody: a lost wake-up.
+ * (Linux's xen_qlock_wait had to handle exactly this nesting.) pvtick takes
+ * its locks in thread context only; ticket_lock_wait() checks it: a nested
+ * entry calls ticket_nested_fn, which MUST NOT return (the kernel panics with
+ * one line naming the vCPU), instead of losing a wake-up later.
  */
+/* Called on a nested entry into the slow path (see above); MUST NOT return. NULL: trap (ud2). */
+extern void (*ticket_nested_fn)(unsigned cpu);
 
 extern uint32_t ticket_spin_threshold; /* spins before lock_spinning(); >= 1 */
 /* vCPU indexes in use are [0, ticket_nr_cpus): the slot scans stop there. Set by the environment. */

@@ -62,14 +62,18 @@ struct ticket_stats {
  * Per-vCPU wait slot, written only by its vCPU (lock_spinning), read by the
  * unlocker (unlock_kick). lock == 0 means "not waiting".
  *
- * queued: which ticket of which lock this vCPU last waited for, written by the
- * wait loop when it starts (one 64-bit store: lock address << 16 | ticket) and
- * left in place after it is served, so that it names the holder until the
- * holder's unlock moves the head on. A holder that got its lock at once has no
- * record (the fast path stays free of it): nobody can tell whether it is
- * preempted. Read by vCPUs that look for the vCPU of a ticket (preemption
- * checks only: a stale or missing record costs an early or a late slow-path
- * entry, never correctness).
+ * queued: which ticket of which lock this vCPU waits for, written by the wait
+ * loop when it starts (one 64-bit store: lock address << 16 | ticket) and
+ * cleared (0) as soon as the loop sees it served. So a record names a vCPU
+ * only while it waits, and that includes the moment the lock has been handed
+ * to it but it has not run yet: lock-waiter preemption, the case Linux's pv
+ * qspinlock looks for too (the vCPU ahead in the queue). A record left in
+ * place would name its vCPU as the holder again 32768 acquisitions later, when
+ * the 16-bit tickets wrap, whoever holds the lock then. A holder is never
+ * named (the fast path and the unlock stay free of records): nobody can tell
+ * whether the vCPU inside the critical section is preempted. Read by vCPUs
+ * that look for the vCPU of a ticket (preemption checks only: a missing record
+ * costs a late slow-path entry, never correctness).
  */
 struct ticket_wait {
 	uint64_t queued;

@@ -3,6 +3,7 @@
 #include "spinlock.h"
 
 uint32_t ticket_spin_threshold = 1u << 11;
+void (*ticket_nested_fn)(unsigned cpu);
 unsigned ticket_nr_cpus = TICKET_MAX_CPUS;
 struct ticket_stats ticket_stats[TICKET_MAX_CPUS];
 struct ticket_wait ticket_waits[TICKET_MAX_CPUS];
@@ -40,11 +41,12 @@ int ticket_queue_find(struct ticketlock *lock, uint16_t ticket)
 }
 
 /*
- * Is the vCPU that holds the ticket now served (the holder, or the waiter the
- * lock was just handed to) preempted? Either way nobody behind it can be
- * served before the hypervisor runs it again. false if nobody is known to hold
- * it (a holder that took the lock at once: see struct ticket_wait), counted in
- * holder_unknown at a wait's first look.
+ * Is the vCPU of the ticket now served preempted, when it is a waiter the lock
+ * was handed to that has not run since (its record is still there)? Then
+ * nobody behind it can be served before the hypervisor runs it again. false if
+ * no record names that ticket (the holder is inside its critical section, or
+ * took the lock at once: see struct ticket_wait), counted in holder_unknown at
+ * a wait's first look.
  */
 static bool holder_preempted(struct ticketlock *lock, unsigned self, bool first)
 {
@@ -81,12 +83,20 @@ void ticket_lock_wait(struct ticketlock *lock, uint16_t want)
 			first = false;
 		} while (--n);
 		st->slow_entries++;
+		/* Inside the hook already: an interrupt handler took a lock (see spinlock.h, "No nesting"). */
+		if (__atomic_load_n(&ticket_waits[self].in_hook, __ATOMIC_RELAXED)) {
+			if (ticket_nested_fn)
+				ticket_nested_fn(self);
+			__builtin_trap();
+		}
 		/* in_hook: a live switch to native waits until no vCPU is inside the hook (patch/pv.c). */
 		__atomic_store_n(&ticket_waits[self].in_hook, 1, __ATOMIC_RELAXED);
 		lock_spinning(lock, want); /* pml:W2 */
 		__atomic_store_n(&ticket_waits[self].in_hook, 0, __ATOMIC_RELEASE);
 	}
 served:
+	/* The wait is over: the record must not name this vCPU for this ticket after a wrap. */
+	__atomic_store_n(&ticket_waits[self].queued, 0, __ATOMIC_RELAXED);
 	if (t0) {
 		uint64_t d = __builtin_ia32_rdtsc() - t0;
 		st->first_wait_cycles = d ? d : 1;

@@ -6,6 +6,7 @@
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -621,40 +622,72 @@ static void case_preempt_lookup(void)
 	reset_slow_state();
 }
 
+/* A nested entry into the slow path is refused loudly (spinlock.h: "No nesting"). */
+static sigjmp_buf nested_jmp;
+static unsigned nested_cpu = ~0u;
+static void nested_seen(unsigned cpu)
+{
+	nested_cpu = cpu;
+	siglongjmp(nested_jmp, 1);
+}
+
+static void case_nested_slow_path(void)
+{
+	struct ticketlock l = TICKETLOCK_INIT;
+
+	reset_slow_state();
+	set_backend(native_lock_spinning, native_unlock_kick);
+	pv_ops[PATCH_VCPU_IS_PREEMPTED] = (void *)fake_vcpu_is_preempted;
+	self_index = 2;
+	ticket_spin_threshold = 1;
+	ticket_nested_fn = nested_seen;
+	nested_cpu = ~0u;
+	ticket_lock(&l); /* held: the next acquirer waits */
+	/* vCPU 2 is inside lock_spinning for another lock when "an interrupt" takes l. */
+	ticket_waits[2].in_hook = 1;
+	if (!sigsetjmp(nested_jmp, 1)) {
+		ticket_lock(&l);
+		CHECK(!"the nested entry returned: it went on into lock_spinning");
+	}
+	CHECK(nested_cpu == 2);
+	ticket_waits[2].in_hook = 0;
+	ticket_waits[2].queued = 0;
+	ticket_nested_fn = NULL;
+	ticket_spin_threshold = 1u << 11;
+	reset_slow_state();
+}
+
+static struct ticketlock *rec_lock;
+
+static void *record_waiter(void *arg)
+{
+	(void)arg;
+	self_index = 1;
+	ticket_lock(rec_lock);
+	ticket_unlock(rec_lock);
+	return NULL;
+}
+
 #define EARLY_THREADS 4
-static bool early_holding;
-static bool early_all_blocked;
+static bool early_handed;
 
 /*
- * Thread 0 takes the lock through the wait loop (so its queue record names it
- * as the holder), marks itself preempted, and keeps the lock until every other
- * thread has blocked in lock_spinning. The spin threshold is 2^30, minutes of
- * spinning: only an early slow-path entry gets them there in time.
+ * Lock-waiter preemption: vCPU 0 (this test's main thread) waits for ticket 2
+ * behind a phantom, which lets go while vCPU 0 is "preempted": the lock is
+ * handed to a vCPU that does not run, and its queue record still says it waits
+ * for ticket 2. Threads 1..3 queue behind it and MUST each block in
+ * lock_spinning, with the spin threshold at 2^30 (minutes of spinning): only
+ * an early slow-path entry gets them there in time. Then vCPU 0 "runs" again,
+ * does what the wait loop does when it sees itself served, and unlocks.
  */
 static void *early_worker(void *arg)
 {
 	unsigned self = (unsigned)(uintptr_t)arg;
 
 	self_index = self;
-	if (self) {
-		while (!__atomic_load_n(&early_holding, __ATOMIC_ACQUIRE))
-			sched_yield();
-		ticket_lock(&sh.lock);
-	} else {
-		ticket_lock(&sh.lock); /* behind the test's phantom holder: the wait loop */
-		__atomic_store_n(&fake_preempted[0].yes, true, __ATOMIC_RELAXED);
-		__atomic_store_n(&early_holding, true, __ATOMIC_RELEASE);
-		uint64_t end = now_ns() + 5000000000ull;
-		unsigned blocked = 0;
-		while (blocked != EARLY_THREADS - 1 && now_ns() < end) {
-			blocked = 0;
-			for (unsigned i = 1; i < EARLY_THREADS; i++)
-				blocked += __atomic_load_n(&ticket_waits[i].lock, __ATOMIC_ACQUIRE) == &sh.lock;
-			sched_yield();
-		}
-		early_all_blocked = blocked == EARLY_THREADS - 1;
-		__atomic_store_n(&fake_preempted[0].yes, false, __ATOMIC_RELAXED);
-	}
+	while (!__atomic_load_n(&early_handed, __ATOMIC_ACQUIRE))
+		sched_yield();
+	ticket_lock(&sh.lock);
 	unsigned long bad = 0;
 	critical_section(self, 1, &bad);
 	ticket_unlock(&sh.lock);
@@ -668,6 +701,7 @@ static void case_preempt_early_entry(void)
 	pthread_t tid[EARLY_THREADS];
 	struct ticket_stats s;
 	uint64_t early = 0;
+	unsigned blocked = 0;
 
 	reset_slow_state();
 	memset(fake_preempted, 0, sizeof(fake_preempted));
@@ -675,34 +709,88 @@ static void case_preempt_early_entry(void)
 	pv_ops[PATCH_VCPU_IS_PREEMPTED] = (void *)fake_vcpu_is_preempted;
 	ticket_spin_threshold = 1u << 30;
 	futex_timeout = NULL; /* only a kick ends a block: a lost one hangs, the alarm reports it */
-	sh.lock.word = (uint32_t)TICKET_INC << 16; /* a phantom holds ticket 0 */
+	/* A phantom holds ticket 0, vCPU 0 has taken ticket 2 and queued for it, and is preempted. */
+	sh.lock.word = (uint32_t)(2 * TICKET_INC) << 16;
+	self_index = 0;
+	__atomic_store_n(&ticket_waits[0].queued, (uint64_t)(uintptr_t)&sh.lock << 16 | TICKET_INC,
+			 __ATOMIC_RELAXED);
+	__atomic_store_n(&fake_preempted[0].yes, true, __ATOMIC_RELAXED);
 	sh.counter = 0;
 	sh.complement = ~0ul;
 	sh.owner = NO_OWNER;
 	run_violations = run_done = 0;
 	run_held = true; /* no hold_until_queued() */
-	early_holding = false;
-	early_all_blocked = false;
-	for (unsigned i = 0; i < EARLY_THREADS; i++)
+	early_handed = false;
+	for (unsigned i = 1; i < EARLY_THREADS; i++)
 		CHECK(pthread_create(&tid[i], NULL, early_worker, (void *)(uintptr_t)i) == 0);
-	/* Thread 0 queued for ticket 2 (its record written): the phantom lets go. */
-	while (__atomic_load_n(&ticket_waits[0].queued, __ATOMIC_ACQUIRE) != ((uint64_t)(uintptr_t)&sh.lock << 16 | 2))
-		sched_yield();
+	/* The phantom lets go: the lock is vCPU 0's, which is not running. */
 	__atomic_add_fetch(&sh.lock.t.head, TICKET_INC, __ATOMIC_SEQ_CST);
-	for (unsigned i = 0; i < EARLY_THREADS; i++)
+	__atomic_store_n(&early_handed, true, __ATOMIC_RELEASE);
+	uint64_t end = now_ns() + 5000000000ull;
+	while (blocked != EARLY_THREADS - 1 && now_ns() < end) {
+		blocked = 0;
+		for (unsigned i = 1; i < EARLY_THREADS; i++)
+			blocked += __atomic_load_n(&ticket_waits[i].lock, __ATOMIC_ACQUIRE) == &sh.lock;
+		sched_yield();
+	}
+	bool all_blocked = blocked == EARLY_THREADS - 1;
+	/* vCPU 0 runs again: served, it clears its record (as the wait loop does), and unlocks. */
+	__atomic_store_n(&fake_preempted[0].yes, false, __ATOMIC_RELAXED);
+	__atomic_store_n(&ticket_waits[0].queued, 0, __ATOMIC_RELAXED);
+	unsigned long bad = 0;
+	critical_section(0, 1, &bad);
+	ticket_unlock(&sh.lock);
+	__atomic_fetch_add(&run_violations, bad, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&run_done, 1, __ATOMIC_RELAXED);
+	for (unsigned i = 1; i < EARLY_THREADS; i++)
 		pthread_join(tid[i], NULL);
 	s = sum_stats();
 	for (unsigned i = 0; i < TICKET_MAX_CPUS; i++)
 		early += ticket_stats[i].early_entries;
 	print_stats(&s);
-	printf("# early_entries=%" PRIu64 ", all %d waiters blocked while the holder was preempted: %s\n", early,
-	       EARLY_THREADS - 1, early_all_blocked ? "yes" : "no");
-	CHECK(early_all_blocked);
+	printf("# early_entries=%" PRIu64 ", all %d waiters blocked while the lock was handed to a preempted vCPU: %s\n",
+	       early, EARLY_THREADS - 1, all_blocked ? "yes" : "no");
+	CHECK(all_blocked);
 	CHECK(early >= EARLY_THREADS - 1);
 	CHECK(s.slow_entries >= EARLY_THREADS - 1);
 	check_run(EARLY_THREADS, TICKET_INC, false); /* the phantom took ticket 0 */
 	ticket_spin_threshold = 1u << 11;
 	run_held = false;
+}
+
+/*
+ * A wait that ended leaves no record: otherwise, once the 16-bit tickets wrap
+ * (32768 acquisitions later), the record would name this vCPU as the one
+ * served for that ticket again, whoever holds it then.
+ */
+static void case_queue_record_cleared(void)
+{
+	struct ticketlock l = TICKETLOCK_INIT;
+	pthread_t t;
+
+	reset_slow_state();
+	memset(fake_preempted, 0, sizeof(fake_preempted));
+	set_backend(native_lock_spinning, native_unlock_kick);
+	pv_ops[PATCH_VCPU_IS_PREEMPTED] = (void *)fake_vcpu_is_preempted;
+	self_index = 0;
+	ticket_lock(&l); /* at once: ticket 0 */
+	rec_lock = &l;
+	CHECK(pthread_create(&t, NULL, record_waiter, NULL) == 0);
+	/* Thread 1 waits for ticket 2: its record says so while it waits. */
+	uint64_t want = (uint64_t)(uintptr_t)&l << 16 | TICKET_INC, end = now_ns() + 5000000000ull;
+	while (__atomic_load_n(&ticket_waits[1].queued, __ATOMIC_ACQUIRE) != want && now_ns() < end)
+		sched_yield();
+	CHECK(ticket_queue_find(&l, TICKET_INC) == 1);
+	ticket_unlock(&l);
+	pthread_join(t, NULL);
+	/* Served and gone: after 32767 more acquisitions, ticket 2 comes round again. */
+	for (unsigned i = 0; i < 32767; i++) {
+		ticket_lock(&l);
+		ticket_unlock(&l);
+	}
+	CHECK(l.t.head == TICKET_INC);
+	CHECK(ticket_queue_find(&l, TICKET_INC) == -1);
+	reset_slow_state();
 }
 
 /* ---- the hang detector ------------------------------------------------ */
@@ -814,5 +902,7 @@ int main(void)
 	run_case("ticket_wrap", case_ticket_wrap);
 	run_case("preempt_lookup", case_preempt_lookup);
 	run_case("preempt_early_entry", case_preempt_early_entry);
+	run_case("queue_record_cleared", case_queue_record_cleared);
+	run_case("nested_slow_path", case_nested_slow_path);
 	return nr_failed ? 1 : 0;
 }
