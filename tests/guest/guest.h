@@ -31,6 +31,13 @@ struct stress_cfg {
 	bool skew;      /* measure each vCPU's TSC skew first: only a backend that kicks needs it */
 	u64 switch_ms;  /* > 0: the BSP flips the lock between native and PV this often (pv_switch) */
 	void (*switch_fn)(bool on); /* does one flip; on=true: back to the chosen backend */
+	/*
+	 * The chosen backend's vcpu_is_preempted, called directly (not through a
+	 * site): the watchdog's dump runs in the timer interrupt, where a site
+	 * could be an unresolved lazy one whose resolver waits for the live
+	 * writer's lock, which the interrupted BSP may hold.
+	 */
+	bool (*preempted)(unsigned cpu);
 };
 
 struct stress_result {

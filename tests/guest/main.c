@@ -29,8 +29,9 @@ static void __attribute__((noreturn)) ktap_fatal(unsigned n, const char *name, c
 static const char *const pvlock_choices[] = { "auto", "off", 0 };
 static const char *const patch_choices[] = { "on", "off", "lazy", 0 };
 /* Fault injection, for the tests that the failure is diagnosed (README: "Faults injected"). */
-enum { INJECT_NONE, INJECT_DROP_KICK, INJECT_LATE_FLAG, INJECT_HOLD, INJECT_BAD_HYPERCALL };
-static const char *const inject_choices[] = { "none", "drop-kick", "late-flag", "hold", "bad-hypercall", 0 };
+enum { INJECT_NONE, INJECT_DROP_KICK, INJECT_LATE_FLAG, INJECT_HOLD, INJECT_BAD_HYPERCALL, INJECT_SLOW_PATCH };
+static const char *const inject_choices[] = { "none", "drop-kick", "late-flag", "hold", "bad-hypercall",
+					       "slow-patch", 0 };
 static const char *const lock_choices[] = { "ticket", "tas", 0 };
 static const char *const preempt_choices[] = { "auto", "off", 0 };
 static const char *const up_choices[] = { "auto", "off", 0 };
@@ -49,7 +50,8 @@ static struct cmdline_opt opts[] = {
 	{ "stress.switch", &opt_switch, 0, 60000, 0, 0, false },
 	{ "spin_threshold", &opt_threshold, 1, 1u << 30, 0, 0, false },
 	{ "watchdog", &opt_watchdog, 1, 3600, 0, 0, false },
-	{ "inject", &opt_inject, 0, 0, inject_choices, "none|drop-kick|late-flag|hold|bad-hypercall", false },
+	{ "inject", &opt_inject, 0, 0, inject_choices, "none|drop-kick|late-flag|hold|bad-hypercall|slow-patch",
+	  false },
 };
 
 /* ---- kick-to-wake latency: every vCPU's histogram merged, its median and 99th percentile ---- */
@@ -127,6 +129,13 @@ static bool wx_check(const char *when)
 	return bad == 0;
 }
 
+/* The lock's slow path entered again from inside lock_spinning (locks/spinlock.h: "No nesting"). */
+static void __attribute__((noreturn)) lock_nested(unsigned cpu)
+{
+	panic("lock: cpu %u entered the slow path again while inside lock_spinning (a ticket lock taken "
+	      "in an interrupt handler?): refused, a wake-up would be lost", cpu);
+}
+
 /* ---- stress.switch: live switches between native and the chosen backend ---- */
 static struct {
 	unsigned to_native, to_on, sites, kicks;
@@ -202,6 +211,8 @@ void __attribute__((noreturn)) boot_main(u32 start_info_pa)
 	ticket_inject_drop_kick = opt_inject == INJECT_DROP_KICK;
 	ticket_inject_late_flag = opt_inject == INJECT_LATE_FLAG;
 	xen_inject_bad_hypercall = opt_inject == INJECT_BAD_HYPERCALL;
+	/* slow-patch: 1 ms inside each step of every live write, and in each lazy resolver before it looks. */
+	patch_live_delay_us = opt_inject == INJECT_SLOW_PATCH ? 1000 : 0;
 	kprintf("# cmdline: pvlock=%s patch=%s preempt=%s up=%s stress.iters=%lu stress.cs=%lu stress.ms=%lu stress.lock=%s stress.switch=%lu "
 		"spin_threshold=%lu watchdog=%lu inject=%s\n", pvlock_choices[opt_pvlock],
 		patch_choices[opt_patch], preempt_choices[opt_preempt], up_choices[opt_up], opt_iters, opt_cs, opt_ms, lock_choices[opt_lock], opt_switch, opt_threshold,
@@ -261,6 +272,9 @@ void __attribute__((noreturn)) boot_main(u32 start_info_pa)
 			inject_choices[opt_inject]);
 	if (xen_inject_bad_hypercall)
 		kprintf("# inject: bad-hypercall has no effect: the Xen backend's setup did not run\n");
+	if (opt_inject == INJECT_SLOW_PATCH && opt_patch != 2 && !opt_switch)
+		kprintf("# inject: slow-patch has no effect: nothing is written live (patch=lazy or stress.switch= "
+			"writes live)\n");
 
 	/* 5. APs */
 	t0 = x86_rdtsc();
@@ -271,6 +285,7 @@ void __attribute__((noreturn)) boot_main(u32 start_info_pa)
 		t_up - boot_entry_tsc, t_patch);
 	ktap(online == madt.n, KTAP_SMP_BRINGUP, "smp_bringup");
 	ticket_nr_cpus = online;
+	ticket_nested_fn = lock_nested;
 
 	/* 6. W^X, after boot (above) and after patching and the trampoline write */
 	bool wx_patched = wx_check("after patching and AP start");
@@ -278,7 +293,8 @@ void __attribute__((noreturn)) boot_main(u32 start_info_pa)
 
 	/* 7, 8. the stress */
 	struct stress_cfg sc = { opt_iters, opt_cs, opt_watchdog, opt_inject == INJECT_HOLD, opt_ms,
-				 opt_lock == 1, !pv.native, opt_switch, stress_switch };
+				 opt_lock == 1, !pv.native, opt_switch, stress_switch,
+				 (bool (*)(unsigned))pv.plans[PATCH_VCPU_IS_PREEMPTED].target };
 	if (opt_switch && (opt_patch == 1 || opt_lock == 1)) {
 		kprintf("# switch: stress.switch needs patched sites and the ticket lock (%s): no switching\n",
 			opt_patch == 1 ? "patch=off" : "stress.lock=tas");

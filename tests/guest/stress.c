@@ -166,7 +166,7 @@ void stress_dump_state(const char *why)
 		kprintf("# watchdog: cpu %u apic %u %s%s acq=%lu slow_path=%s want=%u slow=%lu "
 			"blocks=%lu kicks_sent=%lu kicks_recv=%lu spurious=%lu%s\n",
 			i, cpus[i].apic_id, phase_names[READ_ONCE(per_cpu[i].phase)],
-			vcpu_is_preempted(i) ? " (preempted)" : "",
+			cfg.preempted && cfg.preempted(i) ? " (preempted)" : "",
 			READ_ONCE(per_cpu[i].acquisitions), waiting ? "yes" : "no",
 			READ_ONCE(w->want), s->slow_entries, s->blocks, s->kicks_sent,
 			s->kicks_received, s->spurious_wakeups,
