@@ -191,9 +191,10 @@ bench: $(BUILD)/pvtick.elf $(BENCH_BINS)
 	$(Q)tests/deps.sh run
 	$(Q)QUICK=$(QUICK) tests/bench.sh
 
+# The lock soak (10^8 acquisitions per environment), then race hunting for live and lazy patching.
 soak: $(BUILD)/pvtick.elf
 	$(Q)tests/deps.sh run
-	$(Q)tests/soak.sh
+	$(Q)tests/soak.sh; s=$$?; tests/race.sh; r=$$?; [ $$s = 0 ] && [ $$r = 0 ]
 
 # The SPIN model locks/ticket.pml: safety and liveness for both backends; every mutant must fail.
 verify:

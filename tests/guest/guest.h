@@ -38,6 +38,7 @@ struct stress_cfg {
 	 * writer's lock, which the interrupted BSP may hold.
 	 */
 	bool (*preempted)(unsigned cpu);
+	u64 switches;   /* > 0: the run stops after this many live switches (stress.ms runs only) */
 };
 
 struct stress_result {

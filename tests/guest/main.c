@@ -37,7 +37,7 @@ static const char *const preempt_choices[] = { "auto", "off", 0 };
 static const char *const up_choices[] = { "auto", "off", 0 };
 static u64 opt_pvlock = PVLOCK_AUTO, opt_patch = 0, opt_iters = 1000, opt_cs = 20,
 	   opt_threshold = 2048, opt_watchdog = 60, opt_inject = 0, opt_ms = 0, opt_lock = 0,
-	   opt_preempt = PREEMPT_AUTO, opt_up = 0, opt_switch = 0;
+	   opt_preempt = PREEMPT_AUTO, opt_up = 0, opt_switch = 0, opt_switches = 0;
 static struct cmdline_opt opts[] = {
 	{ "pvlock", &opt_pvlock, 0, 0, pvlock_choices, "auto|off", false },
 	{ "patch", &opt_patch, 0, 0, patch_choices, "on|off|lazy", false },
@@ -48,6 +48,7 @@ static struct cmdline_opt opts[] = {
 	{ "stress.ms", &opt_ms, 0, 3600000, 0, 0, false },
 	{ "stress.lock", &opt_lock, 0, 0, lock_choices, "ticket|tas", false },
 	{ "stress.switch", &opt_switch, 0, 60000, 0, 0, false },
+	{ "stress.switches", &opt_switches, 0, 100000000, 0, 0, false },
 	{ "spin_threshold", &opt_threshold, 1, 1u << 30, 0, 0, false },
 	{ "watchdog", &opt_watchdog, 1, 3600, 0, 0, false },
 	{ "inject", &opt_inject, 0, 0, inject_choices, "none|drop-kick|late-flag|hold|bad-hypercall|slow-patch",
@@ -214,9 +215,13 @@ void __attribute__((noreturn)) boot_main(u32 start_info_pa)
 	/* slow-patch: 1 ms inside each step of every live write, and in each lazy resolver before it looks. */
 	patch_live_delay_us = opt_inject == INJECT_SLOW_PATCH ? 1000 : 0;
 	kprintf("# cmdline: pvlock=%s patch=%s preempt=%s up=%s stress.iters=%lu stress.cs=%lu stress.ms=%lu stress.lock=%s stress.switch=%lu "
-		"spin_threshold=%lu watchdog=%lu inject=%s\n", pvlock_choices[opt_pvlock],
-		patch_choices[opt_patch], preempt_choices[opt_preempt], up_choices[opt_up], opt_iters, opt_cs, opt_ms, lock_choices[opt_lock], opt_switch, opt_threshold,
-		opt_watchdog, inject_choices[opt_inject]);
+		"stress.switches=%lu spin_threshold=%lu watchdog=%lu inject=%s\n", pvlock_choices[opt_pvlock],
+		patch_choices[opt_patch], preempt_choices[opt_preempt], up_choices[opt_up], opt_iters, opt_cs, opt_ms, lock_choices[opt_lock], opt_switch,
+		opt_switches, opt_threshold, opt_watchdog, inject_choices[opt_inject]);
+	/* stress.switches ends a run early: only a time-limited run (stress.ms) has no fixed total. */
+	if (opt_switches && (!opt_switch || !opt_ms))
+		ktap_fatal(KTAP_CMDLINE, "cmdline", "cmdline: stress.switches needs stress.switch= and stress.ms= "
+			   "(it ends a time-limited run after that many live switches)");
 	ktap(true, KTAP_CMDLINE, "cmdline");
 
 	tsc_init();
@@ -294,7 +299,7 @@ void __attribute__((noreturn)) boot_main(u32 start_info_pa)
 	/* 7, 8. the stress */
 	struct stress_cfg sc = { opt_iters, opt_cs, opt_watchdog, opt_inject == INJECT_HOLD, opt_ms,
 				 opt_lock == 1, !pv.native, opt_switch, stress_switch,
-				 (bool (*)(unsigned))pv.plans[PATCH_VCPU_IS_PREEMPTED].target };
+				 (bool (*)(unsigned))pv.plans[PATCH_VCPU_IS_PREEMPTED].target, opt_switches };
 	if (opt_switch && (opt_patch == 1 || opt_lock == 1)) {
 		kprintf("# switch: stress.switch needs patched sites and the ticket lock (%s): no switching\n",
 			opt_patch == 1 ? "patch=off" : "stress.lock=tas");

@@ -104,12 +104,14 @@ static void stress_worker(void *arg)
 
 	/* stress.switch: the BSP, between two acquisitions (holding no lock), flips the lock live. */
 	bool on = true;
-	u64 next_switch = x86_rdtsc() + cfg.switch_ms * tsc_khz;
+	u64 switches_done = 0, next_switch = x86_rdtsc() + cfg.switch_ms * tsc_khz;
 	for (u64 i = 0; i < cfg.iters && !READ_ONCE(stop); i++) {
 		if (!me && cfg.switch_ms && (s64)(x86_rdtsc() - next_switch) >= 0) {
 			on = !on;
 			cfg.switch_fn(on);
 			next_switch = x86_rdtsc() + cfg.switch_ms * tsc_khz;
+			if (cfg.switches && ++switches_done >= cfg.switches)
+				WRITE_ONCE(stop, 1);
 		}
 		WRITE_ONCE(pc->phase, PH_WAIT);
 		if (cfg.tas)
