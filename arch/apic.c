@@ -92,6 +92,12 @@ void apic_eoi(void) { wr(R_EOI, 0); }
 static void send_ipi(u32 apic_id, u32 lo)
 {
 	if (x2) {
+		/*
+		 * A WRMSR to the x2APIC ICR is not ordered after earlier stores (an
+		 * MMIO write to the xAPIC's is): without the fences the IPI can
+		 * reach its target before the work_gen or sync_gen it announces.
+		 */
+		__asm__ volatile("mfence; lfence" ::: "memory");
 		x86_wrmsr(0x830, ((u64)apic_id << 32) | lo);
 		return;
 	}

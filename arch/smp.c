@@ -89,10 +89,10 @@ unsigned smp_boot_aps(const struct acpi_cpus *c)
  *   3. AP: sti; hlt: the pending VEC_WAKE ends the HLT at once (STI's shadow
  *      holds it back until the HLT has begun), and the AP reads work_gen again.
  * With interrupts on at step 1, the VEC_WAKE of step 2 would be taken before
- * the HLT and the AP would sleep through the work: a hang. (That is the likely
- * cause of the hang an earlier HLT loop met as Xen dom0, 1 run in 4; Xen ends a
- * guest's HLT on a pending interrupt only once it has been delivered, and takes
- * a HLT with interrupts off as the vCPU going down, so only sti; hlt works.)
+ * the HLT and the AP would sleep through the work: a hang. (The likely cause of
+ * the hang an earlier HLT loop met as Xen dom0, 1 run in 4: it made its first
+ * check with interrupts on. A plain cli; check; hlt is no way out either: Xen
+ * takes a guest's HLT with interrupts off as the vCPU going down, hvm_hlt().)
  * Any other interrupt (a VEC_SYNC round of a live patch) also ends the HLT: the
  * loop just checks again.
  */

@@ -16,9 +16,9 @@
  *         the poll ("2 after 3" in xen.c), which can wipe out the kick.
  *   -DM4  KVM: a HLT that forgets a kick sent before it (HLT without
  *         pv_unhalted: only a kick during the halt would end it).
- *   -DM5  an early slow-path entry (W6, the holder's vCPU preempted) that
- *         publishes its slot and sets SF but skips the last check, as if a
- *         preempted holder could not have let go meanwhile.
+ *   -DM5  an early slow-path entry (W6, the served ticket's vCPU preempted)
+ *         that publishes its slot and sets SF but skips the last check, as if
+ *         a preempted vCPU could not have let go meanwhile.
  * With -DSWITCH, a switcher process flips the lock to native and back (SWITCHES times)
  * while the vCPUs run (pv_switch in patch/pv.c, steps X1..X6), and:
  *   -DM6  the switch to native without its hand-over (no ticket_no_block, no
@@ -68,8 +68,8 @@
  * spuriously is chosen when the vCPU blocks, not offered as an always-enabled
  * way out: otherwise weak fairness would force a spurious wake-up out of every
  * lost wake-up and hide it.
- * Early slow-path entry, W6 (vcpu_is_preempted says the vCPU holding the
- * served ticket is not running): a waiter may call lock_spinning at once,
+ * Early slow-path entry, W6 (vcpu_is_preempted says the vCPU whose queue
+ * record names the served ticket is not running): a waiter may call lock_spinning at once,
  * before any check of the head, and after any failed check; the spin
  * threshold is not modelled (any number of spins), and neither is the answer
  * of vcpu_is_preempted, a hint that may be stale: every choice is explored.

@@ -37,7 +37,10 @@
  * at once: any block that raced with steps 1-3 was linked before its vCPU
  * answered step 3's sync (a vCPU takes an interrupt only between blocks), so
  * step 4's store finds it and throws it away, and a block that races with
- * step 4 reads the final bytes. On hardware step 4 changes nothing.
+ * step 4 reads the final bytes. On hardware step 4 stores, over a running
+ * instruction, the very bytes it already holds: outside the SDM's protocol,
+ * which never rewrites an instruction without an int3 in front, but a fetch
+ * of old or new bytes is then the same instruction (an assumption, stated).
  *
  * The stray #BP (issue 14: "not ok 1 unexpected_exception # vector 3", Xen
  * domU, during a switch). The handler used to claim an int3 that was not in
@@ -58,10 +61,48 @@
  *     fetches then is an instruction the protocol allows: the old one, the new
  *     one, or the int3 of a write in flight, which traps here again).
  */
+/*
+ * The site in flight and its new bytes, read by the #BP handler as one
+ * snapshot under a sequence count (odd while the writer changes them): a
+ * handler that read the site, then the bytes, could otherwise pair site A with
+ * the next write's bytes for site B (that needs a CPU to run A's int3 after
+ * answering A's last sync, which only a stale translation can do; the count
+ * makes the pairing right whatever the CPU runs).
+ */
 static struct {
+	u32 seq;
 	u64 site; /* 0: none */
 	u8 bytes[PATCH_SITE_LEN];
 } inflight;
+
+/* Writer side, under live_lock: publish (site, bytes); site 0 clears. */
+static void inflight_set(u64 site, const u8 *bytes)
+{
+	__atomic_store_n(&inflight.seq, inflight.seq + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	for (unsigned i = 0; bytes && i < PATCH_SITE_LEN; i++)
+		__atomic_store_n(&inflight.bytes[i], bytes[i], __ATOMIC_RELAXED);
+	__atomic_store_n(&inflight.site, site, __ATOMIC_RELAXED);
+	__atomic_store_n(&inflight.seq, inflight.seq + 1, __ATOMIC_RELEASE);
+}
+
+/* Handler side: a consistent (site, bytes). The writer's update has no sync in it: the wait is short. */
+static u64 inflight_get(u8 bytes[PATCH_SITE_LEN])
+{
+	for (;;) {
+		u32 s = __atomic_load_n(&inflight.seq, __ATOMIC_ACQUIRE);
+		if (s & 1) {
+			x86_pause();
+			continue;
+		}
+		u64 site = __atomic_load_n(&inflight.site, __ATOMIC_RELAXED);
+		for (unsigned i = 0; i < PATCH_SITE_LEN; i++)
+			bytes[i] = __atomic_load_n(&inflight.bytes[i], __ATOMIC_RELAXED);
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&inflight.seq, __ATOMIC_RELAXED) == s)
+			return site;
+	}
+}
 static u32 live_lock;
 /* Every address this file has written int3 at, published by count (release). */
 static u64 live_sites[PATCH_TABLE_MAX];
@@ -87,9 +128,10 @@ bool patch_live_written(const u8 *site)
 static bool live_bp(struct trap_frame *f)
 {
 	u64 at = f->rip - 1;
-	u64 site = __atomic_load_n(&inflight.site, __ATOMIC_ACQUIRE);
+	u8 bytes[PATCH_SITE_LEN];
+	u64 site = inflight_get(bytes);
 	if (site && at == site) {
-		if (!patch_emulate(inflight.bytes, site, &f->rip, &f->rsp, &f->rax))
+		if (!patch_emulate(bytes, site, &f->rip, &f->rsp, &f->rax))
 			return false;
 		__atomic_fetch_add(&patch_live_bp_hits, 1, __ATOMIC_RELAXED);
 		return true;
@@ -149,9 +191,7 @@ enum patch_live_result patch_live_write(u8 *site, const u8 *expect, const u8 new
 		res = PATCH_LIVE_OTHER;
 	else {
 		live_remember((u64)(uintptr_t)site);
-		for (unsigned i = 0; i < PATCH_SITE_LEN; i++)
-			inflight.bytes[i] = new[i];
-		__atomic_store_n(&inflight.site, (u64)(uintptr_t)site, __ATOMIC_RELEASE);
+		inflight_set((u64)(uintptr_t)site, new);
 		paging_write_text(site, &int3, 1);                          /* 1 */
 		patch_live_slow();
 		smp_sync_cores();
@@ -162,7 +202,7 @@ enum patch_live_result patch_live_write(u8 *site, const u8 *expect, const u8 new
 		smp_sync_cores();
 		paging_write_text(site, new, PATCH_SITE_LEN);               /* 4 */
 		smp_sync_cores();
-		__atomic_store_n(&inflight.site, 0, __ATOMIC_RELEASE);
+		inflight_set(0, 0);
 	}
 	__atomic_store_n(&live_lock, 0, __ATOMIC_RELEASE);
 	return res;

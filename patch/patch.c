@@ -46,6 +46,23 @@ void patch_original_bytes(const uint8_t *at, enum patch_kind k, uint8_t out[PATC
 	put_le32(out + 1, d);
 }
 
+/* The instructions a site may hold, as the #BP handler performs them (patch_emulate). */
+enum insn { INSN_OTHER, INSN_CALL, INSN_NOP5, INSN_MOV_EAX };
+
+static bool same(const uint8_t *a, const uint8_t *b, unsigned n);
+
+static enum insn decode(const uint8_t insn[PATCH_SITE_LEN])
+{
+	static const uint8_t nop5[PATCH_SITE_LEN] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 };
+	if (insn[0] == OP_CALL_REL32)
+		return INSN_CALL;
+	if (same(insn, nop5, PATCH_SITE_LEN))
+		return INSN_NOP5;
+	if (insn[0] == 0xb8) /* mov $imm32,%eax */
+		return INSN_MOV_EAX;
+	return INSN_OTHER;
+}
+
 bool patch_build(const uint8_t *at, unsigned len, const struct patch_plan *p, uint8_t *out,
 		 bool *inline_fell_back)
 {
@@ -64,8 +81,10 @@ bool patch_build(const uint8_t *at, unsigned len, const struct patch_plan *p, ui
 		 * shorter one plus a NOP would be two instructions, and a CPU
 		 * interrupted between them would return into the middle of what
 		 * the live writer (patch/live.c) and patch_emulate() take as one.
+		 * And one the #BP handler can perform, or a live write of it
+		 * would leave a CPU at its int3 with nothing to do.
 		 */
-		if (p->nbytes == len) {
+		if (p->nbytes == len && len == PATCH_SITE_LEN && decode(p->bytes) == INSN_MOV_EAX) {
 			for (unsigned i = 0; i < p->nbytes; i++)
 				out[i] = p->bytes[i];
 			return true;
@@ -148,23 +167,23 @@ unsigned patch_up_locks(const int32_t *first, const int32_t *last, patch_writer_
 bool patch_emulate(const uint8_t insn[PATCH_SITE_LEN], uint64_t site, uint64_t *rip, uint64_t *rsp,
 		   uint64_t *rax)
 {
-	static const uint8_t nop5[PATCH_SITE_LEN] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 };
 	uint32_t imm = (uint32_t)insn[1] | (uint32_t)insn[2] << 8 | (uint32_t)insn[3] << 16 | (uint32_t)insn[4] << 24;
 
-	if (insn[0] == OP_CALL_REL32) {
+	switch (decode(insn)) {
+	case INSN_CALL:
 		*rsp -= 8;
 		*(uint64_t *)(uintptr_t)*rsp = site + PATCH_SITE_LEN;
 		*rip = site + PATCH_SITE_LEN + (uint64_t)(int64_t)(int32_t)imm;
 		return true;
-	}
-	if (same(insn, nop5, PATCH_SITE_LEN)) {
+	case INSN_NOP5:
 		*rip = site + PATCH_SITE_LEN;
 		return true;
-	}
-	if (insn[0] == 0xb8) { /* mov $imm32,%eax: the upper half of %rax is cleared */
+	case INSN_MOV_EAX: /* the upper half of %rax is cleared */
 		*rax = imm;
 		*rip = site + PATCH_SITE_LEN;
 		return true;
+	case INSN_OTHER:
+		break;
 	}
 	return false;
 }

@@ -78,7 +78,8 @@ enum patch_how {
 	PATCH_HOW_NOP,    /* the hook is a no-op here */
 	PATCH_HOW_CALL,   /* direct call to .target */
 	PATCH_HOW_INLINE, /* copy .bytes/.nbytes in place: one instruction of exactly the site's
-			     length (no NOP padding); any other length falls back to CALL */
+			     length (no NOP padding) that patch_emulate() performs, i.e.
+			     `mov $imm32,%eax`; anything else falls back to CALL */
 	PATCH_HOW_KEEP,   /* leave the indirect call (patch=off) */
 };
 

@@ -109,7 +109,8 @@ static bool model_build(uintptr_t at, unsigned len, const struct patch_plan *p, 
 		model_nops(out, len);
 		return true;
 	case PATCH_HOW_INLINE:
-		if (p->nbytes == len) { /* one instruction, the whole site: never padded */
+		/* one instruction the #BP handler performs (mov $imm32,%eax), the whole site: never padded */
+		if (p->nbytes == len && len == 5 && p->bytes[0] == 0xb8) {
 			memcpy(out, p->bytes, p->nbytes);
 			return true;
 		}
