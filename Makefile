@@ -36,8 +36,8 @@ CPP     := cpp
 BOOT_SRCS  := boot/pvh.S boot/trampoline.S boot/start_info.c
 ARCH_SRCS  := arch/entry.S arch/console.c arch/exit.c arch/percpu.c arch/traps.c arch/paging.c \
               arch/tsc.c arch/acpi.c arch/apic.c arch/smp.c arch/cmdline.c
-LOCKS_SRCS := locks/ticket.c
-PATCH_SRCS := patch/stubs.S patch/patch.c patch/live.c patch/pv.c
+LOCKS_SRCS := locks/ticket.c locks/pvlock.c
+PATCH_SRCS := patch/stubs.S patch/patch.c patch/live.c patch/lazy.c patch/table.c
 XEN_SRCS   := xen/hypercall_page.S xen/xen.c
 KVM_SRCS   := kvm/kvm.c
 GUEST_SRCS := tests/guest/main.c tests/guest/stress.c

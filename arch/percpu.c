@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* percpu.c: per-vCPU data reached through %gs, and each CPU's GDT entry for its TSS. */
 #include "arch.h"
-#include "../locks/spinlock.h"
 
 struct percpu cpus[MAX_CPUS];
 unsigned cpu_count;
@@ -45,10 +44,4 @@ void percpu_init_self(unsigned index)
 	__asm__ volatile("ltr %w0" ::"r"((u16)(SEL_TSS0 + 16 * index)));
 	x86_wrmsr(MSR_GS_BASE, (u64)(uintptr_t)p);
 	idt_load();
-}
-
-/* The lock's notion of "this vCPU" (locks/spinlock.h): our per-CPU index. */
-unsigned ticket_self(void)
-{
-	return this_cpu()->index;
 }

@@ -3,7 +3,7 @@
 #ifndef PVTICK_KVM_H
 #define PVTICK_KVM_H
 
-#include "../patch/pv.h"
+#include "../locks/pvlock.h"
 
 extern const struct pv_backend kvm_backend;
 

@@ -89,7 +89,7 @@ void ticket_lock_wait(struct ticketlock *lock, uint16_t want)
 				ticket_nested_fn(self);
 			__builtin_trap();
 		}
-		/* in_hook: a live switch to native waits until no vCPU is inside the hook (patch/pv.c). */
+		/* in_hook: a live switch to native waits until no vCPU is inside the hook (locks/pvlock.c). */
 		__atomic_store_n(&ticket_waits[self].in_hook, 1, __ATOMIC_RELAXED);
 		lock_spinning(lock, want); /* pml:W2 */
 		__atomic_store_n(&ticket_waits[self].in_hook, 0, __ATOMIC_RELEASE);
@@ -159,7 +159,7 @@ bool ticket_inject_late_flag;
 #define LATE_FLAG_WINDOW (1u << 16) /* PAUSEs: in the tests, long enough for the holder to unlock */
 
 /*
- * ticket_no_block: set by a live switch to native (patch/pv.c) before it
+ * ticket_no_block: set by a live switch to native (locks/pvlock.c) before it
  * drains the vCPUs inside lock_spinning, cleared by the switch back once
  * every unlock_kick site kicks again. A waiter that reads it set after its
  * last check does not block. The race with the switcher S, waiter W:

@@ -20,7 +20,7 @@
  *         that publishes its slot and sets SF but skips the last check, as if
  *         a preempted vCPU could not have let go meanwhile.
  * With -DSWITCH, a switcher process flips the lock to native and back (SWITCHES times)
- * while the vCPUs run (pv_switch in patch/pv.c, steps X1..X6), and:
+ * while the vCPUs run (pv_switch in locks/pvlock.c, steps X1..X6), and:
  *   -DM6  the switch to native without its hand-over (no ticket_no_block, no
  *         drain): the unlock_kick sites go native while a vCPU is blocked.
  *   -DM7  the switch back in the wrong order: lock_spinning before unlock_kick.
@@ -349,7 +349,7 @@ done:
 
 #ifdef SWITCH
 /*
- * The live switch of patch/pv.c (pv_switch), SWITCHES times native and back,
+ * The live switch of locks/pvlock.c (pv_switch), SWITCHES times native and back,
  * while the vCPUs run. Rewriting the sites of one kind is one step here: the
  * breakpoint protocol makes each site change at one instant for every CPU (a
  * CPU sees the old instruction or the new, or the int3 that does what the new

@@ -179,6 +179,34 @@ bool patch_live_written(const uint8_t *site);
 extern uint64_t patch_live_delay_us;
 void patch_live_slow(void);
 
+/*
+ * Kernel only (patch/lazy.c), patch=lazy: point pv_ops[] at one resolver per
+ * kind. A resolver is entered from a site's call of its stub; it rewrites
+ * that site live to what plans[kind] builds (if the site still holds the call
+ * of the stub: see lazy.c) and returns to the site, which runs again. The
+ * table is not read. Counts: sites rewritten, and resolver calls (several
+ * vCPUs may reach one site at once).
+ */
+void patch_lazy_start(const struct patch_plan plans[PATCH_NR_KINDS]);
+extern unsigned patch_lazy_resolved, patch_lazy_calls;
+
+/*
+ * Kernel only (patch/table.c): re-read every site of patch_table and compare
+ * it with what plans[] builds (lazy: or its original call, if no CPU ran it
+ * yet: counted in *unpatched). Logs each site's bytes, prefixed by `when`;
+ * returns the number of sites that differ.
+ */
+unsigned patch_verify_sites(const struct patch_plan plans[PATCH_NR_KINDS], bool lazy, const char *when,
+			    unsigned *unpatched);
+
+/*
+ * Kernel only (patch/table.c), UP alternatives (option up=): with one CPU and
+ * !up_off, every recorded LOCK prefix becomes a DS prefix. Logs one line
+ * either way: "# patch: up: ...". MUST run on the BSP before any AP starts.
+ * false if a recorded byte was not a LOCK prefix, or did not read back as DS.
+ */
+bool patch_up_boot(unsigned cpus, bool up_off);
+
 /* Name of a kind, for logs. */
 const char *patch_kind_name(enum patch_kind k);
 

@@ -98,6 +98,29 @@ else
 	report FAIL "image: the site table is every call of a hook, and nothing else" "$log"
 fi
 
+# Layers: xen/, kvm/ -> locks/ -> patch/ -> arch/, with boot/ beside arch/ (each may use the
+# other, neither their callers). No #include points up or across backends.
+log=$logs/layers.log
+: >"$log"
+layer_rule() { # layer_rule DIR FORBIDDEN-DIRS...
+	local dir=$1 f
+	shift
+	for f in "$@"; do
+		grep -Hn "^#[[:space:]]*include[[:space:]]*\"\.\./$f/" "$dir"/*.[chS] 2>/dev/null | sed "s|\$| (in $dir/, which must not use $f/)|" >>"$log"
+	done
+}
+layer_rule arch patch locks xen kvm
+layer_rule boot patch locks xen kvm
+layer_rule patch locks xen kvm
+layer_rule locks xen kvm
+layer_rule xen kvm
+layer_rule kvm xen
+if [ -s "$log" ]; then
+	report FAIL "layers: no include points up (xen/, kvm/ -> locks/ -> patch/ -> arch/, boot/)" "$log"
+else
+	report OK "layers: no include points up (xen/, kvm/ -> locks/ -> patch/ -> arch/, boot/)"
+fi
+
 # No hook is called where an interrupt or a trap runs: there, a lazy site would call its resolver,
 # which waits for the live writer's lock that the interrupted vCPU may hold (the watchdog's dump
 # once called vcpu_is_preempted). Every site's function, from the disassembly.

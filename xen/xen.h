@@ -10,7 +10,7 @@
 #include <xen/sched.h>
 #include <xen/event_channel.h>
 #include <xen/vcpu.h>
-#include "../patch/pv.h"
+#include "../locks/pvlock.h"
 
 extern const struct pv_backend xen_backend;
 

@@ -3,7 +3,7 @@
 #include "guest.h"
 #include "../../boot/boot.h"
 #include "../../arch/cmdline.h"
-#include "../../patch/pv.h"
+#include "../../locks/pvlock.h"
 #include "../../xen/xen.h"
 
 static struct boot_info bi;
@@ -259,9 +259,9 @@ void __attribute__((noreturn)) boot_main(u32 start_info_pa)
 	pv_choose_and_patch(opt_pvlock == PVLOCK_OFF ? PVLOCK_OFF : PVLOCK_AUTO,
 			    opt_preempt == PREEMPT_OFF ? PREEMPT_OFF : PREEMPT_AUTO,
 			    (enum pv_patch_mode[]){ PATCH_MODE_BOOT, PATCH_MODE_OFF, PATCH_MODE_LAZY }[opt_patch], &pv);
-	bool up_ok = pv_up_locks(cpu_count, opt_up == 1);
+	bool up_ok = patch_up_boot(cpu_count, opt_up == 1);
 	u64 t_patch = x86_rdtsc() - t0;
-	unsigned unrun, mismatched = pv_verify_sites(&pv, "at boot", &unrun);
+	unsigned unrun, mismatched = patch_verify_sites(pv.plans, pv.patching == PATCH_MODE_LAZY, "at boot", &unrun);
 	unsigned patched = 0;
 	for (unsigned k = 0; k < PATCH_NR_KINDS; k++)
 		patched += pv.result.patched[k];
@@ -359,12 +359,12 @@ void __attribute__((noreturn)) boot_main(u32 start_info_pa)
 	ktap(preempt_check(online), KTAP_PREEMPT_INFO, "vcpu_preempt_info");
 
 	/* 10. every site as the choice wants it after the stress (live switches, lazy patching included) */
-	mismatched = pv_verify_sites(&pv, "after the stress", &unrun);
+	mismatched = patch_verify_sites(pv.plans, pv.patching == PATCH_MODE_LAZY, "after the stress", &unrun);
 	if (opt_patch == 2)
 		kprintf("# patch: lazy: %u site(s) patched by their first run (%u resolver call(s)), %u never run\n",
-			pv_lazy_resolved, pv_lazy_calls, unrun);
+			patch_lazy_resolved, patch_lazy_calls, unrun);
 	/* Without live switches (which rewrite every site), lazy runs patched exactly the sites that ran. */
-	ktap(!mismatched && (opt_patch != 2 || sc.switch_ms || pv_lazy_resolved + unrun == patch_table.count),
+	ktap(!mismatched && (opt_patch != 2 || sc.switch_ms || patch_lazy_resolved + unrun == patch_table.count),
 	     KTAP_SITES_AFTER,
 	     "sites_after_stress");
 

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* pv.h: how a hypervisor backend plugs in, and the boot-time choice of backend. */
-#ifndef PVTICK_PV_H
-#define PVTICK_PV_H
+/* pvlock.h: how a hypervisor backend fills the lock's hooks, the boot-time choice of backend, the live hand-over. */
+#ifndef PVTICK_PVLOCK_H
+#define PVTICK_PVLOCK_H
 
-#include "patch.h"
+#include "spinlock.h"
+#include "../patch/patch.h"
 #include "../arch/arch.h"
 
 /*
@@ -95,8 +96,6 @@ struct pv_choice {
  */
 void pv_choose_and_patch(enum pv_lock_mode mode, enum pv_preempt_mode preempt, enum pv_patch_mode patching,
 			 struct pv_choice *c);
-/* patch=lazy: sites patched by their first run so far, and resolver calls (a site may race). */
-extern unsigned pv_lazy_resolved, pv_lazy_calls;
 
 /*
  * Live switch, while every vCPU runs the lock: on=false rewrites every site to
@@ -119,21 +118,5 @@ struct pv_switch_stats {
 	u64 cycles;       /* TSC cycles the switch took */
 };
 void pv_switch(const struct pv_choice *c, bool on, struct pv_switch_stats *st);
-
-/*
- * UP alternatives (option up=): with one CPU and up=auto, every recorded LOCK
- * prefix of the lock becomes a DS prefix. Logs one line either way:
- * "# patch: up: ...". MUST run on the BSP before any AP starts. false if a
- * recorded byte was not a LOCK prefix, or did not read back as DS.
- */
-bool pv_up_locks(unsigned cpus, bool up_off);
-
-/*
- * Re-read every site and compare it with what the choice should have written
- * (patch=lazy: or its original call, if no CPU ran it yet: counted in
- * *unpatched). Logs each site's bytes, prefixed by `when`; returns the number
- * of sites that differ.
- */
-unsigned pv_verify_sites(const struct pv_choice *c, const char *when, unsigned *unpatched);
 
 #endif
