@@ -9,6 +9,13 @@ extern const struct pv_backend *const __stop_pv_backends[] __attribute__((weak))
 static void native_lock_spinning(struct ticketlock *lock, u16 want) { (void)lock, (void)want; }
 static void native_unlock_kick(struct ticketlock *lock, u16 next) { (void)lock, (void)next; }
 static bool native_vcpu_is_preempted(unsigned cpu) { (void)cpu; return false; }
+/* The native unlock as a function, for patch=off and the native backend's switches: head += 2. */
+__attribute__((no_caller_saved_registers)) static void native_ticket_release(struct ticketlock *lock)
+{
+	__atomic_store_n(&lock->t.head, (u16)(__atomic_load_n(&lock->t.head, __ATOMIC_RELAXED) + TICKET_INC),
+			 __ATOMIC_RELEASE);
+}
+static const u8 native_release_bytes[] = TICKET_RELEASE_NATIVE;
 
 bool pv_preempt_wanted;
 const char *pv_preempt_source;
@@ -40,6 +47,8 @@ static void native_plans(struct patch_plan plans[PATCH_NR_KINDS])
 	plans[PATCH_LOCK_SPINNING] = (struct patch_plan){ PATCH_HOW_NOP, (void *)native_lock_spinning, 0, 0 };
 	plans[PATCH_UNLOCK_KICK] = (struct patch_plan){ PATCH_HOW_NOP, (void *)native_unlock_kick, 0, 0 };
 	plans[PATCH_VCPU_IS_PREEMPTED] = pv_native_preempt_plan();
+	plans[PATCH_RELEASE] = (struct patch_plan){ PATCH_HOW_INLINE, (void *)native_ticket_release,
+						     native_release_bytes, sizeof(native_release_bytes) };
 }
 
 /* How the two lock hooks' sites were patched (vcpu_is_preempted is said apart: preempt=). */
@@ -101,6 +110,8 @@ void pv_choose_and_patch(enum pv_lock_mode mode, enum pv_preempt_mode preempt, e
 				c->owner = chosen;
 				for (unsigned k = 0; k < PATCH_NR_KINDS; k++)
 					c->plans[k] = plans[k];
+				/* The unlock is the lock's, not the backend's: the PV one tests SF and kicks. */
+				c->plans[PATCH_RELEASE] = (struct patch_plan){ PATCH_HOW_CALL, (void *)ticket_release_pv, 0, 0 };
 				if (!pv_preempt_wanted) {
 					c->plans[PATCH_VCPU_IS_PREEMPTED] = pv_native_preempt_plan();
 					c->preempt = "off(preempt=off)";
@@ -200,6 +211,7 @@ void pv_switch(const struct pv_choice *c, bool on, struct pv_switch_stats *st)
 		for (unsigned k = 0; k < PATCH_NR_KINDS; k++)
 			plans[k] = c->plans[k];
 		st->sites += switch_kind(PATCH_UNLOCK_KICK, &plans[PATCH_UNLOCK_KICK]); /* pml:X5 */
+		st->sites += switch_kind(PATCH_RELEASE, &plans[PATCH_RELEASE]); /* the unlock that calls it */
 		__atomic_store_n(&ticket_no_block, false, __ATOMIC_SEQ_CST);          /* pml:X6 */
 		st->sites += switch_kind(PATCH_VCPU_IS_PREEMPTED, &plans[PATCH_VCPU_IS_PREEMPTED]);
 		st->sites += switch_kind(PATCH_LOCK_SPINNING, &plans[PATCH_LOCK_SPINNING]);
@@ -225,7 +237,8 @@ void pv_switch(const struct pv_choice *c, bool on, struct pv_switch_stats *st)
 				x86_pause();
 			}
 		}
-		st->sites += switch_kind(PATCH_UNLOCK_KICK, &plans[PATCH_UNLOCK_KICK]); /* 3 pml:X3 */
+		st->sites += switch_kind(PATCH_RELEASE, &plans[PATCH_RELEASE]); /* 3: no unlock tests SF now */
+		st->sites += switch_kind(PATCH_UNLOCK_KICK, &plans[PATCH_UNLOCK_KICK]); /* pml:X3 */
 	}
 	st->cycles = x86_rdtsc() - t0;
 }

@@ -106,8 +106,8 @@ void pv_choose_and_patch(enum pv_lock_mode mode, enum pv_preempt_mode preempt, e
  *                 enters the blocking hook any more;
  *              2. every other vCPU still inside lock_spinning (in_hook) is
  *                 kicked, again and again, until it has left;
- *              3. only then unlock_kick sites native.
- *   to PV:     unlock_kick first, then vcpu_is_preempted, then lock_spinning:
+ *              3. only then the unlock sites native (ticket_release, then unlock_kick).
+ *   to PV:     unlock_kick and ticket_release first, then vcpu_is_preempted, then lock_spinning:
  *              by the time a vCPU can block, every unlock can kick it.
  * MUST NOT run on two CPUs at once, nor from an interrupt handler; the caller
  * holds no ticket lock. Fills *st.

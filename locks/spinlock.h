@@ -8,16 +8,18 @@
 #include "../patch/patch.h"
 
 /*
- * The two hooks. Every call of them is a patch site (see patch/patch.h).
+ * The hooks. Every call of them is a patch site (see patch/patch.h); the
+ * fourth, ticket_release (the whole unlock), is declared further down.
  *
  * lock_spinning(lock, want): called by a waiter holding ticket `want` after it
  *   spun ticket_spin_threshold times without being served. It MAY block the vCPU
  *   until kicked, MAY return at any time (the caller re-checks and spins again).
  *   Exists so that a waiter whose holder is preempted stops burning the pCPU the
  *   holder needs. Native: nothing (the site is NOPs, costs nothing).
- * unlock_kick(lock, next): called by unlock, after head moved to `next`, only if
- *   SF was set. MUST wake the vCPU waiting for `next` on `lock`, if there is one.
- *   Native: never called (nothing sets SF), the site is NOPs.
+ * unlock_kick(lock, next): called by the PV unlock (ticket_release_pv), after
+ *   head moved to `next`, only if SF was set. MUST wake the vCPU waiting for
+ *   `next` on `lock`, if there is one. Native: never called (the native unlock
+ *   does not look at SF), the site is NOPs.
  * vcpu_is_preempted(cpu): see its declaration below. The wait loop
  *   asks it, every TICKET_PREEMPT_CHECK spins, about the vCPU that holds the
  *   ticket now served; if that vCPU is preempted, spinning cannot end before
@@ -196,6 +198,23 @@ void unlock_kick(struct ticketlock *lock, uint16_t next);
  * `mov $0,%eax` in place (false: a vCPU of bare metal is never preempted).
  */
 bool vcpu_is_preempted(unsigned cpu);
+/*
+ * ticket_release(lock): the whole unlock, a site of its own, so that the
+ * native unlock costs nothing over a lock without hooks. Native: the site
+ * holds `addw $2,0x0(%rdi)` (head += 2: only the holder writes head, and an x86
+ * store is a release), one instruction of 5 bytes. PV: a direct call of
+ * ticket_release_pv (ticket.c): head += 2 with a locked add (a full barrier),
+ * then the SF test and unlock_kick, as the protocol below demands. Declared
+ * no_caller_saved_registers: a call of it clobbers no register but the flags,
+ * so a caller keeps its values in any register across the site, as it would
+ * across the native `addw` (what Linux's callee-save thunks did for pvops,
+ * done here for a plain C call found at link time). Its targets MUST keep
+ * that contract: ticket_release_pv does.
+ */
+void ticket_release(struct ticketlock *lock) __attribute__((no_caller_saved_registers));
+/* The PV target of ticket_release's sites (locks/ticket.c), and the native site's bytes. */
+void ticket_release_pv(struct ticketlock *lock) __attribute__((no_caller_saved_registers));
+#define TICKET_RELEASE_NATIVE { 0x66, 0x83, 0x47, 0x00, 0x02 } /* addw $2,0x0(%rdi): head is at offset 0 */
 
 static inline void ticket_lock(struct ticketlock *lock)
 {
@@ -227,17 +246,7 @@ static inline void ticket_unlock(struct ticketlock *lock)
 	__atomic_store_n(&lock->t.head, (uint16_t)(__atomic_load_n(&lock->t.head, __ATOMIC_RELAXED) + TICKET_INC),
 			 __ATOMIC_RELEASE);
 #else
-	/*
-	 * head += 2 with a locked add: a full barrier, so the SF read below cannot
-	 * move before the head store (a waiter sets SF, then reads head; we write
-	 * head, then read SF: one of us sees the other). Only the holder writes
-	 * head, so the new head is known without reading it back.
-	 */
-	uint16_t next = (uint16_t)(ticket_xadd16(&lock->t.head, TICKET_INC) + TICKET_INC); /* pml:U1 */
-	if (__builtin_expect(__atomic_load_n(&lock->t.tail, __ATOMIC_RELAXED) & TICKET_SLOWPATH_FLAG, 0)) { /* pml:U2 */
-		ticket_stats[ticket_self()].unlock_slow++;
-		unlock_kick(lock, next); /* pml:U3 */
-	}
+	ticket_release(lock); /* native: addw $2,(%rdi) in place; PV: ticket_release_pv */
 #endif
 }
 

@@ -12,13 +12,14 @@ static struct patch_plan lazy_plans[PATCH_NR_KINDS];
  * clobber, patch the site, restore, and return to the site itself, which now
  * runs the patched instruction with the arguments untouched.
  */
-void patch_lazy_entry0(void), patch_lazy_entry1(void), patch_lazy_entry2(void);
+void patch_lazy_entry0(void), patch_lazy_entry1(void), patch_lazy_entry2(void), patch_lazy_entry3(void);
 void patch_lazy_resolve(unsigned long kind, u8 *site);
 __asm__(".text\n"
-	".globl patch_lazy_entry0, patch_lazy_entry1, patch_lazy_entry2\n"
+	".globl patch_lazy_entry0, patch_lazy_entry1, patch_lazy_entry2, patch_lazy_entry3\n"
 	"patch_lazy_entry0: pushq $0; jmp 1f\n"
 	"patch_lazy_entry1: pushq $1; jmp 1f\n"
-	"patch_lazy_entry2: pushq $2\n"
+	"patch_lazy_entry2: pushq $2; jmp 1f\n"
+	"patch_lazy_entry3: pushq $3\n"
 	"1:	pushq %rax; pushq %rcx; pushq %rdx; pushq %rsi; pushq %rdi\n"
 	"	pushq %r8; pushq %r9; pushq %r10; pushq %r11\n"
 	"	subq $8, %rsp\n"                 /* 16-byte alignment for the call */
@@ -32,7 +33,7 @@ __asm__(".text\n"
 	"	addq $8, %rsp\n"                 /* kind */
 	"	subq $5, (%rsp)\n"               /* back to the site: run it again */
 	"	ret\n");
-_Static_assert(PATCH_NR_KINDS == 3, "one lazy entry per kind");
+_Static_assert(PATCH_NR_KINDS == 4, "one lazy entry per kind");
 
 /*
  * The site's bytes are read only by patch_live_write(), under the lock that
@@ -73,7 +74,7 @@ void patch_lazy_resolve(unsigned long kind, u8 *site)
 void patch_lazy_start(const struct patch_plan plans[PATCH_NR_KINDS])
 {
 	static void (*const entries[PATCH_NR_KINDS])(void) = { patch_lazy_entry0, patch_lazy_entry1,
-							       patch_lazy_entry2 };
+							       patch_lazy_entry2, patch_lazy_entry3 };
 	for (unsigned k = 0; k < PATCH_NR_KINDS; k++) {
 		lazy_plans[k] = plans[k];
 		pv_ops[k] = (void *)entries[k];

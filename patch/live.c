@@ -131,8 +131,10 @@ static bool live_bp(struct trap_frame *f)
 	u8 bytes[PATCH_SITE_LEN];
 	u64 site = inflight_get(bytes);
 	if (site && at == site) {
-		if (!patch_emulate(bytes, site, &f->rip, &f->rsp, &f->rax))
+		struct patch_regs r = { f->rip, f->rsp, f->rax, f->rdi };
+		if (!patch_emulate(bytes, site, &r))
 			return false;
+		f->rip = r.rip, f->rsp = r.rsp, f->rax = r.rax;
 		__atomic_fetch_add(&patch_live_bp_hits, 1, __ATOMIC_RELAXED);
 		return true;
 	}

@@ -11,6 +11,7 @@ static const char *const kind_names[PATCH_NR_KINDS] = {
 	[PATCH_LOCK_SPINNING] = "lock_spinning",
 	[PATCH_UNLOCK_KICK] = "unlock_kick",
 	[PATCH_VCPU_IS_PREEMPTED] = "vcpu_is_preempted",
+	[PATCH_RELEASE] = "ticket_release",
 };
 
 const char *patch_kind_name(enum patch_kind k)
@@ -47,7 +48,7 @@ void patch_original_bytes(const uint8_t *at, enum patch_kind k, uint8_t out[PATC
 }
 
 /* The instructions a site may hold, as the #BP handler performs them (patch_emulate). */
-enum insn { INSN_OTHER, INSN_CALL, INSN_NOP5, INSN_MOV_EAX };
+enum insn { INSN_OTHER, INSN_CALL, INSN_NOP5, INSN_MOV_EAX, INSN_ADDW_RDI };
 
 static bool same(const uint8_t *a, const uint8_t *b, unsigned n);
 
@@ -60,6 +61,8 @@ static enum insn decode(const uint8_t insn[PATCH_SITE_LEN])
 		return INSN_NOP5;
 	if (insn[0] == 0xb8) /* mov $imm32,%eax */
 		return INSN_MOV_EAX;
+	if (insn[0] == 0x66 && insn[1] == 0x83 && insn[2] == 0x47) /* addw $imm8,disp8(%rdi): 66 83 /0 */
+		return INSN_ADDW_RDI;
 	return INSN_OTHER;
 }
 
@@ -84,7 +87,8 @@ bool patch_build(const uint8_t *at, unsigned len, const struct patch_plan *p, ui
 		 * And one the #BP handler can perform, or a live write of it
 		 * would leave a CPU at its int3 with nothing to do.
 		 */
-		if (p->nbytes == len && len == PATCH_SITE_LEN && decode(p->bytes) == INSN_MOV_EAX) {
+		if (p->nbytes == len && len == PATCH_SITE_LEN &&
+		    (decode(p->bytes) == INSN_MOV_EAX || decode(p->bytes) == INSN_ADDW_RDI)) {
 			for (unsigned i = 0; i < p->nbytes; i++)
 				out[i] = p->bytes[i];
 			return true;
@@ -164,24 +168,29 @@ unsigned patch_up_locks(const int32_t *first, const int32_t *last, patch_writer_
 	return n;
 }
 
-bool patch_emulate(const uint8_t insn[PATCH_SITE_LEN], uint64_t site, uint64_t *rip, uint64_t *rsp,
-		   uint64_t *rax)
+bool patch_emulate(const uint8_t insn[PATCH_SITE_LEN], uint64_t site, struct patch_regs *r)
 {
 	uint32_t imm = (uint32_t)insn[1] | (uint32_t)insn[2] << 8 | (uint32_t)insn[3] << 16 | (uint32_t)insn[4] << 24;
 
 	switch (decode(insn)) {
 	case INSN_CALL:
-		*rsp -= 8;
-		*(uint64_t *)(uintptr_t)*rsp = site + PATCH_SITE_LEN;
-		*rip = site + PATCH_SITE_LEN + (uint64_t)(int64_t)(int32_t)imm;
+		r->rsp -= 8;
+		*(uint64_t *)(uintptr_t)r->rsp = site + PATCH_SITE_LEN;
+		r->rip = site + PATCH_SITE_LEN + (uint64_t)(int64_t)(int32_t)imm;
 		return true;
 	case INSN_NOP5:
-		*rip = site + PATCH_SITE_LEN;
+		r->rip = site + PATCH_SITE_LEN;
 		return true;
 	case INSN_MOV_EAX: /* the upper half of %rax is cleared */
-		*rax = imm;
-		*rip = site + PATCH_SITE_LEN;
+		r->rax = imm;
+		r->rip = site + PATCH_SITE_LEN;
 		return true;
+	case INSN_ADDW_RDI: {
+		uint16_t *w = (uint16_t *)(uintptr_t)(r->rdi + (uint64_t)(int64_t)(int8_t)insn[3]);
+		*w = (uint16_t)(*w + (uint16_t)(int16_t)(int8_t)insn[4]);
+		r->rip = site + PATCH_SITE_LEN;
+		return true;
+	}
 	case INSN_OTHER:
 		break;
 	}

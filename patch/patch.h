@@ -21,8 +21,9 @@
  *     INLINE   -> the backend's bytes: one instruction of exactly 5 bytes
  *                 (any other length is called instead: never padded)
  * Every replacement the kernel uses is one instruction of 5 bytes (a NOP, a
- * call, `mov $0,%eax`), so that a CPU interrupted at a site is either before
- * it or after it, never inside: live re-patching relies on that.
+ * call, `mov $0,%eax`, `addw $2,0x0(%rdi)`), so that a CPU interrupted at a
+ * site is either before it or after it, never inside: live re-patching relies
+ * on that.
  */
 #define PATCH_SITE_LEN 5
 #define PATCH_RECORD_SIZE 8
@@ -41,6 +42,7 @@ enum patch_kind {
 	PATCH_LOCK_SPINNING = 0, /* void lock_spinning(struct ticketlock *, u16 want) */
 	PATCH_UNLOCK_KICK = 1,   /* void unlock_kick(struct ticketlock *, u16 next) */
 	PATCH_VCPU_IS_PREEMPTED = 2, /* bool vcpu_is_preempted(unsigned cpu) */
+	PATCH_RELEASE = 3,       /* void ticket_release(struct ticketlock *): the whole unlock */
 	PATCH_NR_KINDS
 };
 
@@ -78,8 +80,9 @@ enum patch_how {
 	PATCH_HOW_NOP,    /* the hook is a no-op here */
 	PATCH_HOW_CALL,   /* direct call to .target */
 	PATCH_HOW_INLINE, /* copy .bytes/.nbytes in place: one instruction of exactly the site's
-			     length (no NOP padding) that patch_emulate() performs, i.e.
-			     `mov $imm32,%eax`; anything else falls back to CALL */
+			     length (no NOP padding) that patch_emulate() performs:
+			     `mov $imm32,%eax` or `addw $imm8,disp8(%rdi)`; anything
+			     else falls back to CALL */
 	PATCH_HOW_KEEP,   /* leave the indirect call (patch=off) */
 };
 
@@ -139,16 +142,21 @@ extern const int32_t __start_smp_locks[], __stop_smp_locks[];
 #define PATCH_DS_PREFIX 0x3e
 unsigned patch_up_locks(const int32_t *first, const int32_t *last, patch_writer_fn write, unsigned *refused);
 
+/* The registers patch_emulate() reads or writes, of a CPU trapped at a site. */
+struct patch_regs {
+	uint64_t rip, rsp, rax, rdi;
+};
 /*
  * What the CPU would do running the 5-byte instruction `insn` at `site`, done
- * to a trapped CPU's registers: `call rel32` pushes site + 5 at *rsp - 8 and
+ * to a trapped CPU's registers: `call rel32` pushes site + 5 at rsp - 8 and
  * goes to the target; the 5-byte NOP goes to site + 5; `mov $imm32,%eax` sets
- * *rax (zero-extended) and goes to site + 5. For the #BP handler of live
- * re-patching (patch/live.c), which MUST run on a stack of its own (IST) so
- * that the push below the interrupted %rsp is free. false for any other bytes.
+ * rax (zero-extended); `addw $imm8,disp8(%rdi)` adds to the 16-bit word there
+ * (the flags are not set: after a site, which the compiler took for a call,
+ * none is live). For the #BP handler of live re-patching (patch/live.c),
+ * which MUST run on a stack of its own (IST) so that the push below the
+ * interrupted rsp is free. false for any other bytes.
  */
-bool patch_emulate(const uint8_t insn[PATCH_SITE_LEN], uint64_t site, uint64_t *rip, uint64_t *rsp,
-		   uint64_t *rax);
+bool patch_emulate(const uint8_t insn[PATCH_SITE_LEN], uint64_t site, struct patch_regs *r);
 
 /*
  * Kernel only (patch/live.c): rewrite one site with `new` while other CPUs may

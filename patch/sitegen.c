@@ -4,7 +4,7 @@
  * Usage: sitegen IMAGE          fill IMAGE's patch_table (in place)
  *        sitegen --list IMAGE   print the table IMAGE holds: "ADDRESS KIND" per site
  *
- * The hooks (lock_spinning, unlock_kick, vcpu_is_preempted) are ordinary
+ * The hooks (lock_spinning, unlock_kick, vcpu_is_preempted, ticket_release) are ordinary
  * external functions to the C compiler. IMAGE MUST be linked with
  * --emit-relocs: the relocations of its executable sections then survive in
  * IMAGE, and each call of a hook is a R_X86_64_PLT32 (or PC32) relocation
@@ -32,6 +32,7 @@ static const char *const hook_names[PATCH_NR_KINDS] = {
 	[PATCH_LOCK_SPINNING] = "lock_spinning",
 	[PATCH_UNLOCK_KICK] = "unlock_kick",
 	[PATCH_VCPU_IS_PREEMPTED] = "vcpu_is_preempted",
+	[PATCH_RELEASE] = "ticket_release",
 };
 
 static const char *image;

@@ -3,7 +3,7 @@
 #include "patch.h"
 
 /*
- * lock_spinning, unlock_kick, vcpu_is_preempted: what an unpatched site calls.
+ * lock_spinning, unlock_kick, vcpu_is_preempted, ticket_release: what an unpatched site calls.
  * Each is one indirect jump through its pv_ops[] slot, so an unpatched site
  * runs whatever pv_choose_and_patch() chose (patch=off), with the caller's
  * arguments untouched. They sit PATCH_STUB_SIZE bytes apart in kind order:
@@ -31,6 +31,12 @@ unlock_kick:
 vcpu_is_preempted:
 	jmp *pv_ops+16(%rip)
 	.size vcpu_is_preempted, . - vcpu_is_preempted
+	.balign PATCH_STUB_SIZE
+	.globl ticket_release
+	.type ticket_release, @function
+ticket_release:
+	jmp *pv_ops+24(%rip)
+	.size ticket_release, . - ticket_release
 
 /*
  * The site table: zeros as linked (magic 0: the kernel refuses to patch), then

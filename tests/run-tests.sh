@@ -83,7 +83,7 @@ log=$logs/sites.log
 	echo "# disassembly (objdump -d), instructions naming a hook:"
 	objdump -d --no-show-raw-insn "$ELF" | awk '
 		/^[0-9a-f]+ <[^>]*>:$/ { next }
-		match($0, /<(lock_spinning|unlock_kick|vcpu_is_preempted)(\+0x[0-9a-f]+)?>/) {
+		match($0, /<(lock_spinning|unlock_kick|vcpu_is_preempted|ticket_release)(\+0x[0-9a-f]+)?>/) {
 			sym = substr($0, RSTART + 1, RLENGTH - 2); addr = $1; sub(/:$/, "", addr)
 			if ($2 != "call" || sym ~ /\+/) print "NOT A CALL OF A HOOK: " $0
 			else print addr " " sym
@@ -127,7 +127,7 @@ fi
 log=$logs/sites-context.log
 objdump -d --no-show-raw-insn "$ELF" | awk '
 	/^[0-9a-f]+ <[^>]*>:$/ { fn = $2; gsub(/[<>:]/, "", fn); next }
-	$2 == "call" && match($0, /<(lock_spinning|unlock_kick|vcpu_is_preempted)>/) { print fn, substr($0, RSTART + 1, RLENGTH - 2) }' \
+	$2 == "call" && match($0, /<(lock_spinning|unlock_kick|vcpu_is_preempted|ticket_release)>/) { print fn, substr($0, RSTART + 1, RLENGTH - 2) }' \
 	>"$log" 2>&1
 if [ -s "$log" ] && ! grep -qE '^(trap_dispatch|watchdog_tick|stress_dump_state|live_bp|smp_sync_ack|apic_eoi) ' "$log"; then
 	report OK "image: no hook is called from interrupt or trap context ($(cut -d' ' -f1 "$log" | sort -u | tr '\n' ' '))"
@@ -184,6 +184,7 @@ for smp in 1 4; do
 	boot "smp=$smp pvlock=auto" $smp pass "pvlock=auto $common" \
 		'^# pv: backend=native reason=unknown-hypervisor\(TCGTCGTCGTCG\) sites=[1-9][0-9]* patched=nop preempt=native$' \
 		"^# patch: at boot: site [0-9]+ lock_spinning at 0x[0-9a-f]+: $NOP\$" "$SITE_PREEMPT_NATIVE" \
+		'^# patch: at boot: site [0-9]+ ticket_release at 0x[0-9a-f]+: 66 83 47 00 02$' \
 		'^# preempt: vcpu_is_preempted reads native; 0 vCPU record\(s\) live, 0 not; false for every vCPU$' \
 		'^ok 9 vcpu_preempt_info$' \
 		"^# smp: $smp of $smp CPU\(s\) online" "^# stress: total=$total expected=$total counter=$total violations=0\$" \
@@ -275,6 +276,7 @@ boot "inject=late-flag on native: no effect, said" 1 pass "inject=late-flag" \
 # ---- Xen 4.17 under QEMU TCG: pvtick as PVH dom0 and as a PVH domU (tests/env/xen.sh) ----
 SITE_CALL='lock_spinning at 0x[0-9a-f]+: e8 [0-9a-f]{2} [0-9a-f]{2} [0-9a-f]{2} [0-9a-f]{2}$'
 SITE_PREEMPT_CALL='vcpu_is_preempted at 0x[0-9a-f]+: e8 [0-9a-f]{2} [0-9a-f]{2} [0-9a-f]{2} [0-9a-f]{2}$'
+SITE_RELEASE_CALL='ticket_release at 0x[0-9a-f]+: e8 [0-9a-f]{2} [0-9a-f]{2} [0-9a-f]{2} [0-9a-f]{2}$'
 CONTEND="stress.cs=2000 spin_threshold=16"   # waits long enough to block
 xen_case() { # xen_case MODE NAME VCPUS EXPECT "ARGS" PATTERN...
 	local mode=$1 name=$2 vcpus=$3 expect=$4 args=$5 rc end
@@ -293,7 +295,7 @@ for mode in dom0 domu; do
 		xen_case $mode $mode-smp$v-auto $v pass "pvlock=auto stress.iters=300 $CONTEND" \
 			'^# pv: backend=xen reason=SCHEDOP_poll sites=[1-9][0-9]* patched=call preempt=xen-runstate$' "$SITE_CALL" \
 			"^# preempt: vcpu_is_preempted reads xen-runstate; $v vCPU record\\(s\\) live, 0 not; the BSP reads itself as running$" \
-			"$SITE_PREEMPT_CALL" '^ok 9 vcpu_preempt_info$' \
+			"$SITE_PREEMPT_CALL" "$SITE_RELEASE_CALL" '^ok 9 vcpu_preempt_info$' \
 			"^# smp: $v of $v CPU" "^# stress: total=$t expected=$t counter=$t violations=0\$"
 		# Native spinning with 4 vCPUs on 2 pCPUs hands the lock to descheduled vCPUs:
 		# a few acquisitions per second. Keep that run short.
@@ -373,7 +375,7 @@ kvm_case kvm-smp1-auto pass '^# pv: backend=native reason=kvm-one-vCPU' '^# stre
 kvm_case kvm-smp1-off pass '^# pv: backend=native reason=pvlock=off ' '^# stress: total=1000 expected=1000 '
 kvm_case kvm-smp4-auto pass '^# pv: backend=kvm reason=PV_UNHALT sites=[1-9][0-9]* patched=call preempt=kvm-steal-time$' "$SITE_CALL" \
 	'^# preempt: vcpu_is_preempted reads kvm-steal-time; 4 vCPU record\(s\) live, 0 not; the BSP reads itself as running$' \
-	"$SITE_PREEMPT_CALL" '^ok 9 vcpu_preempt_info$' \
+	"$SITE_PREEMPT_CALL" "$SITE_RELEASE_CALL" '^ok 9 vcpu_preempt_info$' \
 	'^# smp: 4 of 4 CPU' '^# stress: total=12000 expected=12000 counter=12000 violations=0$' \
 	'^# slowpath: .*slow_entries=[1-9][0-9]* .*kicks_sent=[1-9][0-9]* kicks_received=[1-9]' \
 	'^# stress: throughput=[1-9][0-9]* acq/s over [0-9]+ ms'

@@ -12,11 +12,15 @@
  * The kernel's own lock (locks/spinlock.h, locks/ticket.c) and patcher
  * (patch/patch.c), built for Linux. One variant per process, chosen by argv[1]:
  *   nohooks   built with -DTICKET_NO_HOOKS: no sites, no SF test, plain unlock
- *   nop       the sites of this very process patched to NOPs by patch_apply()
- *   call      ... to direct calls of empty native hooks
+ *   nop       the sites of this very process patched as the native backend does:
+ *             NOPs, `mov $0,%eax`, and the unlock in place (`addw $2,0x0(%rdi)`)
+ *   call      ... to direct calls: the unlock's site calls ticket_release_pv (the
+ *             PV unlock: locked add, SF test), whose unlock_kick site calls an
+ *             empty hook
  *   indirect  left as they are: a call of the stub, which jumps through pv_ops[kind]
  * argv[2]: "free" (the lock word as the kernel has it) or "sf" (SF kept set,
- * so every unlock runs its unlock_kick site: what the site itself costs).
+ * so every PV unlock runs its unlock_kick site: what the site itself costs;
+ * the native unlock never looks at SF).
  * argv[3]: iterations of lock+unlock.
  * Prints "variant mode iters cycles_per_op" (TSC cycles, the minimum of 5 runs of
  * the loop in this process). Instructions are counted from outside, with
@@ -48,6 +52,7 @@ HOOK static bool native_vcpu_is_preempted(unsigned cpu)
 	(void)cpu;
 	return false;
 }
+
 
 static int mem_fd = -1;
 __attribute__((unused)) static void write_text(uint8_t *dst, const uint8_t *src, size_t len)
@@ -88,6 +93,8 @@ int main(int argc, char **argv)
 		[PATCH_LOCK_SPINNING] = { PATCH_HOW_NOP, (void *)native_lock_spinning, 0, 0 },
 		[PATCH_UNLOCK_KICK] = { PATCH_HOW_NOP, (void *)native_unlock_kick, 0, 0 },
 		[PATCH_VCPU_IS_PREEMPTED] = { PATCH_HOW_NOP, (void *)native_vcpu_is_preempted, 0, 0 },
+		/* call, indirect: the PV unlock (SF test, then the unlock_kick site) */
+		[PATCH_RELEASE] = { PATCH_HOW_NOP, (void *)ticket_release_pv, 0, 0 },
 	};
 	struct patch_result r;
 	enum patch_how how;
@@ -105,8 +112,12 @@ int main(int argc, char **argv)
 		plans[k].how = how;
 	/* As the kernel's native plan: the answer false in place (a NOP would leave %eax unset). */
 	static const uint8_t mov0_eax[] = { 0xb8, 0, 0, 0, 0 };
-	if (how == PATCH_HOW_NOP)
+	/* And the native unlock in place: ticket_release's site holds addw $2,0x0(%rdi). */
+	static const uint8_t release[] = TICKET_RELEASE_NATIVE;
+	if (how == PATCH_HOW_NOP) {
 		plans[PATCH_VCPU_IS_PREEMPTED] = (struct patch_plan){ PATCH_HOW_INLINE, 0, mov0_eax, 5 };
+		plans[PATCH_RELEASE] = (struct patch_plan){ PATCH_HOW_INLINE, 0, release, 5 };
+	}
 	mem_fd = open("/proc/self/mem", O_RDWR);
 	if (mem_fd < 0) {
 		perror("fastpath: open /proc/self/mem");

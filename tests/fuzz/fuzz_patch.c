@@ -109,8 +109,9 @@ static bool model_build(uintptr_t at, unsigned len, const struct patch_plan *p, 
 		model_nops(out, len);
 		return true;
 	case PATCH_HOW_INLINE:
-		/* one instruction the #BP handler performs (mov $imm32,%eax), the whole site: never padded */
-		if (p->nbytes == len && len == 5 && p->bytes[0] == 0xb8) {
+		/* one instruction the #BP handler performs (mov $imm32,%eax, addw $i8,d8(%rdi)), the whole site */
+		if (p->nbytes == len && len == 5 &&
+		    (p->bytes[0] == 0xb8 || (p->bytes[0] == 0x66 && p->bytes[1] == 0x83 && p->bytes[2] == 0x47))) {
 			memcpy(out, p->bytes, p->nbytes);
 			return true;
 		}

@@ -362,9 +362,9 @@ static void case_patch_inline(void)
 	CHECK(f_calls.n == 0 && g_calls.n == 0);
 	/* What the #BP handler would do at each: the mov, and the call that replaced the xor. */
 	memcpy(e, mov_eax, 5);
-	uint64_t rip = 0, rsp = 0, rax = 0;
-	CHECK(patch_emulate(e, 0x1000, &rip, &rsp, &rax) && rax == INLINE_IMM && rip == 0x1005);
-	CHECK(!patch_emulate(xor_eax, 0x1000, &rip, &rsp, &rax));
+	struct patch_regs rg = { 0, 0, 0, 0 };
+	CHECK(patch_emulate(e, 0x1000, &rg) && rg.rax == INLINE_IMM && rg.rip == 0x1005);
+	CHECK(!patch_emulate(xor_eax, 0x1000, &rg));
 }
 
 /* A shorter instruction would need a NOP after it: two instructions. It is called instead. */
@@ -588,18 +588,24 @@ static void case_emulate(void)
 	static const uint8_t call[] = { 0xe8, 0x10, 0x00, 0x00, 0x00 }, nop5[] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 },
 			     mov0[] = { 0xb8, 0x00, 0x00, 0x00, 0x00 }, mov7[] = { 0xb8, 0x07, 0x00, 0x00, 0x00 },
 			     int3[] = { 0xcc, 0x10, 0x00, 0x00, 0x00 };
-	uint64_t stack[4] = { 0 }, site = 0x401000, rip, rsp, rax;
+	/* addw $2,0x0(%rdi), the native ticket_release, and addw $-1,0x2(%rdi) */
+	static const uint8_t addw2[] = { 0x66, 0x83, 0x47, 0x00, 0x02 }, addw_m1_at2[] = { 0x66, 0x83, 0x47, 0x02, 0xff };
+	uint64_t stack[4] = { 0 }, site = 0x401000;
+	uint16_t words[2] = { 40, 7 };
+	struct patch_regs r = { site + 1, (uint64_t)(uintptr_t)&stack[2], 0x5555, 0 };
 
-	rip = site + 1, rsp = (uint64_t)(uintptr_t)&stack[2], rax = 0x5555;
-	CHECK(patch_emulate(call, site, &rip, &rsp, &rax));
-	CHECK(rip == site + 5 + 0x10 && rsp == (uint64_t)(uintptr_t)&stack[1] && stack[1] == site + 5 && rax == 0x5555);
-	rip = site + 1, rsp = 99, rax = 0x5555;
-	CHECK(patch_emulate(nop5, site, &rip, &rsp, &rax) && rip == site + 5 && rsp == 99 && rax == 0x5555);
-	rax = ~0ull;
-	CHECK(patch_emulate(mov0, site, &rip, &rsp, &rax) && rip == site + 5 && rax == 0);
-	CHECK(patch_emulate(mov7, site, &rip, &rsp, &rax) && rax == 7);
-	rip = site + 1;
-	CHECK(!patch_emulate(int3, site, &rip, &rsp, &rax) && rip == site + 1);
+	CHECK(patch_emulate(call, site, &r));
+	CHECK(r.rip == site + 5 + 0x10 && r.rsp == (uint64_t)(uintptr_t)&stack[1] && stack[1] == site + 5 && r.rax == 0x5555);
+	r = (struct patch_regs){ site + 1, 99, 0x5555, 0 };
+	CHECK(patch_emulate(nop5, site, &r) && r.rip == site + 5 && r.rsp == 99 && r.rax == 0x5555);
+	r.rax = ~0ull;
+	CHECK(patch_emulate(mov0, site, &r) && r.rip == site + 5 && r.rax == 0);
+	CHECK(patch_emulate(mov7, site, &r) && r.rax == 7);
+	r = (struct patch_regs){ site + 1, 99, 0x5555, (uint64_t)(uintptr_t)words };
+	CHECK(patch_emulate(addw2, site, &r) && r.rip == site + 5 && words[0] == 42 && words[1] == 7 && r.rax == 0x5555);
+	CHECK(patch_emulate(addw_m1_at2, site, &r) && words[0] == 42 && words[1] == 6);
+	r.rip = site + 1;
+	CHECK(!patch_emulate(int3, site, &r) && r.rip == site + 1);
 }
 
 static void case_patch_kind_name(void)
@@ -607,6 +613,7 @@ static void case_patch_kind_name(void)
 	CHECK(!strcmp(patch_kind_name(PATCH_LOCK_SPINNING), "lock_spinning"));
 	CHECK(!strcmp(patch_kind_name(PATCH_UNLOCK_KICK), "unlock_kick"));
 	CHECK(!strcmp(patch_kind_name(PATCH_VCPU_IS_PREEMPTED), "vcpu_is_preempted"));
+	CHECK(!strcmp(patch_kind_name(PATCH_RELEASE), "ticket_release"));
 	CHECK(!strcmp(patch_kind_name(PATCH_NR_KINDS), "?"));
 	CHECK(!strcmp(patch_kind_name((enum patch_kind)-1), "?"));
 }

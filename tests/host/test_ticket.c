@@ -204,6 +204,7 @@ static void set_backend(void *lock_spinning, void *unlock_kick)
 	pv_ops[PATCH_LOCK_SPINNING] = lock_spinning;
 	pv_ops[PATCH_UNLOCK_KICK] = unlock_kick;
 	pv_ops[PATCH_VCPU_IS_PREEMPTED] = (void *)never_preempted;
+	pv_ops[PATCH_RELEASE] = (void *)ticket_release_pv; /* the PV unlock: every backend here may block */
 }
 
 /* ---- the workload ----------------------------------------------------- */
