@@ -10,7 +10,7 @@ static void native_lock_spinning(struct ticketlock *lock, u16 want) { (void)lock
 static void native_unlock_kick(struct ticketlock *lock, u16 next) { (void)lock, (void)next; }
 static bool native_vcpu_is_preempted(unsigned cpu) { (void)cpu; return false; }
 /* The native unlock as a function, for patch=off and the native backend's switches: head += 2. */
-__attribute__((no_caller_saved_registers)) static void native_ticket_release(struct ticketlock *lock)
+static void native_ticket_release(struct ticketlock *lock)
 {
 	__atomic_store_n(&lock->t.head, (u16)(__atomic_load_n(&lock->t.head, __ATOMIC_RELAXED) + TICKET_INC),
 			 __ATOMIC_RELEASE);
@@ -211,7 +211,7 @@ void pv_switch(const struct pv_choice *c, bool on, struct pv_switch_stats *st)
 		for (unsigned k = 0; k < PATCH_NR_KINDS; k++)
 			plans[k] = c->plans[k];
 		st->sites += switch_kind(PATCH_UNLOCK_KICK, &plans[PATCH_UNLOCK_KICK]); /* pml:X5 */
-		st->sites += switch_kind(PATCH_RELEASE, &plans[PATCH_RELEASE]); /* the unlock that calls it */
+		st->sites += switch_kind(PATCH_RELEASE, &plans[PATCH_RELEASE]); /* the unlock that calls it pml:X8 */
 		__atomic_store_n(&ticket_no_block, false, __ATOMIC_SEQ_CST);          /* pml:X6 */
 		st->sites += switch_kind(PATCH_VCPU_IS_PREEMPTED, &plans[PATCH_VCPU_IS_PREEMPTED]);
 		st->sites += switch_kind(PATCH_LOCK_SPINNING, &plans[PATCH_LOCK_SPINNING]);
@@ -237,7 +237,7 @@ void pv_switch(const struct pv_choice *c, bool on, struct pv_switch_stats *st)
 				x86_pause();
 			}
 		}
-		st->sites += switch_kind(PATCH_RELEASE, &plans[PATCH_RELEASE]); /* 3: no unlock tests SF now */
+		st->sites += switch_kind(PATCH_RELEASE, &plans[PATCH_RELEASE]); /* 3: no new unlock tests SF pml:X7 */
 		st->sites += switch_kind(PATCH_UNLOCK_KICK, &plans[PATCH_UNLOCK_KICK]); /* pml:X3 */
 	}
 	st->cycles = x86_rdtsc() - t0;

@@ -109,50 +109,19 @@ served:
 /*
  * ticket_release_pv: the PV unlock, what ticket_release's sites call under a
  * blocking backend. head += 2 with a locked add: a full barrier, so the SF read
- * after it cannot move before the head store (a waiter sets SF, then reads
- * head; we write head, then read SF: one of us sees the other). Only the holder
- * writes head, so the new head is known without reading it back. It keeps every
- * register (no_caller_saved_registers, see spinlock.h): the common case saves
- * one, and only the SF case, which calls C, saves the rest.
+ * below cannot move before the head store (a waiter sets SF, then reads head;
+ * we write head, then read SF: one of us sees the other). Only the holder
+ * changes head (the other locked RMWs of the word write back the head they
+ * read), so the new head is known without reading it back.
  */
-void ticket_release_slow(struct ticketlock *lock, uint16_t next);
-void ticket_release_slow(struct ticketlock *lock, uint16_t next)
+void ticket_release_pv(struct ticketlock *lock)
 {
-	ticket_stats[ticket_self()].unlock_slow++;
-	unlock_kick(lock, next); /* pml:U3 */
+	uint16_t next = (uint16_t)(ticket_xadd16(&lock->t.head, TICKET_INC) + TICKET_INC); /* pml:U1 */
+	if (__builtin_expect(__atomic_load_n(&lock->t.tail, __ATOMIC_RELAXED) & TICKET_SLOWPATH_FLAG, 0)) { /* pml:U2 */
+		ticket_stats[ticket_self()].unlock_slow++;
+		unlock_kick(lock, next); /* pml:U3 */
+	}
 }
-#ifdef __SANITIZE_THREAD__
-/* TSan cannot see inside asm: the same in C, for the threaded host test only. */
-__attribute__((no_caller_saved_registers, target("general-regs-only"))) void ticket_release_pv(struct ticketlock *lock)
-{
-	uint16_t next = (uint16_t)(ticket_xadd16(&lock->t.head, TICKET_INC) + TICKET_INC);
-	if (__atomic_load_n(&lock->t.tail, __ATOMIC_RELAXED) & TICKET_SLOWPATH_FLAG)
-		ticket_release_slow(lock, next);
-}
-#else
-_Static_assert(TICKET_INC == 2 && TICKET_SLOWPATH_FLAG == 1, "the asm below adds 2 and tests bit 0 of the tail");
-__asm__(".text\n"
-	".globl ticket_release_pv\n"
-	".type ticket_release_pv, @function\n"
-	"ticket_release_pv:\n"                /* %rdi = lock; entry %rsp = 8 mod 16 */
-	"	pushq %rsi\n"
-	"	movl $2, %esi\n"
-	TICKET_LOCK "xaddw %si, (%rdi)\n"     /* head += 2, old head in %si   pml:U1 */
-	"	testb $1, 2(%rdi)\n"              /* SF: bit 0 of the tail          pml:U2 */
-	"	jnz 1f\n"
-	"	popq %rsi\n"
-	"	ret\n"
-	"1:	pushq %rax; pushq %rcx; pushq %rdx; pushq %rdi\n"
-	"	pushq %r8; pushq %r9; pushq %r10; pushq %r11\n" /* 9 pushes: %rsp = 0 mod 16 */
-	"	addl $2, %esi\n"
-	"	movzwl %si, %esi\n"                /* next */
-	"	call ticket_release_slow\n"
-	"	popq %r11; popq %r10; popq %r9; popq %r8\n"
-	"	popq %rdi; popq %rdx; popq %rcx; popq %rax\n"
-	"	popq %rsi\n"
-	"	ret\n"
-	".size ticket_release_pv, . - ticket_release_pv\n");
-#endif
 
 int ticket_preempted_next(struct ticketlock *lock, uint16_t next)
 {

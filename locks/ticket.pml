@@ -20,12 +20,14 @@
  *         that publishes its slot and sets SF but skips the last check, as if
  *         a preempted vCPU could not have let go meanwhile.
  * With -DSWITCH, a switcher process flips the lock to native and back (SWITCHES times)
- * while the vCPUs run (pv_switch in locks/pvlock.c, steps X1..X6), and:
+ * while the vCPUs run (pv_switch in locks/pvlock.c, steps X1..X8), and:
  *   -DM6  the switch to native without its hand-over (no ticket_no_block, no
  *         drain): the unlock_kick sites go native while a vCPU is blocked.
  *   -DM7  the switch back in the wrong order: lock_spinning before unlock_kick.
+ *   -DM8  the switch back with the unlock (ticket_release) last: a vCPU may
+ *         block while an unlock is still the native addw, which tests no SF.
  *
- * Where the C is. Each step's tag (T1, W1..W6, S1..S6, U1..U5, X1..X6; M1, M3, M4
+ * Where the C is. Each step's tag (T1, W1..W6, S1..S6, U1..U5, X1..X8; M1, M3, M4
  * for the mutants) marks the C lines it mirrors with a comment "pml:TAG":
  *   grep -n 'pml:S3' locks/*.[ch] xen/*.c kvm/*.c
  * tests/verify.sh fails if a tag of this model has no such line, or the C
@@ -53,7 +55,10 @@
  * The memory is sequentially consistent: sound for this code on x86-64 because
  * each side of the race stores, then does a locked instruction (a full
  * barrier), then loads (waiter: publish slot, locked OR of SF, load head;
- * unlocker: locked add to head, load tail, load slots).
+ * unlocker: locked add to head, load tail, load slots). With -DSWITCH the
+ * native unlock (the addw of ticket_release's native site) is a plain store
+ * and loads nothing: no order to lose; the hand-over makes sure nobody can
+ * block while an unlock is native (X7 after the drain, X8 before X6).
  *
  * The backends' wake state is per vCPU:
  *   Xen: pending[i], the pending bit of vCPU i's (masked) IPI port. EVTCHNOP_send
@@ -134,6 +139,7 @@ byte ncs;             /* ghost: vCPUs in the critical section */
 #ifdef SWITCH
 bit ls_pv = 1;        /* the lock_spinning site calls the backend (0: a native NOP) */
 bit uk_pv = 1;        /* the unlock_kick site calls the backend (0: a native NOP) */
+bit rel_pv = 1;       /* the ticket_release site calls ticket_release_pv (0: the native addw) */
 bit no_block;         /* ticket_no_block */
 bit in_hook[NCPU];    /* ticket_waits[i].in_hook: inside the lock_spinning call */
 #define IN_HOOK_OFF ; in_hook[_pid] = 0
@@ -279,7 +285,13 @@ unslot:	/* S6 ticket_wait_clear, then spin again (W1); in_hook cleared as the ca
 	atomic { slot_lock[_pid] = 0; slot_want[_pid] = 0 IN_HOOK_OFF }
 	goto wait;
 
-unlock:	/* in the critical section; now ticket_unlock */
+unlock:	/* in the critical section; now ticket_unlock, the ticket_release site */
+#ifdef SWITCH
+	if
+	:: rel_pv -> skip /* the call of ticket_release_pv: U1.. below */
+	:: atomic { !rel_pv -> ncs--; head = (head + INC) % TMOD; next = 0 }; goto end_idle /* native: addw, no SF test */
+	fi;
+#endif
 #ifndef M2
 	/* U1 ticket_unlock: locked add to the head, next = the new head */
 	atomic { ncs--; head = (head + INC) % TMOD; next = head }
@@ -382,16 +394,24 @@ active proctype switcher()
 		od;
 		j = 0;
 #endif
+		rel_pv = 0;    /* X7 the ticket_release sites native: the addw */
 		uk_pv = 0;     /* X3 the unlock_kick sites native */
 		/* back to PV */
-#ifndef M7
+#if !defined(M7) && !defined(M8)
 		uk_pv = 1;     /* X5 unlock_kick first */
+		rel_pv = 1;    /* X8 then the unlock that calls it */
 		no_block = 0;  /* X6 */
 		ls_pv = 1
-#else
+#elif defined(M7)
 		ls_pv = 1;     /* M7: lock_spinning first: a waiter may block before unlocks kick */
 		no_block = 0;
-		uk_pv = 1
+		uk_pv = 1;
+		rel_pv = 1
+#else
+		uk_pv = 1;     /* M8: the unlock last: a waiter may block while unlocks test no SF */
+		no_block = 0;
+		ls_pv = 1;
+		rel_pv = 1
 #endif
 		;
 		n++

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # verify.sh: `make verify`: SPIN checks the ticket lock model locks/ticket.pml for both backends
 # (safety, and liveness under weak fairness) and must catch every mutant. Ends with "N passed, N failed".
-# env: JOBS (2 pan runs at a time), DEPTH (pan -m, 2000000), MEMLIM (MB per pan, 9000; pan stores
+# env: JOBS (2 pan runs at a time), DEPTH (pan -m, 5000000: the KVM SWITCH liveness search reaches 2.44*10^6), MEMLIM (MB per pan, 9000; pan stores
 #      states with -DCOLLAPSE: the SWITCH liveness runs need 5-8 GB), PAN_TIMEOUT (900 s per pan run), KEEP=1 keeps the work dir (pan output, trails) even on success,
 #      MODEL (locks/ticket.pml; another model to try the checks on)
 set -euo pipefail
@@ -12,7 +12,7 @@ cd "$top"
 "$here/deps.sh" verify
 
 JOBS=${JOBS:-2}
-DEPTH=${DEPTH:-2000000}
+DEPTH=${DEPTH:-5000000}
 MEMLIM=${MEMLIM:-9000}
 PAN_TIMEOUT=${PAN_TIMEOUT:-900}
 model=${MODEL:-locks/ticket.pml}
@@ -24,7 +24,7 @@ start=$(date +%s.%N)
 elapsed() { echo "$(date +%s.%N) $1" | awk '{ printf "%.1f", $1 - $2 }'; }
 
 # The cases, in KTAP order: "backend defines name" (defines: "-" for none, else comma-separated:
-# SWITCH adds the live switcher, M1..M7 are mutants; a case without a mutant must hold).
+# SWITCH adds the live switcher, M1..M8 are mutants; a case without a mutant must hold).
 cases=(
 	"xen - ticket.pml xen: mutual exclusion, no deadlock, no lost wake-up"
 	"kvm - ticket.pml kvm: mutual exclusion, no deadlock, no lost wake-up"
@@ -42,6 +42,8 @@ cases=(
 	"kvm SWITCH,M6 ticket.pml kvm M6 caught (switch to native without the hand-over)"
 	"xen SWITCH,M7 ticket.pml xen M7 caught (switch back with lock_spinning first)"
 	"kvm SWITCH,M7 ticket.pml kvm M7 caught (switch back with lock_spinning first)"
+	"xen SWITCH,M8 ticket.pml xen M8 caught (switch back with the unlock last)"
+	"kvm SWITCH,M8 ticket.pml kvm M8 caught (switch back with the unlock last)"
 )
 
 # pan_run DIR KIND CCFLAGS PANFLAGS...: compile DIR/pan.c into DIR/pan-KIND and run it, output in
