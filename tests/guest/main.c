@@ -45,7 +45,7 @@ static struct cmdline_opt opts[] = {
 	{ "up", &opt_up, 0, 0, up_choices, "auto|off", false },
 	{ "stress.iters", &opt_iters, 1, 100000000, 0, 0, false },
 	{ "stress.cs", &opt_cs, 0, 100000, 0, 0, false },
-	{ "stress.ms", &opt_ms, 0, 3600000, 0, 0, false },
+	{ "stress.ms", &opt_ms, 0, 86400000, 0, 0, false },
 	{ "stress.lock", &opt_lock, 0, 0, lock_choices, "ticket|tas", false },
 	{ "stress.switch", &opt_switch, 0, 60000, 0, 0, false },
 	{ "stress.switches", &opt_switches, 0, 100000000, 0, 0, false },
