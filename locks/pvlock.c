@@ -10,11 +10,7 @@ static void native_lock_spinning(struct ticketlock *lock, u16 want) { (void)lock
 static void native_unlock_kick(struct ticketlock *lock, u16 next) { (void)lock, (void)next; }
 static bool native_vcpu_is_preempted(unsigned cpu) { (void)cpu; return false; }
 /* The native unlock as a function, for patch=off and the native backend's switches: head += 2. */
-static void native_ticket_release(struct ticketlock *lock)
-{
-	__atomic_store_n(&lock->t.head, (u16)(__atomic_load_n(&lock->t.head, __ATOMIC_RELAXED) + TICKET_INC),
-			 __ATOMIC_RELEASE);
-}
+static void native_ticket_release(struct ticketlock *lock) { ticket_release_native(lock); }
 static const u8 native_release_bytes[] = TICKET_RELEASE_NATIVE;
 
 bool pv_preempt_wanted;

@@ -158,14 +158,6 @@ static void live_remember(u64 at)
 	__atomic_store_n(&live_nsites, n + 1, __ATOMIC_RELEASE);
 }
 
-static bool same(const u8 *a, const u8 *b)
-{
-	for (unsigned i = 0; i < PATCH_SITE_LEN; i++)
-		if (a[i] != b[i])
-			return false;
-	return true;
-}
-
 void patch_live_slow(void)
 {
 	if (patch_live_delay_us)
@@ -187,9 +179,9 @@ enum patch_live_result patch_live_write(u8 *site, const u8 *expect, const u8 new
 	/* Compared under the lock: no other write is half done now. */
 	for (unsigned i = 0; i < PATCH_SITE_LEN; i++)
 		cur[i] = site[i];
-	if (same(cur, new))
+	if (patch_same(cur, new, PATCH_SITE_LEN))
 		res = PATCH_LIVE_HELD;
-	else if (expect && !same(cur, expect))
+	else if (expect && !patch_same(cur, expect, PATCH_SITE_LEN))
 		res = PATCH_LIVE_OTHER;
 	else {
 		live_remember((u64)(uintptr_t)site);

@@ -47,17 +47,23 @@ void patch_original_bytes(const uint8_t *at, enum patch_kind k, uint8_t out[PATC
 	put_le32(out + 1, d);
 }
 
+bool patch_same(const uint8_t *a, const uint8_t *b, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (a[i] != b[i])
+			return false;
+	return true;
+}
+
 /* The instructions a site may hold, as the #BP handler performs them (patch_emulate). */
 enum insn { INSN_OTHER, INSN_CALL, INSN_NOP5, INSN_MOV_EAX, INSN_ADDW_RDI };
-
-static bool same(const uint8_t *a, const uint8_t *b, unsigned n);
 
 static enum insn decode(const uint8_t insn[PATCH_SITE_LEN])
 {
 	static const uint8_t nop5[PATCH_SITE_LEN] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 };
 	if (insn[0] == OP_CALL_REL32)
 		return INSN_CALL;
-	if (same(insn, nop5, PATCH_SITE_LEN))
+	if (patch_same(insn, nop5, PATCH_SITE_LEN))
 		return INSN_NOP5;
 	if (insn[0] == 0xb8) /* mov $imm32,%eax */
 		return INSN_MOV_EAX;
@@ -107,14 +113,6 @@ bool patch_build(const uint8_t *at, unsigned len, const struct patch_plan *p, ui
 	return false;
 }
 
-static bool same(const uint8_t *a, const uint8_t *b, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++)
-		if (a[i] != b[i])
-			return false;
-	return true;
-}
-
 void patch_apply(const struct patch_site *first, const struct patch_site *last,
 		 const struct patch_plan plans[PATCH_NR_KINDS], patch_writer_fn write,
 		 struct patch_result *r)
@@ -134,7 +132,7 @@ void patch_apply(const struct patch_site *first, const struct patch_site *last,
 			continue;
 		}
 		patch_original_bytes(at, s->kind, orig);
-		if (!same(at, orig, s->len)) {
+		if (!patch_same(at, orig, s->len)) {
 			r->refused++;
 			continue;
 		}

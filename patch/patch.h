@@ -215,6 +215,9 @@ unsigned patch_verify_sites(const struct patch_plan plans[PATCH_NR_KINDS], bool 
  */
 bool patch_up_boot(unsigned cpus, bool up_off);
 
+/* n bytes of a and b equal? (Sites are compared with it everywhere in patch/.) */
+bool patch_same(const uint8_t *a, const uint8_t *b, unsigned n);
+
 /* Name of a kind, for logs. */
 const char *patch_kind_name(enum patch_kind k);
 
