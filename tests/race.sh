@@ -10,7 +10,7 @@
 # Usage: tests/race.sh [native|xen|kvm ...]      (default: all three)
 # env: RACE_SWITCHES (10000), RACE_SWITCH_MS (2), RACE_BOOTS (200), RACE_TIMEOUT (seconds per
 #      run, 7200; at most 86400, stress.ms's bound). make test runs a short form
-#      (RACE_SWITCHES=200 RACE_BOOTS=4). Logs: build/race/.
+#      (RACE_SWITCHES=50 RACE_BOOTS=4). Logs: build/race/.
 # Time (make test's 200 switches here: native 24 s, Xen domU 37 s, nested KVM 95 s): 10^4
 # switches take about 20, 31 and 80 minutes; each lazy boot 5-10 s. Run one environment at a time
 # (tests/race.sh native, ...) when a session has less than a few hours.

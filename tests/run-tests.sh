@@ -401,7 +401,7 @@ done
 # ---- a short soak in each environment (make soak runs 10^8 acquisitions each) ----
 suite soak 1800 env SOAK_ACQ=1000000 tests/soak.sh
 # ---- and a short race hunt for live and lazy patching (make soak: 10^4 switches, 200 lazy boots) ----
-suite race 2400 env RACE_SWITCHES=200 RACE_BOOTS=4 RACE_TIMEOUT=600 tests/race.sh
+suite race 2400 env RACE_SWITCHES=50 RACE_BOOTS=4 RACE_TIMEOUT=600 tests/race.sh
 
 # ---- the README's bad-input and fault tables: every row names a test of this run, and it passed ----
 log=$logs/readme-tables.log
