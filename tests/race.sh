@@ -34,7 +34,6 @@ done
 SWITCH_ARGS="pvlock=auto stress.switch=$RACE_SWITCH_MS stress.switches=$RACE_SWITCHES stress.ms=$((RACE_TIMEOUT * 1000)) stress.iters=100000000 stress.cs=2000 spin_threshold=16 inject=slow-patch"
 LAZY_ARGS="pvlock=auto patch=lazy stress.iters=300 stress.cs=200 spin_threshold=16 inject=slow-patch"
 out=build/race
-rm -rf "$out"
 mkdir -p "$out"
 
 echo "KTAP version 1"
@@ -57,6 +56,7 @@ result() { # result NAME WHY
 for env in "${envs[@]}"; do
 	t0=$(date +%s)
 	d=$out/$env
+	rm -rf "$d" # only this environment's logs: one may run at a time
 	mkdir -p "$d"
 	# One case file: the switch run, then the lazy boots (Xen and KVM boot their stack once for it).
 	{
