@@ -18,6 +18,7 @@
 
 #define ICR_INIT 0x00000500
 #define ICR_STARTUP 0x00000600
+#define ICR_NMI 0x00000400
 #define ICR_ASSERT 0x00004000
 #define ICR_LEVEL 0x00008000
 #define ICR_BUSY 0x00001000
@@ -110,6 +111,7 @@ static void send_ipi(u32 apic_id, u32 lo)
 void apic_send_init(u32 apic_id) { send_ipi(apic_id, ICR_INIT | ICR_ASSERT | ICR_LEVEL); }
 void apic_send_sipi(u32 apic_id, u8 vector) { send_ipi(apic_id, ICR_STARTUP | ICR_ASSERT | vector); }
 void apic_send_others(u8 vector) { send_ipi(0, ICR_ALL_BUT_SELF | ICR_ASSERT | vector); }
+void apic_send_nmi(u32 apic_id) { send_ipi(apic_id, ICR_NMI | ICR_ASSERT); }
 
 void apic_timer_start(u64 period_us)
 {

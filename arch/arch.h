@@ -75,6 +75,8 @@ void idt_load(void);      /* on every CPU */
 extern void (*timer_tick_fn)(void);
 /* Called on #BP (int3); true if it handled the trap (live re-patching), else the run fails. */
 extern bool (*trap_bp_fn)(struct trap_frame *f);
+/* Called on NMI; true if it was expected (the conformance suite's backstop), else the run fails. */
+extern bool (*trap_nmi_fn)(struct trap_frame *f);
 
 /* ---- paging.c ---- */
 /* Write len bytes to read-only/executable memory through a temporary writable alias. */
@@ -93,7 +95,25 @@ const void *phys_map_identity(u64 pa, u64 len);
 /* ---- tsc.c ---- */
 extern u64 tsc_khz;
 extern const char *tsc_source;
+/*
+ * What tsc_init() found, for the log and the conformance suite: the rate a
+ * CPUID leaf reported (0 if none), its source, and whether an independent clock
+ * checked it (tsc_leaf_check: "" if nothing checked it yet, else one line).
+ */
+extern u64 tsc_leaf_khz;
+extern const char *tsc_leaf_source;
+extern char tsc_leaf_check[160];
+extern bool tsc_leaf_refused; /* the check refused the leaf: tsc_khz is the clock's */
+/* Test only (inject=tsc-leaf): the leaf's rate is read as 4x what it says. */
+extern bool tsc_inject_bad_leaf;
 void tsc_init(void);
+/*
+ * Hold the leaf's rate to a clock that does not come from that leaf (clock_khz,
+ * measured or derived by the caller, named `clock`): more than 10% apart, the
+ * leaf is refused and tsc_khz becomes clock_khz. Only while nothing checked it.
+ * Returns false if it refused the leaf.
+ */
+bool tsc_check_leaf(u64 clock_khz, const char *clock);
 static inline void tsc_delay_us(u64 us)
 {
 	u64 t0 = x86_rdtsc(), d = us * tsc_khz / 1000;
@@ -127,6 +147,8 @@ void apic_send_init(u32 apic_id);
 void apic_send_sipi(u32 apic_id, u8 vector);
 /* A fixed IPI of `vector` to every CPU but this one (the all-excluding-self shorthand). */
 void apic_send_others(u8 vector);
+/* An NMI to one CPU: it ends a HLT whatever the interrupt flag says. */
+void apic_send_nmi(u32 apic_id);
 void apic_eoi(void);
 /* Periodic timer on VEC_TIMER every period_us (calibrated against the TSC). */
 void apic_timer_start(u64 period_us);
@@ -144,6 +166,7 @@ unsigned smp_boot_aps(const struct acpi_cpus *c);
 /* Start fn(arg) on every online AP (not the BSP); smp_wait_all() waits for them. */
 void smp_run_all_async(void (*fn)(void *), void *arg);
 void smp_wait_all(void);
+bool smp_wait_all_ms(u64 ms); /* the same, at most ms: false if some AP has not finished */
 extern volatile unsigned cpus_online;
 /*
  * Cross-modifying code: after smp_sync_cores() returns, every online CPU has

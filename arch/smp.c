@@ -124,6 +124,17 @@ void smp_run_all_async(void (*fn)(void *), void *arg)
 		apic_send_others(VEC_WAKE);
 }
 
+bool smp_wait_all_ms(u64 ms)
+{
+	u64 t0 = x86_rdtsc();
+	while (__atomic_load_n(&work_done, __ATOMIC_ACQUIRE) != cpus_online - 1)
+		if (x86_rdtsc() - t0 > ms * tsc_khz)
+			return false;
+		else
+			x86_pause();
+	return true;
+}
+
 void smp_wait_all(void)
 {
 	while (__atomic_load_n(&work_done, __ATOMIC_ACQUIRE) != cpus_online - 1)

@@ -13,6 +13,7 @@ static struct idt_gate idt[256];
 extern const u64 trap_stubs[36];
 void (*timer_tick_fn)(void);
 bool (*trap_bp_fn)(struct trap_frame *f);
+bool (*trap_nmi_fn)(struct trap_frame *f);
 
 static const char *const exc_names[32] = {
 	"#DE divide error", "#DB debug", "NMI", "#BP breakpoint", "#OF overflow", "#BR bound",
@@ -112,6 +113,8 @@ void trap_dispatch(struct trap_frame *f)
 		return; /* iretq: serialising, the point of the IPI */
 	}
 	if (f->vector == 3 && trap_bp_fn && trap_bp_fn(f))
+		return;
+	if (f->vector == 2 && trap_nmi_fn && trap_nmi_fn(f))
 		return;
 
 	u64 cr2 = x86_read_cr2();

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* tsc.c: the TSC frequency: from CPUID when a leaf gives it, else measured against the PIT. */
+/* tsc.c: the TSC frequency: a CPUID leaf's, held to an independent clock, else measured against the PIT. */
 #include "arch.h"
 
 u64 tsc_khz;
@@ -26,25 +26,30 @@ static u64 tsc_khz_from_pit(void)
 	return (t1 - t0) / 10;
 }
 
-void tsc_init(void)
+u64 tsc_leaf_khz;
+const char *tsc_leaf_source = "none";
+char tsc_leaf_check[160];
+bool tsc_leaf_refused;
+bool tsc_inject_bad_leaf;
+
+/* The rate a CPUID leaf reports, or 0: the architectural leaf 0x15, Xen's time leaf, the timing leaf. */
+static u64 leaf_khz(const char **source)
 {
 	struct cpuid_regs r = x86_cpuid(0, 0);
 	if (r.eax >= 0x15) {
 		struct cpuid_regs c = x86_cpuid(0x15, 0);
 		if (c.eax && c.ebx && c.ecx) {
-			tsc_khz = (u64)c.ecx * c.ebx / c.eax / 1000;
-			tsc_source = "cpuid-0x15";
-			return;
+			*source = "cpuid-0x15";
+			return (u64)c.ecx * c.ebx / c.eax / 1000;
 		}
 	}
-	/* Xen: leaf base+3, subleaf 0, ECX = guest TSC kHz. A Xen domU has no PIT. */
+	/* Xen: leaf base+3, subleaf 0, ECX = guest TSC kHz (xen/arch-x86/cpuid.h). */
 	u32 xen = x86_hypervisor_base("XenVMMXenVMM");
 	if (xen && x86_cpuid(xen, 0).eax >= xen + 3) {
 		u32 khz = x86_cpuid(xen + 3, 0).ecx;
 		if (khz) {
-			tsc_khz = khz;
-			tsc_source = "xen-cpuid";
-			return;
+			*source = "xen-cpuid";
+			return khz;
 		}
 	}
 	/* Hypervisor timing leaf (KVM, VMware convention): 0x40000010 EAX = TSC kHz. */
@@ -53,21 +58,57 @@ void tsc_init(void)
 		if (h.eax >= 0x40000010 && h.eax < 0x40000100) {
 			u32 khz = x86_cpuid(0x40000010, 0).eax;
 			if (khz) {
-				tsc_khz = khz;
-				tsc_source = "cpuid-0x40000010";
-				return;
+				*source = "cpuid-0x40000010";
+				return khz;
 			}
 		}
 	}
-	/* Several samples, keep the smallest: a preempted sample only grows. */
-	u64 best = 0;
+	return 0;
+}
+
+bool tsc_check_leaf(u64 clock_khz, const char *clock)
+{
+	if (!tsc_leaf_khz || tsc_leaf_check[0] || !clock_khz)
+		return true;
+	u64 lo = clock_khz - clock_khz / 10, hi = clock_khz + clock_khz / 10;
+	bool ok = tsc_leaf_khz >= lo && tsc_leaf_khz <= hi;
+	ksnprintf(tsc_leaf_check, sizeof(tsc_leaf_check), "%s says %lu kHz, %s gives %lu kHz: %s",
+		  tsc_leaf_source, tsc_leaf_khz, clock, clock_khz,
+		  ok ? "within 10%, kept" : "more than 10% apart, the leaf is refused");
+	if (!ok) {
+		tsc_leaf_refused = true;
+		tsc_khz = clock_khz;
+		tsc_source = clock;
+	}
+	return ok;
+}
+
+/*
+ * A rate from a CPUID leaf is a value a hypervisor reports: it is held to the
+ * PIT when there is one (tsc_check_leaf). Without a PIT (a Xen PVH guest), the
+ * Xen backend holds it to Xen's own time scale once it has mapped shared_info.
+ */
+void tsc_init(void)
+{
+	u64 leaf = leaf_khz(&tsc_leaf_source);
+	if (leaf && tsc_inject_bad_leaf)
+		leaf *= 4;
+	/* Several PIT samples, keep the smallest: a preempted sample only grows. */
+	u64 pit = 0;
 	for (int i = 0; i < 3; i++) {
 		u64 k = tsc_khz_from_pit();
-		if (k && (!best || k < best))
-			best = k;
+		if (k && (!pit || k < pit))
+			pit = k;
 	}
-	if (best) {
-		tsc_khz = best;
+	if (leaf) {
+		tsc_leaf_khz = leaf;
+		tsc_khz = leaf;
+		tsc_source = tsc_leaf_source;
+		tsc_check_leaf(pit, "pit");
+		return;
+	}
+	if (pit) {
+		tsc_khz = pit;
 		tsc_source = "pit";
 		return;
 	}
