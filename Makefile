@@ -12,6 +12,8 @@
 #                   cost, boot figures: build/bench/, tests/bench/BENCHMARKS.md (QUICK=1: < 10 min)
 #   make soak       the stress for 10^8 acquisitions in native TCG, Xen domU and nested KVM
 #                   (SOAK_ACQ=, SOAK_SMP=, SOAK_ARGS=: see tests/soak.sh)
+#   make conform    the conformance suite (suite=conform) in every environment, each verdict
+#                   against tests/conform/expect.txt; the matrix in build/conform/MATRIX.md
 #   make debug      QEMU paused with its gdb stub on :1234, and the gdb command to attach
 #   V=1             show full commands
 
@@ -40,7 +42,7 @@ LOCKS_SRCS := locks/ticket.c locks/pvlock.c
 PATCH_SRCS := patch/stubs.S patch/patch.c patch/live.c patch/lazy.c patch/table.c
 XEN_SRCS   := xen/hypercall_page.S xen/xen.c
 KVM_SRCS   := kvm/kvm.c
-GUEST_SRCS := tests/guest/main.c tests/guest/stress.c
+GUEST_SRCS := tests/guest/main.c tests/guest/stress.c tests/guest/conform.c
 KERNEL_SRCS := $(BOOT_SRCS) $(ARCH_SRCS) $(LOCKS_SRCS) $(PATCH_SRCS) $(XEN_SRCS) $(KVM_SRCS) $(GUEST_SRCS)
 KERNEL_OBJS := $(patsubst %,$(BUILD)/k/%.o,$(basename $(KERNEL_SRCS)))
 
@@ -61,7 +63,7 @@ SAN_CFLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitiz
 HOST_TESTS  := test_ticket test_patch test_start_info
 HOST_BINS   := $(addprefix $(BUILD)/host/,$(HOST_TESTS))
 
-.PHONY: all run run-xen run-kvm test debug host-tests deps clean fuzz verify soak bench
+.PHONY: all run run-xen run-kvm test debug host-tests deps clean fuzz verify soak bench conform
 all: $(BUILD)/pvtick.elf
 
 # Missing Debian packages: installed when root, else the exact apt-get line (tests/deps.sh).
@@ -195,6 +197,11 @@ bench: $(BUILD)/pvtick.elf $(BENCH_BINS)
 soak: $(BUILD)/pvtick.elf
 	$(Q)tests/deps.sh run
 	$(Q)tests/soak.sh; s=$$?; tests/race.sh; r=$$?; [ $$s = 0 ] && [ $$r = 0 ]
+
+# The hypervisor's PV lock interface, checked from inside the guest in every environment.
+conform: $(BUILD)/pvtick.elf
+	$(Q)tests/deps.sh run
+	$(Q)tests/conform.sh
 
 # The SPIN model locks/ticket.pml: safety and liveness for both backends; every mutant must fail.
 verify:

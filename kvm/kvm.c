@@ -109,6 +109,9 @@ static bool kvm_detect(const char **why)
 	kvm_base = x86_hypervisor_base(KVM_SIGNATURE);
 	if (!kvm_base)
 		return false; /* not KVM: let the next backend look */
+	struct cpuid_regs v = x86_cpuid(0, 0);
+	/* "AuthenticAMD" / "HygonGenuine": EBX is "Auth" / "Hygo". */
+	kvm_vmmcall = v.ebx == 0x68747541 || v.ebx == 0x6f677948;
 	u32 leaf = kvm_base + (KVM_CPUID_FEATURES - KVM_CPUID_SIGNATURE);
 	struct cpuid_regs f = x86_cpuid(leaf, 0);
 	if (!(f.eax & (1u << KVM_FEATURE_PV_UNHALT))) {
@@ -129,9 +132,6 @@ static bool kvm_detect(const char **why)
 
 static bool kvm_init(struct patch_plan plans[PATCH_NR_KINDS], const char **why)
 {
-	struct cpuid_regs v = x86_cpuid(0, 0);
-	/* "AuthenticAMD" / "HygonGenuine": EBX is "Auth" / "Hygo". */
-	kvm_vmmcall = v.ebx == 0x68747541 || v.ebx == 0x6f677948;
 	plans[PATCH_LOCK_SPINNING] = (struct patch_plan){ PATCH_HOW_CALL, (void *)kvm_lock_spinning, 0, 0 };
 	plans[PATCH_UNLOCK_KICK] = (struct patch_plan){ PATCH_HOW_CALL, (void *)kvm_unlock_kick, 0, 0 };
 	u32 features = x86_cpuid(kvm_base + (KVM_CPUID_FEATURES - KVM_CPUID_SIGNATURE), 0).eax;
@@ -153,3 +153,7 @@ static bool kvm_init(struct patch_plan plans[PATCH_NR_KINDS], const char **why)
 const struct pv_backend kvm_backend = { "kvm", kvm_detect, kvm_init, 0, kvm_cpu_init, kvm_preempt_live,
 					kvm_kick };
 PV_BACKEND(kvm_backend);
+
+/* ---- for the conformance suite (tests/guest/conform.c) ---- */
+u32 kvm_cpuid_base(void) { return kvm_base; }
+const volatile struct kvm_steal_time *kvm_steal_record(unsigned cpu) { return kvm_steal ? &steal[cpu] : 0; }

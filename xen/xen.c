@@ -93,6 +93,40 @@ static u64 xen_system_time(u32 vcpu)
 	return sys + (u64)(((unsigned __int128)delta * mul) >> 32);
 }
 
+/*
+ * Xen's time scale for vCPU 0 as a TSC rate: system time advances
+ * tsc_to_system_mul / 2^32 ns per TSC tick after the shift, so the TSC runs at
+ * 10^6 * 2^32 / (mul << shift) kHz. 0 while Xen has not written the record.
+ */
+static u64 time_info_khz(void)
+{
+	volatile struct vcpu_time_info *t = &shared->vcpu_info[0].time;
+	for (int tries = 0; tries < 100 && !t->tsc_to_system_mul; tries++)
+		xen_hypercall_sched_op(SCHEDOP_yield, 0); /* Xen writes it when it runs the vCPU again */
+	u32 mul = t->tsc_to_system_mul;
+	s8 shift = t->tsc_shift;
+	if (!mul || shift > 31 || shift < -31)
+		return 0;
+	u64 num = 1000000ull << 32;
+	return shift >= 0 ? num / ((u64)mul << shift) : (num << -shift) / mul;
+}
+
+/*
+ * A Xen PVH guest has no PIT: the TSC rate Xen's CPUID leaf reports is held
+ * to the scale Xen uses for its own system time (a value from another
+ * interface, which Xen must get right for its timers to work). When they
+ * disagree by more than 10% the leaf is refused and the scale is used
+ * (arch/tsc.c; KVM's Xen emulation once reported 4098204310 kHz there).
+ */
+static void check_tsc_leaf(void)
+{
+	u64 khz = time_info_khz();
+	if (!khz && !tsc_leaf_check[0] && tsc_leaf_khz)
+		ksnprintf(tsc_leaf_check, sizeof(tsc_leaf_check), "%s says %lu kHz, and Xen never wrote "
+			  "vCPU 0's time record to hold it to: kept unchecked", tsc_leaf_source, tsc_leaf_khz);
+	tsc_check_leaf(khz, "xen-time-info");
+}
+
 static void port_clear(evtchn_port_t p)
 {
 	__atomic_fetch_and(&shared->evtchn_pending[p / 64], ~(1ull << (p % 64)), __ATOMIC_SEQ_CST);
@@ -293,6 +327,7 @@ static bool xen_init(struct patch_plan plans[PATCH_NR_KINDS], const char **why)
 		return false;
 	}
 	shared = (struct shared_info *)shared_page;
+	check_tsc_leaf();
 
 	/* 3. One IPI event channel per vCPU, masked: polled, never delivered. */
 	for (unsigned v = 0; v < cpu_count; v++) {
@@ -324,3 +359,63 @@ static bool xen_init(struct patch_plan plans[PATCH_NR_KINDS], const char **why)
 const struct pv_backend xen_backend = { "xen", xen_detect, xen_init, xen_platform, xen_cpu_init,
 					xen_preempt_live, xen_kick };
 PV_BACKEND(xen_backend);
+
+/* ---- for the conformance suite (tests/guest/conform.c): the interface, one call each ---- */
+bool xen_ready(void) { return shared && cpu_port[0]; }
+evtchn_port_t xen_cpu_port(unsigned cpu) { return cpu_port[cpu]; }
+u32 xen_cpu_vcpu(unsigned cpu) { return cpu_vcpu[cpu]; }
+u64 xen_now(unsigned cpu) { return xen_system_time(cpu_vcpu[cpu]); }
+bool xen_time_ok(unsigned cpu) { return cpu_vcpu[cpu] < XEN_LEGACY_MAX_VCPUS; }
+bool xen_port_pending(evtchn_port_t p)
+{
+	return __atomic_load_n(&shared->evtchn_pending[p / 64], __ATOMIC_SEQ_CST) & (1ull << (p % 64));
+}
+void xen_port_clear(evtchn_port_t p) { port_clear(p); }
+void xen_port_mask(evtchn_port_t p, bool masked)
+{
+	if (masked)
+		__atomic_fetch_or(&shared->evtchn_mask[p / 64], 1ull << (p % 64), __ATOMIC_SEQ_CST);
+	else
+		__atomic_fetch_and(&shared->evtchn_mask[p / 64], ~(1ull << (p % 64)), __ATOMIC_SEQ_CST);
+}
+u8 xen_upcall_pending(unsigned cpu)
+{
+	return __atomic_load_n(&shared->vcpu_info[cpu_vcpu[cpu]].evtchn_upcall_pending, __ATOMIC_SEQ_CST);
+}
+void xen_upcall_clear(unsigned cpu)
+{
+	__atomic_store_n(&shared->vcpu_info[cpu_vcpu[cpu]].evtchn_upcall_pending, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&shared->vcpu_info[cpu_vcpu[cpu]].evtchn_pending_sel, 0, __ATOMIC_SEQ_CST);
+}
+long xen_poll(const evtchn_port_t *ports, unsigned n, u64 deadline_ns)
+{
+	struct sched_poll poll = { .nr_ports = n, .timeout = deadline_ns };
+	set_xen_guest_handle(poll.ports, (evtchn_port_t *)ports);
+	return xen_hypercall_sched_op(SCHEDOP_poll, &poll);
+}
+long xen_send(evtchn_port_t p)
+{
+	struct evtchn_send send = { .port = p };
+	return xen_hypercall_event_channel_op(EVTCHNOP_send, &send);
+}
+long xen_bind_ipi(u32 vcpu, evtchn_port_t *port)
+{
+	struct evtchn_bind_ipi b = { .vcpu = vcpu };
+	long rc = xen_hypercall_event_channel_op(EVTCHNOP_bind_ipi, &b);
+	*port = b.port;
+	return rc;
+}
+long xen_alloc_unbound(evtchn_port_t *port)
+{
+	struct evtchn_alloc_unbound a = { .dom = DOMID_SELF, .remote_dom = DOMID_SELF };
+	long rc = xen_hypercall_event_channel_op(EVTCHNOP_alloc_unbound, &a);
+	*port = a.port;
+	return rc;
+}
+long xen_close(evtchn_port_t p)
+{
+	struct evtchn_close c = { .port = p };
+	return xen_hypercall_event_channel_op(EVTCHNOP_close, &c);
+}
+long xen_vm_assist(unsigned cmd, unsigned type) { return xen_hypercall3(__HYPERVISOR_vm_assist, cmd, type, 0); }
+const volatile struct vcpu_runstate_info *xen_runstate(unsigned cpu) { return &runstate[cpu]; }

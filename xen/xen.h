@@ -39,6 +39,30 @@ static inline long xen_hypercall3(unsigned nr, unsigned long a1, unsigned long a
 	return ret;
 }
 
+/*
+ * For the conformance suite (tests/guest/conform.c), valid once the backend
+ * started (xen_ready()): each is one hypercall or one access to shared_info,
+ * nothing more, so that what the suite sees is what Xen did. cpu is pvtick's
+ * cpu index; ports are masked unless the suite unmasks one.
+ */
+bool xen_ready(void);
+evtchn_port_t xen_cpu_port(unsigned cpu);       /* cpu's own IPI port (bound at init) */
+u32 xen_cpu_vcpu(unsigned cpu);                 /* its Xen vCPU id */
+u64 xen_now(unsigned cpu);                      /* Xen system time (ns) from cpu's time record */
+bool xen_time_ok(unsigned cpu);                 /* cpu has a time record (legacy vCPU range) */
+bool xen_port_pending(evtchn_port_t p);
+void xen_port_clear(evtchn_port_t p);
+void xen_port_mask(evtchn_port_t p, bool masked);
+u8 xen_upcall_pending(unsigned cpu);            /* vcpu_info's evtchn_upcall_pending */
+void xen_upcall_clear(unsigned cpu);            /* ... and evtchn_pending_sel */
+long xen_poll(const evtchn_port_t *ports, unsigned n, u64 deadline_ns); /* SCHEDOP_poll */
+long xen_send(evtchn_port_t p);                 /* EVTCHNOP_send */
+long xen_bind_ipi(u32 vcpu, evtchn_port_t *port);
+long xen_alloc_unbound(evtchn_port_t *port);    /* for DOMID_SELF */
+long xen_close(evtchn_port_t p);
+long xen_vm_assist(unsigned cmd, unsigned type);
+const volatile struct vcpu_runstate_info *xen_runstate(unsigned cpu); /* registered by cpu_init */
+
 static inline long xen_hypercall_sched_op(int cmd, void *arg)
 {
 	return xen_hypercall3(__HYPERVISOR_sched_op, (unsigned long)cmd, (unsigned long)arg, 0);

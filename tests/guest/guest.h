@@ -53,6 +53,14 @@ struct stress_result {
 };
 
 void stress_run(const struct stress_cfg *c, struct stress_result *r);
+
+/*
+ * suite=conform (conform.c): the conformance cases, numbered from `first`;
+ * inject=true breaks each case's promise on the guest's side. Returns the
+ * number of cases not ok. conform_cases() is how many it prints.
+ */
+unsigned conform_cases(void);
+unsigned conform_run(unsigned first, bool inject);
 void stress_dump_state(const char *why);
 
 #endif

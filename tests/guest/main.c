@@ -29,15 +29,17 @@ static void __attribute__((noreturn)) ktap_fatal(unsigned n, const char *name, c
 static const char *const pvlock_choices[] = { "auto", "off", 0 };
 static const char *const patch_choices[] = { "on", "off", "lazy", 0 };
 /* Fault injection, for the tests that the failure is diagnosed (README: "Faults injected"). */
-enum { INJECT_NONE, INJECT_DROP_KICK, INJECT_LATE_FLAG, INJECT_HOLD, INJECT_BAD_HYPERCALL, INJECT_SLOW_PATCH };
+enum { INJECT_NONE, INJECT_DROP_KICK, INJECT_LATE_FLAG, INJECT_HOLD, INJECT_BAD_HYPERCALL, INJECT_SLOW_PATCH,
+       INJECT_TSC_LEAF, INJECT_CONFORM };
 static const char *const inject_choices[] = { "none", "drop-kick", "late-flag", "hold", "bad-hypercall",
-					       "slow-patch", 0 };
+					       "slow-patch", "tsc-leaf", "conform", 0 };
+static const char *const suite_choices[] = { "stress", "conform", 0 };
 static const char *const lock_choices[] = { "ticket", "tas", 0 };
 static const char *const preempt_choices[] = { "auto", "off", 0 };
 static const char *const up_choices[] = { "auto", "off", 0 };
 static u64 opt_pvlock = PVLOCK_AUTO, opt_patch = 0, opt_iters = 1000, opt_cs = 20,
 	   opt_threshold = 2048, opt_watchdog = 60, opt_inject = 0, opt_ms = 0, opt_lock = 0,
-	   opt_preempt = PREEMPT_AUTO, opt_up = 0, opt_switch = 0, opt_switches = 0;
+	   opt_preempt = PREEMPT_AUTO, opt_up = 0, opt_switch = 0, opt_switches = 0, opt_suite = 0;
 static struct cmdline_opt opts[] = {
 	{ "pvlock", &opt_pvlock, 0, 0, pvlock_choices, "auto|off", false },
 	{ "patch", &opt_patch, 0, 0, patch_choices, "on|off|lazy", false },
@@ -51,8 +53,9 @@ static struct cmdline_opt opts[] = {
 	{ "stress.switches", &opt_switches, 0, 100000000, 0, 0, false },
 	{ "spin_threshold", &opt_threshold, 1, 1u << 30, 0, 0, false },
 	{ "watchdog", &opt_watchdog, 1, 3600, 0, 0, false },
-	{ "inject", &opt_inject, 0, 0, inject_choices, "none|drop-kick|late-flag|hold|bad-hypercall|slow-patch",
-	  false },
+	{ "inject", &opt_inject, 0, 0, inject_choices,
+	  "none|drop-kick|late-flag|hold|bad-hypercall|slow-patch|tsc-leaf|conform", false },
+	{ "suite", &opt_suite, 0, 0, suite_choices, "stress|conform", false },
 };
 
 /* ---- kick-to-wake latency: every vCPU's histogram merged, its median and 99th percentile ---- */
@@ -194,10 +197,14 @@ void __attribute__((noreturn)) boot_main(u32 start_info_pa)
 		console_use_e9();
 	idt_init();
 	percpu_init_self(0);
-	kprintf("KTAP version 1\n1..%u\n", KTAP_NR);
+
+	/* The plan depends on suite=, so start_info and the command line are parsed (silently) first. */
+	e = boot_parse_start_info(start_info_pa, phys_map_identity, &bi);
+	const char *cmd_e = e ? 0 : cmdline_parse(bi.cmdline, opts, ARRAY_SIZE(opts), err, sizeof(err));
+	bool conform = !e && !cmd_e && opt_suite == 1;
+	kprintf("KTAP version 1\n1..%u\n", conform ? KTAP_WX_MAPPINGS + conform_cases() : KTAP_NR);
 
 	/* 1. start_info */
-	e = boot_parse_start_info(start_info_pa, phys_map_identity, &bi);
 	if (e)
 		ktap_fatal(KTAP_START_INFO, "boot_start_info", e);
 	kprintf("# boot: start_info v%u at %x cmdline=\"%s\" memmap=%u entries ram=%lu MiB rsdp=%lx\n",
@@ -205,27 +212,35 @@ void __attribute__((noreturn)) boot_main(u32 start_info_pa)
 	ktap(true, KTAP_START_INFO, "boot_start_info");
 
 	/* 2. command line */
-	e = cmdline_parse(bi.cmdline, opts, ARRAY_SIZE(opts), err, sizeof(err));
-	if (e)
-		ktap_fatal(KTAP_CMDLINE, "cmdline", e);
+	if (cmd_e)
+		ktap_fatal(KTAP_CMDLINE, "cmdline", cmd_e);
 	ticket_spin_threshold = (u32)opt_threshold;
 	ticket_inject_drop_kick = opt_inject == INJECT_DROP_KICK;
 	ticket_inject_late_flag = opt_inject == INJECT_LATE_FLAG;
 	xen_inject_bad_hypercall = opt_inject == INJECT_BAD_HYPERCALL;
 	/* slow-patch: 1 ms inside each step of every live write, and in each lazy resolver before it looks. */
 	patch_live_delay_us = opt_inject == INJECT_SLOW_PATCH ? 1000 : 0;
-	kprintf("# cmdline: pvlock=%s patch=%s preempt=%s up=%s stress.iters=%lu stress.cs=%lu stress.ms=%lu stress.lock=%s stress.switch=%lu "
-		"stress.switches=%lu spin_threshold=%lu watchdog=%lu inject=%s\n", pvlock_choices[opt_pvlock],
+	tsc_inject_bad_leaf = opt_inject == INJECT_TSC_LEAF || opt_inject == INJECT_CONFORM;
+	kprintf("# cmdline: suite=%s pvlock=%s patch=%s preempt=%s up=%s stress.iters=%lu stress.cs=%lu stress.ms=%lu stress.lock=%s stress.switch=%lu "
+		"stress.switches=%lu spin_threshold=%lu watchdog=%lu inject=%s\n", suite_choices[opt_suite],
+		pvlock_choices[opt_pvlock],
 		patch_choices[opt_patch], preempt_choices[opt_preempt], up_choices[opt_up], opt_iters, opt_cs, opt_ms, lock_choices[opt_lock], opt_switch,
 		opt_switches, opt_threshold, opt_watchdog, inject_choices[opt_inject]);
 	/* stress.switches ends a run early: only a time-limited run (stress.ms) has no fixed total. */
+	if (opt_inject == INJECT_CONFORM && !conform)
+		ktap_fatal(KTAP_CMDLINE, "cmdline", "cmdline: inject=conform needs suite=conform (it breaks the "
+			   "conformance cases' promises)");
 	if (opt_switches && (!opt_switch || !opt_ms))
 		ktap_fatal(KTAP_CMDLINE, "cmdline", "cmdline: stress.switches needs stress.switch= and stress.ms= "
 			   "(it ends a time-limited run after that many live switches)");
 	ktap(true, KTAP_CMDLINE, "cmdline");
 
 	tsc_init();
+	if (tsc_inject_bad_leaf && tsc_leaf_khz)
+		kprintf("# inject: %s: the TSC leaf's rate is read as 4x what it says\n", inject_choices[opt_inject]);
 	kprintf("# tsc: %lu kHz (source: %s)\n", tsc_khz, tsc_source);
+	if (tsc_leaf_check[0])
+		kprintf("# tsc: %s\n", tsc_leaf_check);
 
 	/* 3. ACPI MADT */
 	u64 rsdp = bi.rsdp_pa;
@@ -295,6 +310,16 @@ void __attribute__((noreturn)) boot_main(u32 start_info_pa)
 	/* 6. W^X, after boot (above) and after patching and the trampoline write */
 	bool wx_patched = wx_check("after patching and AP start");
 	ktap(wx_boot && wx_patched, KTAP_WX_MAPPINGS, "wx_mappings");
+	/* A hypervisor that cannot hold its leaf's TSC rate (Xen's check runs in its backend's init). */
+	if (tsc_leaf_refused)
+		kprintf("# tsc: now %lu kHz (source: %s): %s\n", tsc_khz, tsc_source, tsc_leaf_check);
+
+	/* 7... suite=conform: the conformance cases instead of the stress */
+	if (conform) {
+		failed += conform_run(KTAP_WX_MAPPINGS + 1, opt_inject == INJECT_CONFORM);
+		kprintf("# pvtick: %s\n", failed ? "FAIL" : "PASS");
+		machine_exit(failed == 0);
+	}
 
 	/* 7, 8. the stress */
 	struct stress_cfg sc = { opt_iters, opt_cs, opt_watchdog, opt_inject == INJECT_HOLD, opt_ms,

@@ -1,0 +1,152 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# conform.sh: `make conform`: boot suite=conform in every environment, compare each verdict with
+# tests/conform/expect.txt, write build/conform/MATRIX.md (case by environment). Ends with
+# "N passed, N failed": per environment, one line "its verdicts are the expected ones" and one
+# "inject=conform fails every case that ran" (each case is seen to fail when its promise is broken).
+# Usage: tests/conform.sh [ENV ...]   ENV: native-tcg xen-4.17-dom0 xen-4.17-domu kvm-linux-6.1
+#                                     kvm-linux-6.1-unhalt-hidden (default: all)
+# env: ELF (build/pvtick.elf), CONFORM_OUT (build/conform). Takes about 8 minutes here.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(dirname "$here")
+. "$here/lib.sh"
+cd "$top" || exit 1
+ELF=${ELF:-build/pvtick.elf}
+out=${CONFORM_OUT:-build/conform}
+expect=tests/conform/expect.txt
+all=(native-tcg xen-4.17-dom0 xen-4.17-domu kvm-linux-6.1 kvm-linux-6.1-unhalt-hidden)
+envs=("$@")
+[ ${#envs[@]} -gt 0 ] || envs=("${all[@]}")
+for e in "${envs[@]}"; do
+	[[ " ${all[*]} " == *" $e "* ]] || { echo "conform.sh: unknown environment '$e' (${all[*]})" >&2; exit 2; }
+done
+[ -f "$ELF" ] || { echo "conform.sh: $ELF not built (make)" >&2; exit 2; }
+rm -rf "$out"
+mkdir -p "$out"
+passed=0 failed=0 n=0
+echo "KTAP version 1"
+echo "1..$((2 * ${#envs[@]}))"
+result() { # result NAME WHY
+	n=$((n + 1))
+	if [ -z "$2" ]; then passed=$((passed + 1)); echo "ok $n $1"; else failed=$((failed + 1)); echo "not ok $n $1 # $2"; fi
+}
+want() { [[ " ${envs[*]} " == *" $1 "* ]]; }
+
+# Each environment boots the suite twice: as it is (ENV.log) and with inject=conform (ENV-inject.log).
+want native-tcg && for v in "" -inject; do
+	echo "# native-tcg: booting suite=conform${v:+ inject=conform}" >&2
+	qemu_boot "$out/native-tcg$v.log" 4 300 "$ELF" suite=conform ${v:+inject=conform}
+done
+if want xen-4.17-dom0; then
+	for v in "" -inject; do
+		echo "# xen-4.17-dom0: booting Xen with suite=conform${v:+ inject=conform} as dom0" >&2
+		tests/env/xen.sh dom0 "$out/xen-dom0" "dom0$v" 4 "suite=conform${v:+ inject=conform}" \
+			>"$out/xen-4.17-dom0$v.env.log" 2>&1
+		cp "$out/xen-dom0/dom0$v.log" "$out/xen-4.17-dom0$v.log" 2>/dev/null
+	done
+fi
+if want xen-4.17-domu; then
+	echo "# xen-4.17-domu: one dom0 boot, two domUs" >&2
+	printf 'domu|4|suite=conform\ndomu-inject|4|suite=conform inject=conform\n' >"$out/xen-domu.txt"
+	tests/env/xen.sh domus "$out/xen-domu" "$out/xen-domu.txt" >"$out/xen-4.17-domu.env.log" 2>&1
+	for v in "" -inject; do cp "$out/xen-domu/domu$v.log" "$out/xen-4.17-domu$v.log" 2>/dev/null; done
+fi
+if want kvm-linux-6.1 || want kvm-linux-6.1-unhalt-hidden; then
+	echo "# kvm-linux-6.1: one L1 boot, the L2 boots of both KVM columns" >&2
+	: >"$out/kvm.txt"
+	want kvm-linux-6.1 && printf 'kvm|4|host,kvm-pv-unhalt=on|suite=conform\nkvm-inject|4|host,kvm-pv-unhalt=on|suite=conform inject=conform\n' >>"$out/kvm.txt"
+	want kvm-linux-6.1-unhalt-hidden && printf 'hid|2|host,kvm-pv-unhalt=off,kvm-pv-enforce-cpuid=on|suite=conform\nhid-inject|2|host,kvm-pv-unhalt=off,kvm-pv-enforce-cpuid=on|suite=conform inject=conform\n' >>"$out/kvm.txt"
+	L2_TIMEOUT=240 L1_TIMEOUT=900 tests/env/kvm-nested.sh "$out/kvm" "$out/kvm.txt" >"$out/kvm.env.log" 2>&1
+	grep -h '^KVMENV: RETRY\|^KVMENV-L0: ' "$out/kvm/l1.log" 2>/dev/null | sed 's/^/# /'
+	for v in "" -inject; do
+		cp "$out/kvm/kvm$v.log" "$out/kvm-linux-6.1$v.log" 2>/dev/null
+		cp "$out/kvm/hid$v.log" "$out/kvm-linux-6.1-unhalt-hidden$v.log" 2>/dev/null
+	done
+fi
+
+# verdicts LOG: "case verdict" per conformance case (ok, skip, not-ok), in the log's order.
+verdicts() {
+	sed -n '/^# conform: [0-9]* vCPU/,$p' "$1" | sed -n -E \
+		-e 's/^ok [0-9]+ ([a-z0-9_]+) # SKIP .*/\1 skip/p' -e 's/^ok [0-9]+ ([a-z0-9_]+)$/\1 ok/p' \
+		-e 's/^not ok [0-9]+ ([a-z0-9_]+)( #.*)?$/\1 not-ok/p'
+}
+for e in "${envs[@]}"; do
+	log=$out/$e.log
+	why=""
+	if [ ! -s "$log" ] || ! grep -q '^# conform: [0-9]* vCPU' "$log"; then
+		why="the suite did not run (log: $log; environment: $(ls "$out"/*"${e%%-*}"*.env.log 2>/dev/null | head -1))"
+	else
+		verdicts "$log" >"$out/$e.verdicts"
+		grep -v '^#' "$expect" | awk -v e="$e" '$1 == e { print $2, $3 }' >"$out/$e.expected"
+		[ -s "$out/$e.expected" ] || why="$expect has no line for $e"
+		if [ -z "$why" ] && ! diff -q "$out/$e.expected" "$out/$e.verdicts" >/dev/null; then
+			why="verdicts differ from $expect: $(diff "$out/$e.expected" "$out/$e.verdicts" | grep '^[<>]' |
+				sed 's/^</want/; s/^>/got/' | paste -sd' ' -)"
+		fi
+	fi
+	result "conform $e: every verdict as $expect says" "$why"
+	# With inject=conform every case that ran (not skipped) must be not ok.
+	ilog=$out/$e-inject.log
+	why=""
+	if [ ! -s "$ilog" ] || ! grep -q '^# conform: [0-9]* vCPU' "$ilog"; then
+		why="the inject=conform run did not reach the suite ($ilog)"
+	else
+		ran=$(verdicts "$ilog" | grep -vc ' skip$')
+		still=$(verdicts "$ilog" | awk '$2 == "ok" { printf "%s ", $1 }')
+		[ "$ran" -gt 0 ] || why="no case ran"
+		[ -z "$still" ] || why="with its promise broken, still ok: $still"
+	fi
+	result "conform $e: inject=conform fails every case that ran" "$why"
+done
+
+# MATRIX.md: case by environment, then what each case saw in each environment.
+{
+	echo "# pvtick conformance matrix"
+	echo
+	echo "Written by \`tests/conform.sh\` (\`make conform\`) on $(date -u +%Y-%m-%d) from pvtick $(git rev-parse --short HEAD 2>/dev/null)."
+	echo "Each cell is the guest's own verdict (suite=conform); \`not ok\` cells that $expect expects carry its reason below."
+	echo
+	echo "Columns:"
+	for e in "${envs[@]}"; do
+		l=$out/$e.log
+		case $e in
+		native-tcg) what="QEMU $(qemu-system-x86_64 --version | sed -n 's/.*version \([^ ]*\).*/\1/p') TCG, -cpu max, 4 vCPUs (no hypervisor interface)" ;;
+		xen-4.17-*) what="Xen $(sed -n 's/^# xen: version \([0-9.]*\),.*/\1/p' "$l" | head -1) ($(dpkg-query -W -f '${Version}' xen-hypervisor-4.17-amd64 2>/dev/null)) under QEMU TCG, PVH ${e##*-}, 4 vCPUs on 2 pCPUs" ;;
+		kvm-linux-6.1) what="Linux $(sed -n 's/.*L1 boot 1 (Linux \([^,]*\),.*/\1/p' "$out/kvm.env.log" | head -1) KVM (kvm_amd) with QEMU $(qemu-system-x86_64 --version | sed -n 's/.*version \([^ ]*\).*/\1/p') in L1, nested under QEMU TCG; 4 vCPUs on 1 L1 CPU, -cpu host,kvm-pv-unhalt=on" ;;
+		kvm-linux-6.1-unhalt-hidden) what="the same KVM, 2 vCPUs, -cpu host,kvm-pv-unhalt=off,kvm-pv-enforce-cpuid=on" ;;
+		esac
+		echo "- \`$e\`: $what"
+	done
+	echo
+	printf '| case |'
+	for e in "${envs[@]}"; do printf ' %s |' "$e"; done
+	echo
+	printf '|---|'
+	for e in "${envs[@]}"; do printf -- '---|'; done
+	echo
+	cases=$(for e in "${envs[@]}"; do cut -d' ' -f1 "$out/$e.verdicts" 2>/dev/null; done | awk '!s[$0]++')
+	for c in $cases; do
+		printf '| %s |' "$c"
+		for e in "${envs[@]}"; do
+			v=$(awk -v c="$c" '$1 == c { print $2 }' "$out/$e.verdicts" 2>/dev/null)
+			[ "$v" != skip ] || v="skip: $(sed -n -E "s/^ok [0-9]+ $c # SKIP (.*)/\\1/p" "$out/$e.log" | head -1)"
+			printf ' %s |' "${v:-(no result)}"
+		done
+		echo
+	done
+	echo
+	echo "## What each case saw"
+	for c in $cases; do
+		echo
+		echo "### $c"
+		for e in "${envs[@]}"; do
+			seen=$(grep -h "^# conform: $c: " "$out/$e.log" 2>/dev/null | sed "s/^# conform: $c: //" | paste -sd' ' -)
+			note=$(grep -v '^#' "$expect" | awk -v e="$e" -v c="$c" '$1 == e && $2 == c' | sed -n 's/.*# //p')
+			[ -z "$seen" ] && [ -z "$note" ] || echo "- \`$e\`: ${seen:-(nothing logged)}${note:+ (expected: $note)}"
+		done
+	done
+} >"$out/MATRIX.md"
+echo "# matrix: $out/MATRIX.md"
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]

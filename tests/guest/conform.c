@@ -1,0 +1,996 @@
+// SPDX-License-Identifier: MIT
+/* conform.c: suite=conform: one KTAP case per promise of the hypervisor's PV lock interface, each bounded. */
+#include "guest.h"
+#include <linux/kvm_para.h>
+#include "../../kvm/kvm.h"
+#include "../../xen/xen.h"
+
+/*
+ * Roles: the BSP (cpu 0) runs each case and is the kicker, the sender and the
+ * backstop; APs are the subjects that halt or poll (cpu A = 1, and for the
+ * IPI-port case every AP). No subject waits unbounded: a HLT with interrupts
+ * off is ended by the BSP's NMI after a bound, a poll carries a deadline and,
+ * should the hypervisor ignore it, is ended by an event the BSP sends after a
+ * bound. A subject that still does not come back ends the suite with a
+ * `not ok` naming it (never a runner timeout).
+ *
+ * inject=conform breaks, on the guest's side, what each case's promise
+ * guarantees (the kick is not sent, the pending bit is cleared before the
+ * poll, a lingering kick is imitated by a second one, ...), so that every
+ * case is seen to fail; the log says what was broken.
+ */
+
+#define A 1 /* the subject vCPU of the two-vCPU cases */
+
+static unsigned ktap_n, failed_n;
+static bool inject;
+static volatile u32 stage[MAX_CPUS];  /* subject's progress, case-defined */
+static volatile u32 nmi_seen[MAX_CPUS];
+static volatile u64 stamp[MAX_CPUS];  /* subject's TSC (KVM) or Xen time (Xen) at a case-defined step */
+static volatile long result[MAX_CPUS];
+static volatile bool nmi_expected;
+static void (*ap_fn)(unsigned cpu);
+
+static bool conform_nmi(struct trap_frame *f)
+{
+	(void)f;
+	if (!nmi_expected)
+		return false;
+	__atomic_store_n(&nmi_seen[this_cpu()->index], 1, __ATOMIC_SEQ_CST);
+	return true;
+}
+
+static void ktap_case(const char *name, const char *skip, bool ok, const char *why)
+{
+	ktap_n++;
+	if (skip)
+		kprintf("ok %u %s # SKIP %s\n", ktap_n, name, skip);
+	else if (ok)
+		kprintf("ok %u %s\n", ktap_n, name);
+	else {
+		kprintf("not ok %u %s # %s\n", ktap_n, name, why);
+		failed_n++;
+	}
+}
+
+static u64 ms_to_tsc(u64 ms) { return ms * tsc_khz; }
+
+static bool wait_u32(volatile u32 *p, u32 want, u64 ms)
+{
+	u64 t0 = x86_rdtsc();
+	while (__atomic_load_n(p, __ATOMIC_ACQUIRE) != want)
+		if (x86_rdtsc() - t0 > ms_to_tsc(ms))
+			return false;
+		else
+			x86_pause();
+	return true;
+}
+
+static void delay_ms(u64 ms) { tsc_delay_us(ms * 1000); }
+
+static void ap_entry(void *arg)
+{
+	(void)arg;
+	unsigned cpu = this_cpu()->index;
+	if (ap_fn)
+		ap_fn(cpu);
+}
+
+/* Start fn on every AP (each decides by its index whether it has a part). */
+static void start_aps(void (*fn)(unsigned cpu))
+{
+	for (unsigned i = 0; i < MAX_CPUS; i++) {
+		stage[i] = 0;
+		nmi_seen[i] = 0;
+		stamp[i] = 0;
+		result[i] = 0;
+	}
+	ap_fn = fn;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	smp_run_all_async(ap_entry, 0);
+}
+
+/* Wait for every AP to finish its part, at most ms; a subject that never returns ends the suite. */
+static void join_aps(const char *name, u64 ms)
+{
+	if (smp_wait_all_ms(ms))
+		return;
+	kprintf("# conform: %s: a subject vCPU did not return within %lu ms of its backstop; "
+		"per-vCPU stage:", name, ms);
+	for (unsigned i = 1; i < cpus_online; i++)
+		kprintf(" cpu%u=%u", i, stage[i]);
+	kprintf("\n");
+	ktap_case(name, 0, false, "a vCPU stuck in the hypervisor: no later case can run");
+	kprintf("# pvtick: FAIL\n");
+	machine_exit(false);
+}
+
+/* ---- both ---- */
+
+/*
+ * Hypervisor CPUID leaves. xen/include/public/arch-x86/cpuid.h: "the Xen
+ * cpuid leaves can be found at the first otherwise unused 0x100 aligned
+ * boundary starting from 0x40000000" (Xen moves up for Viridian);
+ * Documentation/virt/kvm/x86/cpuid.rst gives KVM's signature leaf and its
+ * EAX (the largest leaf), and QEMU moves KVM's to 0x40000100 under Hyper-V
+ * enlightenments or its Xen emulation. Every base with a signature is logged
+ * in order; a base whose EAX is below it or past its 0x100 block is
+ * malformed (cpuid.rst: an EAX of 0 from old hosts means 0x40000001).
+ */
+static void case_leaves(void)
+{
+	static const char name[] = "hypervisor_leaves";
+	if (!(x86_cpuid(1, 0).ecx & CPUID1_ECX_HYPERVISOR)) {
+		ktap_case(name, "CPUID.1:ECX bit 31 (hypervisor) clear", true, 0);
+		return;
+	}
+	unsigned found = 0, bad = 0;
+	for (u32 base = 0x40000000; base < 0x40010000; base += 0x100) {
+		struct cpuid_regs r = x86_cpuid(base, 0);
+		char sig[13];
+		__builtin_memcpy(sig, &r.ebx, 4);
+		__builtin_memcpy(sig + 4, &r.ecx, 4);
+		__builtin_memcpy(sig + 8, &r.edx, 4);
+		sig[12] = 0;
+		bool printable = sig[0] != 0;
+		for (int i = 0; i < 12 && sig[i]; i++)
+			printable &= sig[i] >= 0x20 && sig[i] < 0x7f;
+		if (!printable)
+			continue;
+		bool ok = (r.eax >= base && r.eax < base + 0x100) || r.eax == 0;
+		if (inject && found == 0) {
+			kprintf("# inject: conform: the first base's EAX read as %x\n", base - 1);
+			ok = false;
+		}
+		kprintf("# conform: %s: %x \"%s\" largest leaf %x%s\n", name, base, sig, r.eax,
+			ok ? "" : " (outside its block: malformed)");
+		found++;
+		bad += !ok;
+	}
+	kprintf("# conform: %s: %u signature(s); ref xen/include/public/arch-x86/cpuid.h, "
+		"Documentation/virt/kvm/x86/cpuid.rst\n", name, found);
+	ktap_case(name, 0, bad == 0, "a signature's largest leaf is outside its 0x100 block");
+}
+
+/*
+ * The TSC rate a hypervisor leaf reports, against a clock that does not come
+ * from that leaf (arch/tsc.c: the PIT; under Xen without a PIT, Xen's own time
+ * scale). Refused beyond 10%: the run then uses the clock that held up.
+ */
+static void case_tsc(void)
+{
+	static const char name[] = "tsc_leaf_vs_clock";
+	if (!tsc_leaf_khz) {
+		ktap_case(name, "no CPUID leaf reports a TSC rate", true, 0);
+		return;
+	}
+	if (!tsc_leaf_check[0]) {
+		ktap_case(name, "no independent clock to hold the leaf to (no PIT, no hypervisor time scale)", true, 0);
+		return;
+	}
+	kprintf("# conform: %s: %s; the run uses %lu kHz (%s); ref xen/include/public/arch-x86/cpuid.h "
+		"(leaf 3), Intel SDM CPUID.15H\n", name, tsc_leaf_check, tsc_khz, tsc_source);
+	ktap_case(name, 0, !tsc_leaf_refused, "the leaf's TSC rate is wrong");
+}
+
+/* ---- KVM ---- */
+
+static u32 kvm_base_leaf;
+
+static bool kvm_has(unsigned feature)
+{
+	return x86_cpuid(kvm_base_leaf + (KVM_CPUID_FEATURES - KVM_CPUID_SIGNATURE), 0).eax & (1u << feature);
+}
+
+static const char *kvm_skip(bool need_unhalt)
+{
+	if (!kvm_base_leaf)
+		return "not KVM";
+	if (cpus_online < 2)
+		return "needs 2 vCPUs";
+	if (need_unhalt && !kvm_has(KVM_FEATURE_PV_UNHALT))
+		return "KVM_FEATURE_PV_UNHALT not advertised";
+	return 0;
+}
+
+static void kick(unsigned cpu) { result[0] = kvm_hypercall2(KVM_HC_KICK_CPU, 0, cpus[cpu].apic_id); }
+
+/* HLT with interrupts off; true if it ended without the BSP's NMI. */
+static bool halt_once(unsigned cpu)
+{
+	x86_hlt();
+	return !__atomic_load_n(&nmi_seen[cpu], __ATOMIC_SEQ_CST);
+}
+
+/* The BSP's backstop: if the subject is not at stage `want` within ms, an NMI ends its HLT. */
+static bool backstop_nmi(unsigned cpu, u32 want, u64 ms)
+{
+	if (wait_u32(&stage[cpu], want, ms))
+		return false;
+	apic_send_nmi(cpus[cpu].apic_id);
+	wait_u32(&stage[cpu], want, 1000);
+	return true;
+}
+
+/*
+ * Stages of cpu A: 1 interrupts off, waiting; 2 about to halt; 3 the first HLT
+ * ended; 4 about to halt again; 5 the second HLT ended.
+ */
+static volatile u32 go;
+static void ap_kick_before_halt(unsigned cpu)
+{
+	if (cpu != A)
+		return;
+	x86_cli();
+	__atomic_store_n(&stage[cpu], 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&go, __ATOMIC_ACQUIRE))
+		x86_pause();
+	__atomic_store_n(&stage[cpu], 2, __ATOMIC_RELEASE);
+	result[cpu] = halt_once(cpu);
+	__atomic_store_n(&stage[cpu], 3, __ATOMIC_RELEASE);
+	x86_sti();
+}
+
+/*
+ * KVM_HC_KICK_CPU sent while A runs (interrupts off) is kept: A's next HLT
+ * returns at once. hypercalls.rst says only that the hypercall wakes a vCPU
+ * from HLT, and cpuid.rst that PV_UNHALT is what a guest checks "before
+ * enabling paravirtualized spinlock support"; that a kick sent before the
+ * HLT is kept is what every PV lock's wait relies on (Linux's kvm_wait halts
+ * after its last check): KVM keeps it in pv_unhalted (arch/x86/kvm/lapic.c).
+ */
+static void case_kvm_kick_before_halt(void)
+{
+	static const char name[] = "kvm_kick_before_halt";
+	const char *skip = kvm_skip(true);
+	if (skip) {
+		ktap_case(name, skip, true, 0);
+		return;
+	}
+	go = 0;
+	start_aps(ap_kick_before_halt);
+	wait_u32(&stage[A], 1, 5000);
+	if (inject)
+		kprintf("# inject: conform: %s: the kick is not sent\n", name);
+	else
+		kick(A);
+	long rc = result[0];
+	__atomic_store_n(&go, 1, __ATOMIC_RELEASE);
+	bool nmi = backstop_nmi(A, 3, 1000);
+	join_aps(name, 2000);
+	kprintf("# conform: %s: KICK_CPU rc=%ld while cpu %u ran; its HLT (IF=0) then %s; "
+		"ref Documentation/virt/kvm/x86/hypercalls.rst (KVM_HC_KICK_CPU), cpuid.rst (PV_UNHALT)\n", name, rc, A,
+		result[A] ? "returned at once" : nmi ? "blocked until the NMI backstop (1 s)" : "?");
+	ktap_case(name, 0, result[A] && rc == 0, "the kick was lost: HLT did not return at once");
+}
+
+/*
+ * Rounds of the wake-up and the consumed-kick probe, then as many control HLTs
+ * with no kick at all. Stages of A in round r: 10r+1 about to halt (HLT 1,
+ * for the kick); 10r+2 HLT 1 ended; 10r+3 HLT 2 (the probe) ended. Control c:
+ * 200+10c+1 about to halt, 200+10c+2 ended.
+ */
+#define ROUNDS 10
+static struct {
+	bool woke[ROUNDS];      /* HLT 1 ended without the NMI ... */
+	bool after_kick[ROUNDS]; /* ... after the kick was sent */
+	bool probe_at_once[ROUNDS]; /* HLT 2 ended without the NMI */
+	bool control_at_once[ROUNDS];
+} kr;
+static volatile u32 kicked; /* round r's kick is on its way: r + 1 */
+
+static void ap_kick_rounds(unsigned cpu)
+{
+	if (cpu != A)
+		return;
+	x86_cli();
+	for (u32 r = 0; r < ROUNDS; r++) {
+		__atomic_store_n(&nmi_seen[cpu], 0, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&stage[cpu], 10 * r + 1, __ATOMIC_RELEASE);
+		kr.woke[r] = halt_once(cpu);
+		kr.after_kick[r] = __atomic_load_n(&kicked, __ATOMIC_SEQ_CST) > r;
+		__atomic_store_n(&nmi_seen[cpu], 0, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&stage[cpu], 10 * r + 2, __ATOMIC_RELEASE);
+		kr.probe_at_once[r] = halt_once(cpu);
+		__atomic_store_n(&stage[cpu], 10 * r + 3, __ATOMIC_RELEASE);
+	}
+	for (u32 c = 0; c < ROUNDS; c++) {
+		__atomic_store_n(&nmi_seen[cpu], 0, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&stage[cpu], 200 + 10 * c + 1, __ATOMIC_RELEASE);
+		kr.control_at_once[c] = halt_once(cpu);
+		__atomic_store_n(&stage[cpu], 200 + 10 * c + 2, __ATOMIC_RELEASE);
+	}
+	x86_sti();
+}
+
+/*
+ * A vCPU halted with interrupts off is woken by KVM_HC_KICK_CPU (the wake-up
+ * latency is reported, on the kicker's clock: from before the hypercall until
+ * it sees the subject's first store after its HLT), and the consumed kick does not linger: the subject's next HLT
+ * blocks until the NMI backstop (Linux 2025, "KVM: x86: Clear pv_unhalted on
+ * all transitions to KVM_MP_STATE_RUNNABLE", fixed paths where it lingered).
+ * A HLT with interrupts off can also end for no reason a guest can see (a
+ * nested hypervisor here does it; the SDM allows no such thing, but a PV lock
+ * must survive it and only counts it): so each is done ROUNDS times, and the
+ * probe is compared with as many control HLTs that follow no kick at all. A
+ * kick that lingers ends the probe at once in every round.
+ */
+static void case_kvm_kick_halted(void)
+{
+	static const char n1[] = "kvm_kick_wakes_halted", n2[] = "kvm_kick_consumed";
+	const char *skip = kvm_skip(true);
+	if (skip) {
+		ktap_case(n1, skip, true, 0);
+		ktap_case(n2, skip, true, 0);
+		return;
+	}
+	u64 sent[ROUNDS], seen[ROUNDS]; /* BSP's TSC: kick sent, A's wake-up seen (one clock) */
+	long rc = 0;
+	unsigned lost = 0, before = 0, probe = 0, control = 0;
+	kicked = 0;
+	start_aps(ap_kick_rounds);
+	for (u32 r = 0; r < ROUNDS; r++) {
+		wait_u32(&stage[A], 10 * r + 1, 5000);
+		delay_ms(20); /* A is in its HLT by now, or reaches it with the kick pending: both must wake */
+		sent[r] = x86_rdtsc();
+		__atomic_store_n(&kicked, r + 1, __ATOMIC_SEQ_CST);
+		if (inject && r == 0)
+			kprintf("# inject: conform: %s: no kick is sent; %s: a second kick imitates a lingering one\n",
+				n1, n2);
+		if (!inject)
+			kick(A);
+		rc |= result[0];
+		backstop_nmi(A, 10 * r + 2, 1000);
+		seen[r] = x86_rdtsc();
+		if (inject)
+			kick(A);
+		backstop_nmi(A, 10 * r + 3, 200);
+	}
+	for (u32 c = 0; c < ROUNDS; c++) {
+		wait_u32(&stage[A], 200 + 10 * c + 1, 5000);
+		backstop_nmi(A, 200 + 10 * c + 2, 200);
+	}
+	join_aps(n2, 2000);
+	u64 lat_min = ~0ull, lat_max = 0;
+	for (u32 r = 0; r < ROUNDS; r++) {
+		lost += !kr.woke[r];
+		before += kr.woke[r] && !kr.after_kick[r];
+		probe += kr.probe_at_once[r];
+		control += kr.control_at_once[r];
+		if (kr.woke[r] && kr.after_kick[r]) {
+			u64 l = seen[r] - sent[r];
+			lat_min = l < lat_min ? l : lat_min;
+			lat_max = l > lat_max ? l : lat_max;
+		}
+	}
+	kprintf("# conform: %s: %u rounds, KICK_CPU rc=%ld: %u woken by the kick, %u before it was sent (spurious), "
+		"%u only by the NMI backstop (1 s); kick to the wake-up seen by the kicker %lu..%lu us; ref "
+		"Documentation/virt/kvm/x86/hypercalls.rst (KVM_HC_KICK_CPU)\n", n1, ROUNDS, rc,
+		ROUNDS - lost - before, before, lost, lat_min == ~0ull ? 0 : lat_min * 1000 / tsc_khz,
+		lat_max * 1000 / tsc_khz);
+	ktap_case(n1, 0, rc == 0 && lost == 0, "a halted vCPU was not woken by KVM_HC_KICK_CPU");
+	kprintf("# conform: %s: the HLT after a kick's wake-up returned at once in %u of %u rounds, a HLT after "
+		"no kick in %u of %u (spurious wake-ups); ref Documentation/virt/kvm/x86/cpuid.rst (PV_UNHALT)\n",
+		n2, probe, ROUNDS, control, ROUNDS);
+	ktap_case(n2, 0, probe < ROUNDS, "a consumed kick lingered: the next HLT returned at once every time");
+}
+
+static void ap_halt_long(unsigned cpu)
+{
+	if (cpu != A)
+		return;
+	x86_cli();
+	__atomic_store_n(&stage[cpu], 2, __ATOMIC_RELEASE);
+	result[cpu] = halt_once(cpu);
+	__atomic_store_n(&stage[cpu], 3, __ATOMIC_RELEASE);
+	x86_sti();
+}
+
+/*
+ * KVM_HC_KICK_CPU for an APIC id no vCPU has: a defined return value (0:
+ * hypercalls.rst defines no error for it, and KVM delivers the wake-up to no
+ * one), nobody woken (A stays halted 100 ms), and a real kick still works
+ * afterwards. The id is never 0xff, which xAPIC reads as broadcast.
+ */
+static void case_kvm_kick_nobody(void)
+{
+	static const char name[] = "kvm_kick_no_such_apic";
+	const char *skip = kvm_skip(true);
+	if (skip) {
+		ktap_case(name, skip, true, 0);
+		return;
+	}
+	u32 max = 0;
+	for (unsigned i = 0; i < cpus_online; i++)
+		max = cpus[i].apic_id > max ? cpus[i].apic_id : max;
+	u32 ghost = max + 1 == 0xff ? max + 2 : max + 1; /* never xAPIC's broadcast 0xff */
+	start_aps(ap_halt_long);
+	wait_u32(&stage[A], 2, 5000);
+	delay_ms(20);
+	u32 target = ghost;
+	if (inject) {
+		kprintf("# inject: conform: %s: the kick goes to cpu %u's APIC id instead\n", name, A);
+		target = cpus[A].apic_id;
+	}
+	long rc = kvm_hypercall2(KVM_HC_KICK_CPU, 0, target);
+	bool woken = wait_u32(&stage[A], 3, 100);
+	if (!woken)
+		kick(A);
+	bool nmi = backstop_nmi(A, 3, 1000);
+	join_aps(name, 2000);
+	kprintf("# conform: %s: KICK_CPU(apic id %u) rc=%ld; the halted vCPU %s; then a real kick %s; "
+		"ref Documentation/virt/kvm/x86/hypercalls.rst\n", name, ghost, rc,
+		woken ? "woke (wrong)" : "slept on", woken ? "was not needed" : !nmi && result[A] ? "woke it" : "did not wake it");
+	ktap_case(name, 0, rc == 0 && !woken && result[A], "a kick for no vCPU woke one, or failed");
+}
+
+/*
+ * An unknown hypercall number returns -KVM_ENOSYS (Documentation/virt/kvm/x86/
+ * hypercalls.rst: "If the hypercall ... is not implemented, -KVM_ENOSYS");
+ * and with PV_UNHALT hidden while PV-feature enforcement is on
+ * (KVM_CAP_ENFORCE_PV_FEATURE_CPUID, Documentation/virt/kvm/api.rst),
+ * KVM_HC_KICK_CPU does too.
+ */
+static void case_kvm_enosys(void)
+{
+	static const char n1[] = "kvm_unknown_hypercall", n2[] = "kvm_kick_hidden_enforced";
+	const char *skip = kvm_skip(false);
+	if (skip) {
+		ktap_case(n1, skip, true, 0);
+	} else {
+		long rc = kvm_hypercall2(0xfff0, 0, 0);
+		if (inject) {
+			kprintf("# inject: conform: %s: rc read as 0\n", n1);
+			rc = 0;
+		}
+		kprintf("# conform: %s: hypercall 0xfff0 rc=%ld (want %d); ref "
+			"Documentation/virt/kvm/x86/hypercalls.rst\n", n1, rc, -KVM_ENOSYS);
+		ktap_case(n1, 0, rc == -KVM_ENOSYS, "an unknown hypercall did not return -KVM_ENOSYS");
+	}
+	if (!skip && kvm_has(KVM_FEATURE_PV_UNHALT))
+		skip = "KVM_FEATURE_PV_UNHALT advertised (boot with kvm-pv-unhalt=off,kvm-pv-enforce-cpuid=on)";
+	if (skip) {
+		ktap_case(n2, skip, true, 0);
+		return;
+	}
+	long rc = kvm_hypercall2(KVM_HC_KICK_CPU, 0, cpus[A].apic_id); /* A idles: a kick is harmless */
+	if (inject) {
+		kprintf("# inject: conform: %s: rc read as 0\n", n2);
+		rc = 0;
+	}
+	kprintf("# conform: %s: PV_UNHALT hidden, KICK_CPU rc=%ld (want %d with enforcement on); ref "
+		"Documentation/virt/kvm/api.rst (KVM_CAP_ENFORCE_PV_FEATURE_CPUID)\n", n2, rc, -KVM_ENOSYS);
+	ktap_case(n2, 0, rc == -KVM_ENOSYS, "a hidden hypercall was served");
+}
+
+static volatile u32 spin_stop;
+static void ap_spin(unsigned cpu)
+{
+	__atomic_store_n(&stage[cpu], 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&spin_stop, __ATOMIC_ACQUIRE))
+		x86_pause();
+}
+
+/* A consistent copy of a steal-time record: the version even and unchanged around the read. */
+static bool steal_read(const volatile struct kvm_steal_time *st, u64 *steal, u8 *preempted, u32 *version)
+{
+	for (int i = 0; i < 1000; i++) {
+		u32 v1 = __atomic_load_n(&st->version, __ATOMIC_ACQUIRE);
+		u64 s = st->steal;
+		u8 p = st->preempted;
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		u32 v2 = st->version;
+		if (v1 == v2 && !(v1 & 1)) {
+			*steal = s;
+			*preempted = p;
+			*version = v1;
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Steal time (Documentation/virt/kvm/x86/msr.rst, MSR_KVM_STEAL_TIME): the
+ * version is even when the record is stable, `preempted` is clear for the
+ * vCPU reading its own record, and with more vCPUs than CPUs another vCPU's
+ * record is seen preempted and its steal grows. The APs spin 1 s; the BSP
+ * samples every record.
+ */
+static void case_kvm_steal(void)
+{
+	static const char name[] = "kvm_steal_time";
+	const char *skip = kvm_skip(false);
+	if (!skip && !kvm_has(KVM_FEATURE_STEAL_TIME))
+		skip = "KVM_FEATURE_STEAL_TIME not advertised";
+	if (!skip && !kvm_steal_record(0))
+		skip = "steal time not registered: the KVM backend did not start (see its pv: line), or preempt=off";
+	if (skip) {
+		ktap_case(name, skip, true, 0);
+		return;
+	}
+	u64 s0[MAX_CPUS], s1[MAX_CPUS];
+	u32 v;
+	u8 p;
+	unsigned unstable = 0, self_preempted = 0, seen_preempted = 0, grew = 0, samples = 0;
+	for (unsigned i = 0; i < cpus_online; i++)
+		unstable += !steal_read(kvm_steal_record(i), &s0[i], &p, &v);
+	spin_stop = 0;
+	start_aps(ap_spin);
+	u64 t0 = x86_rdtsc();
+	while (x86_rdtsc() - t0 < ms_to_tsc(1000)) {
+		for (unsigned i = 0; i < cpus_online; i++) {
+			u64 s;
+			if (!steal_read(kvm_steal_record(i), &s, &p, &v)) {
+				unstable++;
+				continue;
+			}
+			if (inject && i == 0 && samples == 0) {
+				kprintf("# inject: conform: %s: the BSP's own record read as preempted\n", name);
+				p = KVM_VCPU_PREEMPTED;
+			}
+			if (i == 0)
+				self_preempted += (p & KVM_VCPU_PREEMPTED) != 0;
+			else
+				seen_preempted += (p & KVM_VCPU_PREEMPTED) != 0;
+		}
+		samples++;
+		delay_ms(1);
+	}
+	__atomic_store_n(&spin_stop, 1, __ATOMIC_RELEASE);
+	join_aps(name, 2000);
+	for (unsigned i = 0; i < cpus_online; i++) {
+		unstable += !steal_read(kvm_steal_record(i), &s1[i], &p, &v);
+		grew += s1[i] > s0[i];
+	}
+	kprintf("# conform: %s: %u vCPUs busy 1 s, %u samples: %u unstable reads (odd or changing version), "
+		"own record preempted %u times, others' %u times, steal grew on %u vCPU(s); ref "
+		"Documentation/virt/kvm/x86/msr.rst (MSR_KVM_STEAL_TIME)\n", name, cpus_online, samples, unstable,
+		self_preempted, seen_preempted, grew);
+	ktap_case(name, 0, !unstable && !self_preempted && seen_preempted && grew,
+		  unstable ? "a record never read stable" : self_preempted ? "a running vCPU read itself preempted" :
+		  "no vCPU seen preempted, or no steal, with more vCPUs busy than CPUs");
+}
+
+/* ---- Xen ---- */
+
+static const char *xen_skip(unsigned need_cpus)
+{
+	if (!x86_hypervisor_base("XenVMMXenVMM"))
+		return "not Xen";
+	if (!xen_ready())
+		return "the Xen backend did not start (pvlock=off, or it failed: see its line)";
+	if (cpus_online < need_cpus)
+		return need_cpus == 2 ? "needs 2 vCPUs" : "needs 3 vCPUs";
+	for (unsigned i = 0; i < cpus_online; i++)
+		if (!xen_time_ok(i))
+			return "a vCPU without a time record (past XEN_LEGACY_MAX_VCPUS)";
+	return 0;
+}
+
+/* The case's subject polls these ports with this deadline (ns after its own now). */
+static evtchn_port_t poll_ports[4];
+static unsigned poll_n;
+static u64 poll_ns;
+static bool poll_send_self, poll_clear_first, poll_all; /* poll_all: every AP polls its own port */
+
+/* Stages: 1 about to poll; 2 returned. stamp = Xen time at return, result = rc; deadline kept. */
+static volatile u64 deadline[MAX_CPUS];
+static void ap_poll(unsigned cpu)
+{
+	if (cpu != A && !poll_all)
+		return;
+	evtchn_port_t own = xen_cpu_port(cpu);
+	const evtchn_port_t *ports = poll_n ? poll_ports : &own;
+	unsigned n = poll_n ? poll_n : 1;
+	if (poll_clear_first)
+		for (unsigned i = 0; i < n; i++)
+			xen_port_clear(ports[i]);
+	if (poll_send_self)
+		result[cpu] = xen_send(ports[0]);
+	if (inject && poll_send_self) {
+		kprintf("# inject: conform: xen_poll_pending: the pending bit is cleared before the poll\n");
+		xen_port_clear(ports[0]);
+	}
+	deadline[cpu] = xen_now(cpu) + poll_ns;
+	__atomic_store_n(&stage[cpu], 1, __ATOMIC_RELEASE);
+	result[cpu] = xen_poll(ports, n, deadline[cpu]);
+	stamp[cpu] = xen_now(cpu);
+	__atomic_store_n(&stage[cpu], 2, __ATOMIC_RELEASE);
+}
+
+/* The BSP's backstop for a poll that outlives its deadline: send to the port after ms. */
+static bool backstop_send(unsigned cpu, evtchn_port_t port, u64 ms)
+{
+	if (wait_u32(&stage[cpu], 2, ms))
+		return false;
+	xen_send(port);
+	wait_u32(&stage[cpu], 2, 1000);
+	return true;
+}
+
+static bool early(unsigned cpu) { return stamp[cpu] < deadline[cpu]; }
+
+/*
+ * SCHEDOP_poll (xen/include/public/sched.h): "Poll a set of event-channel
+ * ports. Return when one or more are pending. An optional timeout may be
+ * specified." A port already pending makes it return at once; with nothing
+ * pending it returns at the timeout, not before.
+ */
+static void case_xen_poll_pending_and_timeout(void)
+{
+	static const char n1[] = "xen_poll_pending", n2[] = "xen_poll_timeout";
+	const char *skip = xen_skip(2);
+	if (skip) {
+		ktap_case(n1, skip, true, 0);
+		ktap_case(n2, skip, true, 0);
+		return;
+	}
+	evtchn_port_t p = xen_cpu_port(A);
+	poll_n = 0, poll_ns = 2000000000ull, poll_send_self = true, poll_clear_first = true;
+	start_aps(ap_poll);
+	bool backstop = backstop_send(A, p, 3000);
+	join_aps(n1, 2000);
+	kprintf("# conform: %s: port %u pending before SCHEDOP_poll(2 s): rc=%ld, returned %s; ref "
+		"xen/include/public/sched.h (SCHEDOP_poll)\n", n1, p, result[A],
+		backstop ? "only on the backstop send (3 s)" : early(A) ? "at once" : "at the deadline");
+	ktap_case(n1, 0, !backstop && early(A) && result[A] == 0, "a pending port did not end the poll at once");
+
+	poll_ns = 50000000ull, poll_send_self = false;
+	if (inject) {
+		kprintf("# inject: conform: %s: the port is made pending before the poll\n", n2);
+		xen_send(p);
+		poll_clear_first = false;
+	}
+	start_aps(ap_poll);
+	backstop = backstop_send(A, p, 3000);
+	join_aps(n2, 2000);
+	poll_clear_first = true;
+	s64 late = (s64)(stamp[A] - deadline[A]);
+	kprintf("# conform: %s: nothing pending, SCHEDOP_poll(timeout 50 ms): rc=%ld, returned %ld us %s the "
+		"deadline%s; ref xen/include/public/sched.h (sched_poll.timeout)\n", n2, result[A],
+		(late < 0 ? -late : late) / 1000, late < 0 ? "before" : "after",
+		backstop ? ", only on the backstop send (3 s)" : "");
+	ktap_case(n2, 0, !backstop && late >= 0 && result[A] == 0, "the poll did not return at its timeout");
+}
+
+/*
+ * A masked port polled by A is woken by EVTCHNOP_send from B (event_channel.h:
+ * EVTCHNOP_send; sched.h: SCHEDOP_poll), its pending bit set and no upcall
+ * flagged (the port is masked: xen.h, "evtchn_mask ... prevents upcalls").
+ * And a poll of several ports returns when any one of them is sent to.
+ */
+static void case_xen_poll_send(void)
+{
+	static const char n1[] = "xen_poll_masked_send", n2[] = "xen_poll_any_port";
+	const char *skip = xen_skip(2);
+	if (skip) {
+		ktap_case(n1, skip, true, 0);
+		ktap_case(n2, skip, true, 0);
+		return;
+	}
+	evtchn_port_t p = xen_cpu_port(A);
+	xen_upcall_clear(A);
+	poll_n = 0, poll_ns = 2000000000ull, poll_send_self = false, poll_clear_first = true;
+	start_aps(ap_poll);
+	wait_u32(&stage[A], 1, 5000);
+	delay_ms(20);
+	long rc = 0;
+	if (inject)
+		kprintf("# inject: conform: %s: the event is not sent\n", n1);
+	else
+		rc = xen_send(p);
+	bool backstop = backstop_send(A, p, 3000);
+	join_aps(n1, 2000);
+	bool pend = xen_port_pending(p);
+	u8 upcall = xen_upcall_pending(A);
+	kprintf("# conform: %s: B sent to A's masked port %u (rc=%ld): A's poll %s, pending=%u, "
+		"evtchn_upcall_pending=%u; ref xen/include/public/event_channel.h (EVTCHNOP_send)\n", n1, p, rc,
+		backstop ? "returned only on the backstop send" : early(A) ? "returned" : "ran to its deadline",
+		pend, upcall);
+	ktap_case(n1, 0, rc == 0 && !backstop && early(A) && pend && !upcall,
+		  "a send to a masked polled port did not end the poll, or flagged an upcall");
+
+	evtchn_port_t q;
+	rc = xen_bind_ipi(xen_cpu_vcpu(A), &q);
+	if (rc) {
+		kprintf("# conform: %s: EVTCHNOP_bind_ipi for a second port failed (%ld)\n", n2, rc);
+		ktap_case(n2, 0, false, "could not bind a second port");
+		return;
+	}
+	xen_port_mask(q, true);
+	poll_ports[0] = p, poll_ports[1] = q, poll_n = 2;
+	start_aps(ap_poll);
+	wait_u32(&stage[A], 1, 5000);
+	delay_ms(20);
+	if (inject)
+		kprintf("# inject: conform: %s: the event is not sent\n", n2);
+	else
+		rc = xen_send(q);
+	backstop = backstop_send(A, q, 3000);
+	join_aps(n2, 2000);
+	poll_n = 0;
+	kprintf("# conform: %s: A polled ports %u and %u, B sent to %u (rc=%ld): the poll %s; ref "
+		"xen/include/public/sched.h (SCHEDOP_poll: \"one or more\")\n", n2, p, q, q, rc,
+		backstop ? "returned only on the backstop send" : early(A) ? "returned" : "ran to its deadline");
+	ktap_case(n2, 0, rc == 0 && !backstop && early(A), "a send to the second polled port did not end the poll");
+	xen_port_clear(q);
+	xen_close(q);
+}
+
+/*
+ * An event on an unmasked port that A does not poll, while A polls its masked
+ * port. No header says what happens; Xen's behaviour is the reference, any
+ * other is a divergence. pvtick registers no upcall (no callback vector), so
+ * the event is never delivered as an interrupt; Xen 4.17 then sets
+ * evtchn_upcall_pending and wakes nobody (xen/common/event_channel.c,
+ * vcpu_mark_events_pending: a kick only when an upcall can be delivered), so
+ * the poll runs to its deadline (measured: make conform, xen-4.17 columns).
+ */
+#define XEN_UNPOLLED_WAKES false
+static void case_xen_poll_unpolled(void)
+{
+	static const char name[] = "xen_poll_unmasked_other";
+	const char *skip = xen_skip(2);
+	if (skip) {
+		ktap_case(name, skip, true, 0);
+		return;
+	}
+	evtchn_port_t q;
+	long rc = xen_bind_ipi(xen_cpu_vcpu(A), &q);
+	if (rc) {
+		kprintf("# conform: %s: EVTCHNOP_bind_ipi failed (%ld)\n", name, rc);
+		ktap_case(name, 0, false, "could not bind a second port");
+		return;
+	}
+	xen_port_clear(q);
+	xen_port_mask(q, false);
+	xen_upcall_clear(A);
+	poll_n = 0, poll_ns = 500000000ull, poll_send_self = false, poll_clear_first = true;
+	start_aps(ap_poll);
+	wait_u32(&stage[A], 1, 5000);
+	delay_ms(20);
+	rc = xen_send(q);
+	bool backstop = backstop_send(A, xen_cpu_port(A), 3000);
+	join_aps(name, 2000);
+	bool woke = !backstop && early(A);
+	u8 upcall = xen_upcall_pending(A);
+	xen_port_mask(q, true);
+	xen_port_clear(q);
+	xen_upcall_clear(A);
+	xen_close(q);
+	bool want = XEN_UNPOLLED_WAKES;
+	if (inject) {
+		kprintf("# inject: conform: %s: the observation is inverted\n", name);
+		woke = !woke;
+	}
+	kprintf("# conform: %s: B sent to A's unmasked, unpolled port %u (rc=%ld): A's poll of its own port %s, "
+		"evtchn_upcall_pending=%u; Xen 4.17 %s; ref xen/common/sched/core.c do_poll (no header says)\n",
+		name, q, rc, woke ? "returned early" : "ran to its deadline (500 ms)", upcall,
+		want ? "returns early" : "runs to the deadline");
+	ktap_case(name, 0, woke == want, "differs from Xen's own behaviour");
+}
+
+/*
+ * EVTCHNOP_send to a port that is not bound: a closed port fails with -EINVAL
+ * (xen/include/public/errno.h, XEN_EINVAL; event_channel.h: EVTCHNOP_send),
+ * an allocated but unbound one is accepted and dropped, and neither wakes the
+ * vCPU that polls its own port.
+ */
+static void case_xen_send_unbound(void)
+{
+	static const char name[] = "xen_send_unbound";
+	const char *skip = xen_skip(2);
+	if (skip) {
+		ktap_case(name, skip, true, 0);
+		return;
+	}
+	evtchn_port_t closed, unbound;
+	/* The unbound port first: a port closed before it would be the one alloc_unbound hands out. */
+	long ra = xen_alloc_unbound(&unbound), rb = xen_bind_ipi(0, &closed), rcl = rb ? 0 : xen_close(closed);
+	if (rb || rcl || ra) {
+		kprintf("# conform: %s: setting up the ports failed (bind %ld, close %ld, alloc_unbound %ld)\n", name,
+			rb, rcl, ra);
+		ktap_case(name, 0, false, "could not set up the ports");
+		return;
+	}
+	poll_n = 0, poll_ns = 300000000ull, poll_send_self = false, poll_clear_first = true;
+	start_aps(ap_poll);
+	wait_u32(&stage[A], 1, 5000);
+	delay_ms(20);
+	evtchn_port_t to_closed = closed;
+	if (inject) {
+		kprintf("# inject: conform: %s: the \"closed\" send goes to A's own port\n", name);
+		to_closed = xen_cpu_port(A);
+	}
+	long r1 = xen_send(to_closed), r2 = xen_send(unbound);
+	bool backstop = backstop_send(A, xen_cpu_port(A), 3000);
+	join_aps(name, 2000);
+	bool woke = !backstop && early(A);
+	xen_close(unbound);
+	kprintf("# conform: %s: send to closed port %u rc=%ld (want %d), to unbound port %u rc=%ld (want 0); A's "
+		"poll %s; ref xen/include/public/event_channel.h (EVTCHNOP_send), xen/include/public/errno.h\n",
+		name, closed, r1, -22, unbound, r2, woke ? "returned early (woken)" : "ran to its deadline");
+	ktap_case(name, 0, r1 == -22 && r2 == 0 && !woke, "a send to an unbound port did not fail as defined, or woke");
+}
+
+/* A consistent runstate snapshot: XEN_RUNSTATE_UPDATE clear and state_entry_time unchanged around it. */
+static bool runstate_read(const volatile struct vcpu_runstate_info *r, struct vcpu_runstate_info *out)
+{
+	for (int i = 0; i < 100000; i++) {
+		u64 e1 = __atomic_load_n(&r->state_entry_time, __ATOMIC_ACQUIRE);
+		out->state = r->state;
+		for (int k = 0; k < 4; k++)
+			out->time[k] = r->time[k];
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		u64 e2 = r->state_entry_time;
+		if (e1 == e2 && !(e1 & XEN_RUNSTATE_UPDATE)) {
+			out->state_entry_time = e1;
+			return true;
+		}
+		x86_pause();
+	}
+	return false;
+}
+
+/*
+ * The runstate area (xen/include/public/vcpu.h, VCPUOP_register_runstate_
+ * memory_area and struct vcpu_runstate_info; XEN_RUNSTATE_UPDATE with
+ * VMASST_TYPE_runstate_update_flag, xen.h): a completed update shows a state
+ * in range; "the sum of these times is
+ * guaranteed not to drift from system time": state_entry_time - sum(time[])
+ * stays constant (Xen starts the sum at 0 when it creates the vCPU, so the
+ * constant is the creation time; KVM's emulation makes it 0); nothing goes
+ * backwards; the running BSP reads RUNSTATE_running ("runstate.state will
+ * always be RUNSTATE_running" for the vCPU that reads its own); with more
+ * vCPUs busy than pCPUs, some vCPU's runnable time grows.
+ */
+static void case_xen_runstate(void)
+{
+	static const char name[] = "xen_runstate";
+	const char *skip = xen_skip(2);
+	if (!skip && !xen_runstate(0)->state_entry_time)
+		skip = "runstate areas not registered (preempt=off?)";
+	if (skip) {
+		ktap_case(name, skip, true, 0);
+		return;
+	}
+	long va = xen_vm_assist(VMASST_CMD_enable, VMASST_TYPE_runstate_update_flag);
+	struct vcpu_runstate_info first[MAX_CPUS], last[MAX_CPUS], now;
+	u64 offset[MAX_CPUS];
+	unsigned torn = 0, bad = 0, samples = 0;
+	for (unsigned i = 0; i < cpus_online; i++)
+		torn += !runstate_read(xen_runstate(i), &first[i]);
+	for (unsigned i = 0; i < cpus_online; i++) {
+		last[i] = first[i];
+		offset[i] = first[i].state_entry_time - (first[i].time[0] + first[i].time[1] + first[i].time[2] +
+							 first[i].time[3]);
+	}
+	spin_stop = 0;
+	start_aps(ap_spin);
+	u64 t0 = x86_rdtsc();
+	while (x86_rdtsc() - t0 < ms_to_tsc(1000)) {
+		for (unsigned i = 0; i < cpus_online; i++) {
+			if (!runstate_read(xen_runstate(i), &now)) {
+				torn++;
+				continue;
+			}
+			u64 sum = now.time[0] + now.time[1] + now.time[2] + now.time[3];
+			/*
+			 * Not checked: state_entry_time against the reader's clock. Each
+			 * pCPU's Xen system time is its own scale; under QEMU TCG the BSP
+			 * read another vCPU's entry time 7 ms ahead of its own now.
+			 */
+			bool ok = now.state <= RUNSTATE_offline && now.state_entry_time - sum == offset[i] &&
+				  now.state_entry_time >= last[i].state_entry_time;
+			for (int k = 0; k < 4; k++)
+				ok &= now.time[k] >= last[i].time[k];
+			if (i == 0)
+				ok &= now.state == RUNSTATE_running;
+			if (inject && i == 0 && samples == 0) {
+				kprintf("# inject: conform: %s: the BSP's state read as runnable\n", name);
+				ok = false;
+			}
+			if (!ok && bad++ < 3)
+				kprintf("# conform: %s: cpu %u: state %d entry %lu (before %lu) time %lu/%lu/%lu/%lu, "
+					"entry - sum %lu (was %lu)\n", name, i, now.state, now.state_entry_time,
+					last[i].state_entry_time,
+					now.time[0], now.time[1], now.time[2], now.time[3], now.state_entry_time - sum,
+					offset[i]);
+			last[i] = now;
+		}
+		samples++;
+		delay_ms(1);
+	}
+	__atomic_store_n(&spin_stop, 1, __ATOMIC_RELEASE);
+	join_aps(name, 2000);
+	unsigned grew = 0;
+	u64 most = 0;
+	for (unsigned i = 0; i < cpus_online; i++) {
+		u64 d = last[i].time[RUNSTATE_runnable] - first[i].time[RUNSTATE_runnable];
+		grew += d > 0;
+		most = d > most ? d : most;
+	}
+	kprintf("# conform: %s: vm_assist(runstate_update_flag) rc=%ld; %u vCPUs busy 1 s, %u samples: %u torn "
+		"reads, %u inconsistent; runnable time grew on %u vCPU(s), at most %lu us; ref "
+		"xen/include/public/vcpu.h (vcpu_runstate_info)\n", name, va, cpus_online, samples, torn, bad, grew,
+		most / 1000);
+	ktap_case(name, 0, !torn && !bad && grew, torn ? "an update never completed" : bad ?
+		  "an inconsistent runstate" : "no runnable time with more vCPUs busy than pCPUs");
+}
+
+/*
+ * EVTCHNOP_bind_ipi (event_channel.h: "Bind a local event channel to receive
+ * events" on <vcpu>) gives each vCPU its own port, and a send to vCPU n's port
+ * wakes n only: every AP polls its own port (400 ms), the BSP sends to the
+ * last AP's.
+ */
+static void case_xen_ipi_ports(void)
+{
+	static const char name[] = "xen_ipi_port_per_vcpu";
+	const char *skip = xen_skip(3);
+	if (skip) {
+		ktap_case(name, skip, true, 0);
+		return;
+	}
+	unsigned dup = 0, n = cpus_online - 1;
+	for (unsigned i = 0; i < cpus_online; i++)
+		for (unsigned j = i + 1; j < cpus_online; j++)
+			dup += !xen_cpu_port(i) || xen_cpu_port(i) == xen_cpu_port(j);
+	poll_n = 0, poll_ns = 400000000ull, poll_send_self = false, poll_clear_first = true, poll_all = true;
+	start_aps(ap_poll);
+	for (unsigned i = 1; i < cpus_online; i++)
+		wait_u32(&stage[i], 1, 5000);
+	delay_ms(20);
+	long rc = xen_send(xen_cpu_port(n));
+	if (inject) {
+		kprintf("# inject: conform: %s: every AP's port is sent to\n", name);
+		for (unsigned i = 1; i < n; i++)
+			xen_send(xen_cpu_port(i));
+	}
+	bool backstop = false;
+	for (unsigned i = 1; i < cpus_online; i++)
+		backstop |= backstop_send(i, xen_cpu_port(i), 3000);
+	join_aps(name, 2000);
+	poll_all = false;
+	unsigned others_woken = 0;
+	for (unsigned i = 1; i < n; i++)
+		others_woken += early(i);
+	kprintf("# conform: %s: %u vCPUs, %u duplicate or zero ports; send to cpu %u's port %u (rc=%ld): it %s, "
+		"%u other poller(s) woken%s; ref xen/include/public/event_channel.h (EVTCHNOP_bind_ipi)\n", name,
+		cpus_online, dup, n, xen_cpu_port(n), rc, early(n) ? "woke" : "slept to its deadline", others_woken,
+		backstop ? "; a poll returned only on the backstop send" : "");
+	ktap_case(name, 0, !dup && rc == 0 && early(n) && !others_woken && !backstop,
+		  "ports shared, or a send woke another vCPU, or not its own");
+}
+
+/* Number of KTAP cases conform_run prints (tests compare it with the plan). */
+#define CONFORM_NR 17
+unsigned conform_cases(void) { return CONFORM_NR; }
+
+unsigned conform_run(unsigned first, bool inject_breaks)
+{
+	ktap_n = first - 1;
+	inject = inject_breaks;
+	kvm_base_leaf = kvm_cpuid_base();
+	trap_nmi_fn = conform_nmi;
+	nmi_expected = true;
+	kprintf("# conform: %u vCPU(s); every case names the document it holds the hypervisor to%s\n", cpus_online,
+		inject ? "; inject=conform breaks every case's promise on the guest's side" : "");
+	case_leaves();
+	case_tsc();
+	case_kvm_kick_before_halt();
+	case_kvm_kick_halted();
+	case_kvm_kick_nobody();
+	case_kvm_enosys();
+	case_kvm_steal();
+	case_xen_poll_pending_and_timeout();
+	case_xen_poll_send();
+	case_xen_poll_unpolled();
+	case_xen_send_unbound();
+	case_xen_runstate();
+	case_xen_ipi_ports();
+	if (ktap_n - (first - 1) != CONFORM_NR)
+		panic("conform: printed %u cases, the plan says %u", ktap_n - (first - 1), CONFORM_NR);
+	return failed_n;
+}
