@@ -103,6 +103,7 @@ extern const char *tsc_source;
 extern u64 tsc_leaf_khz;
 extern const char *tsc_leaf_source;
 extern char tsc_leaf_check[160];
+extern bool tsc_leaf_checked; /* a clock was compared with the leaf */
 extern bool tsc_leaf_refused; /* the check refused the leaf: tsc_khz is the clock's */
 /* Test only (inject=tsc-leaf): the leaf's rate is read as 4x what it says. */
 extern bool tsc_inject_bad_leaf;

@@ -13,8 +13,11 @@ static u64 tsc_khz_from_pit(void)
 	x86_outb(0x61, (p61 & ~0x02) | 0x01); /* gate on, speaker off */
 	x86_outb(0x43, 0xb0);                 /* ch2, lo/hi, mode 0 */
 	x86_outb(0x42, ticks & 0xff);
-	x86_outb(0x42, ticks >> 8);
+	u64 ta = x86_rdtsc();
+	x86_outb(0x42, ticks >> 8); /* the count starts here */
 	u64 t0 = x86_rdtsc();
+	if (t0 - ta > 200000)
+		return 0; /* preempted around the start: t0 is late, the sample would come out short */
 	u64 loops = 0;
 	while (!(x86_inb(0x61) & 0x20)) /* OUT2 goes high at terminal count */
 		if (++loops > 100000000)
@@ -29,7 +32,7 @@ static u64 tsc_khz_from_pit(void)
 u64 tsc_leaf_khz;
 const char *tsc_leaf_source = "none";
 char tsc_leaf_check[160];
-bool tsc_leaf_refused;
+bool tsc_leaf_checked, tsc_leaf_refused;
 bool tsc_inject_bad_leaf;
 
 /* The rate a CPUID leaf reports, or 0: the architectural leaf 0x15, Xen's time leaf, the timing leaf. */
@@ -72,6 +75,7 @@ bool tsc_check_leaf(u64 clock_khz, const char *clock)
 		return true;
 	u64 lo = clock_khz - clock_khz / 10, hi = clock_khz + clock_khz / 10;
 	bool ok = tsc_leaf_khz >= lo && tsc_leaf_khz <= hi;
+	tsc_leaf_checked = true;
 	ksnprintf(tsc_leaf_check, sizeof(tsc_leaf_check), "%s says %lu kHz, %s gives %lu kHz: %s",
 		  tsc_leaf_source, tsc_leaf_khz, clock, clock_khz,
 		  ok ? "within 10%, kept" : "more than 10% apart, the leaf is refused");
@@ -93,13 +97,27 @@ void tsc_init(void)
 	u64 leaf = leaf_khz(&tsc_leaf_source);
 	if (leaf && tsc_inject_bad_leaf)
 		leaf *= 4;
-	/* Several PIT samples, keep the smallest: a preempted sample only grows. */
-	u64 pit = 0;
-	for (int i = 0; i < 3; i++) {
+	/*
+	 * Five PIT samples, their median: a vCPU preempted during a sample makes it
+	 * long (TSC runs on), one preempted at its start is dropped (above).
+	 */
+	u64 s[5], pit = 0;
+	unsigned n = 0;
+	for (int i = 0; i < 5; i++) {
 		u64 k = tsc_khz_from_pit();
-		if (k && (!pit || k < pit))
-			pit = k;
+		if (k)
+			s[n++] = k;
+		else if (i == 0)
+			break; /* no PIT: do not wait for it four more times */
 	}
+	for (unsigned i = 1; i < n; i++) /* insertion sort */
+		for (unsigned j = i; j > 0 && s[j - 1] > s[j]; j--) {
+			u64 t = s[j];
+			s[j] = s[j - 1];
+			s[j - 1] = t;
+		}
+	if (n)
+		pit = s[n / 2];
 	if (leaf) {
 		tsc_leaf_khz = leaf;
 		tsc_khz = leaf;

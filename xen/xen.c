@@ -100,15 +100,27 @@ static u64 xen_system_time(u32 vcpu)
  */
 static u64 time_info_khz(void)
 {
-	volatile struct vcpu_time_info *t = &shared->vcpu_info[0].time;
+	struct cpuid_regs r = x86_cpuid(xen_base + 4, 0);
+	u32 vcpu = (r.eax & XEN_HVM_CPUID_VCPU_ID_PRESENT) ? r.ebx : 0; /* the BSP's own record */
+	if (vcpu >= XEN_LEGACY_MAX_VCPUS)
+		return 0;
+	volatile struct vcpu_time_info *t = &shared->vcpu_info[vcpu].time;
 	for (int tries = 0; tries < 100 && !t->tsc_to_system_mul; tries++)
 		xen_hypercall_sched_op(SCHEDOP_yield, 0); /* Xen writes it when it runs the vCPU again */
-	u32 mul = t->tsc_to_system_mul;
-	s8 shift = t->tsc_shift;
-	if (!mul || shift > 31 || shift < -31)
+	u32 ver, mul;
+	s8 shift;
+	do { /* the version is odd while Xen updates the record */
+		ver = t->version;
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		mul = t->tsc_to_system_mul;
+		shift = t->tsc_shift;
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	} while ((ver & 1) || ver != t->version);
+	/* A shift beyond +-8 means a TSC under 1 MHz or over 4 THz: no scale to hold anything to. */
+	if (!mul || shift > 8 || shift < -8)
 		return 0;
-	u64 num = 1000000ull << 32;
-	return shift >= 0 ? num / ((u64)mul << shift) : (num << -shift) / mul;
+	u64 num = 1000000ull << 32, den = mul; /* num << 8 and mul << 8 both fit in 64 bits */
+	return shift >= 0 ? num / (den << shift) : (num << -shift) / den;
 }
 
 /*

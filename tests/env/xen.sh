@@ -30,6 +30,9 @@
 # Exit: 0 the environment worked (dom0 ran, or every domU was created and its end was seen or
 #       timed out): judging the guest's KTAP is the caller's job; 2 usage or missing packages;
 #       3 the environment failed (the serial log's tail is printed).
+# A dom0 run still going 30 s before XEN_TIMEOUT gets Xen's debug keys 0, r, q on its serial console
+# (dom0's vCPU registers, run queues, domain info) and one "xen.sh: hung dom0: vCPU N at RIP
+# function" line per vCPU, so a hang ends with a diagnosis.
 # A domU that triple-faults where its exception handlers never ran (l0_fault below) is booted again
 # in another dom0 boot, up to 3 boots in all; one that was running when the first boot froze
 # (XEN_SILENCE) once, with the domUs the frozen boot never reached; its log then ends with a
@@ -324,18 +327,42 @@ xen_cmd+=" ${XEN_EXTRA:-}"
 # a domU's vCPU (its watchdog named the vCPU, stuck holding the lock), and then the domain could
 # not even be shut down. Such a boot is stopped (FROZE=1) instead of waiting for XEN_TIMEOUT.
 XEN_SILENCE=${XEN_SILENCE:-$((DOMU_WAIT + 60))}
+# A dom0 boot that is still running 30 s before XEN_TIMEOUT is taken as hung: before the timeout
+# ends it, Xen is asked on its serial console (CTRL-a three times gives Xen the input) for its
+# debug keys '0' (dom0's vCPU registers), 'r' (run queues) and 'q' (domain and vCPU info); the
+# dump lands in the serial log, and each dom0 vCPU's RIP is resolved against the ELF.
+dump_dom0() { # dump_dom0 FD
+	printf '\001\001\001' >&"$1"
+	sleep 2
+	for k in 0 r q; do printf '%s' "$k" >&"$1"; sleep 3; done
+}
 boot() {
-	local log=$1 t0 t1 pid size last=-1 quiet=0
+	local log=$1 t0 t1 pid size last=-1 quiet=0 fifo="" wfd="" start=$SECONDS dumped=0
 	local qemu=(timeout -k 10 "$XEN_TIMEOUT" qemu-system-x86_64 -machine q35 -accel tcg,thread=multi -cpu max
 		-smp "$XEN_SMP" -m 1G -nodefaults -display none -serial stdio -monitor none -no-reboot
 		-device isa-debug-exit,iobase=0xf4,iosize=4 -kernel "$C/xen" -append "$xen_cmd" "${machine[@]}")
 	t0=${EPOCHREALTIME/./}
 	FROZE=0
-	(run_logged "$log" "${qemu[@]}"; echo "$RUN_RC" >"$log.rc") &
+	if [ "$MODE" = dom0 ]; then
+		# The serial console's input: a FIFO this shell keeps open, for the debug keys.
+		fifo=$log.in
+		rm -f "$fifo" && mkfifo "$fifo" && exec {wfd}<>"$fifo"
+		(set +e; "${qemu[@]}" <"$fifo" 2>&1 | stdbuf -oL tr -d '\r' >"$log"
+			echo "${PIPESTATUS[0]}" >"$log.rc") &
+	else
+		(run_logged "$log" "${qemu[@]}"; echo "$RUN_RC" >"$log.rc") &
+	fi
 	pid=$!
 	while kill -0 $pid 2>/dev/null; do
 		sleep 5
-		[ "$MODE" = domu ] || continue
+		if [ "$MODE" = dom0 ]; then
+			if [ $dumped = 0 ] && [ $((SECONDS - start)) -ge $((XEN_TIMEOUT - 30)) ]; then
+				echo "xen.sh: dom0 still running ${XEN_TIMEOUT}-30 s after the start: asking Xen for its debug keys 0, r, q" >&2
+				dump_dom0 "$wfd"
+				dumped=1
+			fi
+			continue
+		fi
 		size=$(stat -c %s "$log" 2>/dev/null || echo 0)
 		if [ "$size" != "$last" ]; then last=$size quiet=0; else quiet=$((quiet + 5)); fi
 		if [ $quiet -ge "$XEN_SILENCE" ]; then
@@ -347,6 +374,18 @@ boot() {
 	wait $pid
 	qemu_rc=$(cat "$log.rc" 2>/dev/null || echo 143)
 	rm -f "$log.rc"
+	if [ -n "$wfd" ]; then
+		exec {wfd}>&-
+		rm -f "$fifo"
+	fi
+	if [ $dumped = 1 ]; then
+		# Each dom0 vCPU's RIP from the '0' dump, with the function it is in.
+		awk '/Dumping Dom0 vcpu#/ { v = $0; sub(/.*vcpu#/, "", v); sub(/ .*/, "", v) }
+			v != "" && /RIP: .*\[</ { r = $0; sub(/.*\[</, "", r); sub(/>.*/, "", r); print v, r; v = "" }' "$log" |
+			while read -r v rip; do
+				echo "xen.sh: hung dom0: vCPU $v at $rip $(addr2line -f -e "$ELF" "0x$rip" 2>/dev/null | head -1)"
+			done >&2
+	fi
 	t1=${EPOCHREALTIME/./}
 	wall=$(printf '%d.%d' $(((t1 - t0) / 1000000)) $(((t1 - t0) / 100000 % 10)))
 }

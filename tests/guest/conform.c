@@ -24,19 +24,28 @@
 
 static unsigned ktap_n, failed_n;
 static bool inject;
-static volatile u32 stage[MAX_CPUS];  /* subject's progress, case-defined */
-static volatile u32 nmi_seen[MAX_CPUS];
-static volatile u64 stamp[MAX_CPUS];  /* subject's TSC (KVM) or Xen time (Xen) at a case-defined step */
+/*
+ * stage[]: the subject's progress in a case; it only grows within a case, and
+ * the BSP waits for "at least" a stage (a subject may pass a stage the BSP
+ * never saw). Backstop NMIs are counted: nmi_sent[] by the BSP before it sends
+ * one, nmi_got[] by the subject's handler. A HLT ended by an NMI is one during
+ * which nmi_got[] moved; after each case the BSP waits until every NMI it sent
+ * was taken, so none can end a HLT of the next case. An NMI nobody sent still
+ * fails the run (trap_dispatch's report).
+ */
+static volatile u32 stage[MAX_CPUS];
+static volatile u32 nmi_sent[MAX_CPUS], nmi_got[MAX_CPUS];
+static volatile u64 stamp[MAX_CPUS];  /* subject's Xen time at a case-defined step */
 static volatile long result[MAX_CPUS];
-static volatile bool nmi_expected;
 static void (*ap_fn)(unsigned cpu);
 
 static bool conform_nmi(struct trap_frame *f)
 {
 	(void)f;
-	if (!nmi_expected)
+	unsigned me = this_cpu()->index;
+	if (__atomic_load_n(&nmi_got[me], __ATOMIC_SEQ_CST) >= __atomic_load_n(&nmi_sent[me], __ATOMIC_SEQ_CST))
 		return false;
-	__atomic_store_n(&nmi_seen[this_cpu()->index], 1, __ATOMIC_SEQ_CST);
+	__atomic_fetch_add(&nmi_got[me], 1, __ATOMIC_SEQ_CST);
 	return true;
 }
 
@@ -58,7 +67,7 @@ static u64 ms_to_tsc(u64 ms) { return ms * tsc_khz; }
 static bool wait_u32(volatile u32 *p, u32 want, u64 ms)
 {
 	u64 t0 = x86_rdtsc();
-	while (__atomic_load_n(p, __ATOMIC_ACQUIRE) != want)
+	while (__atomic_load_n(p, __ATOMIC_ACQUIRE) < want)
 		if (x86_rdtsc() - t0 > ms_to_tsc(ms))
 			return false;
 		else
@@ -81,7 +90,6 @@ static void start_aps(void (*fn)(unsigned cpu))
 {
 	for (unsigned i = 0; i < MAX_CPUS; i++) {
 		stage[i] = 0;
-		nmi_seen[i] = 0;
 		stamp[i] = 0;
 		result[i] = 0;
 	}
@@ -93,8 +101,14 @@ static void start_aps(void (*fn)(unsigned cpu))
 /* Wait for every AP to finish its part, at most ms; a subject that never returns ends the suite. */
 static void join_aps(const char *name, u64 ms)
 {
-	if (smp_wait_all_ms(ms))
+	if (smp_wait_all_ms(ms)) {
+		/* Every backstop NMI sent is taken before the next case (an idle AP wakes for it). */
+		u64 t0 = x86_rdtsc();
+		for (unsigned i = 1; i < cpus_online; i++)
+			while (nmi_got[i] < nmi_sent[i] && x86_rdtsc() - t0 < ms_to_tsc(2000))
+				x86_pause();
 		return;
+	}
 	kprintf("# conform: %s: a subject vCPU did not return within %lu ms of its backstop; "
 		"per-vCPU stage:", name, ms);
 	for (unsigned i = 1; i < cpus_online; i++)
@@ -164,7 +178,9 @@ static void case_tsc(void)
 		ktap_case(name, "no CPUID leaf reports a TSC rate", true, 0);
 		return;
 	}
-	if (!tsc_leaf_check[0]) {
+	if (!tsc_leaf_checked) {
+		if (tsc_leaf_check[0])
+			kprintf("# conform: %s: %s\n", name, tsc_leaf_check);
 		ktap_case(name, "no independent clock to hold the leaf to (no PIT, no hypervisor time scale)", true, 0);
 		return;
 	}
@@ -195,40 +211,30 @@ static const char *kvm_skip(bool need_unhalt)
 
 static void kick(unsigned cpu) { result[0] = kvm_hypercall2(KVM_HC_KICK_CPU, 0, cpus[cpu].apic_id); }
 
-/* HLT with interrupts off; true if it ended without the BSP's NMI. */
+/* HLT with interrupts off; true if it ended without one of the BSP's NMIs. */
 static bool halt_once(unsigned cpu)
 {
+	u32 before = __atomic_load_n(&nmi_got[cpu], __ATOMIC_SEQ_CST);
 	x86_hlt();
-	return !__atomic_load_n(&nmi_seen[cpu], __ATOMIC_SEQ_CST);
+	return __atomic_load_n(&nmi_got[cpu], __ATOMIC_SEQ_CST) == before;
 }
 
-/* The BSP's backstop: if the subject is not at stage `want` within ms, an NMI ends its HLT. */
+/*
+ * The BSP's backstop: if the subject has not reached stage `want` within ms,
+ * an NMI ends its HLT (again after 1 s, three times at most: an NMI taken just
+ * before the HLT began ends nothing). Returns true if it sent any.
+ */
 static bool backstop_nmi(unsigned cpu, u32 want, u64 ms)
 {
 	if (wait_u32(&stage[cpu], want, ms))
 		return false;
-	apic_send_nmi(cpus[cpu].apic_id);
-	wait_u32(&stage[cpu], want, 1000);
+	for (int i = 0; i < 3 && __atomic_load_n(&stage[cpu], __ATOMIC_ACQUIRE) < want; i++) {
+		__atomic_fetch_add(&nmi_sent[cpu], 1, __ATOMIC_SEQ_CST);
+		apic_send_nmi(cpus[cpu].apic_id);
+		if (wait_u32(&stage[cpu], want, 1000))
+			break;
+	}
 	return true;
-}
-
-/*
- * Stages of cpu A: 1 interrupts off, waiting; 2 about to halt; 3 the first HLT
- * ended; 4 about to halt again; 5 the second HLT ended.
- */
-static volatile u32 go;
-static void ap_kick_before_halt(unsigned cpu)
-{
-	if (cpu != A)
-		return;
-	x86_cli();
-	__atomic_store_n(&stage[cpu], 1, __ATOMIC_RELEASE);
-	while (!__atomic_load_n(&go, __ATOMIC_ACQUIRE))
-		x86_pause();
-	__atomic_store_n(&stage[cpu], 2, __ATOMIC_RELEASE);
-	result[cpu] = halt_once(cpu);
-	__atomic_store_n(&stage[cpu], 3, __ATOMIC_RELEASE);
-	x86_sti();
 }
 
 /*
@@ -238,7 +244,28 @@ static void ap_kick_before_halt(unsigned cpu)
  * enabling paravirtualized spinlock support"; that a kick sent before the
  * HLT is kept is what every PV lock's wait relies on (Linux's kvm_wait halts
  * after its last check): KVM keeps it in pv_unhalted (arch/x86/kvm/lapic.c).
+ * Three rounds; stages of A in round r: 3r+1 spinning with interrupts off,
+ * 3r+2 about to halt, 3r+3 the HLT ended.
  */
+#define BEFORE_ROUNDS 3
+static volatile u32 go;
+static bool before_at_once[BEFORE_ROUNDS];
+static void ap_kick_before_halt(unsigned cpu)
+{
+	if (cpu != A)
+		return;
+	x86_cli();
+	for (u32 r = 0; r < BEFORE_ROUNDS; r++) {
+		__atomic_store_n(&stage[cpu], 3 * r + 1, __ATOMIC_RELEASE);
+		while (__atomic_load_n(&go, __ATOMIC_ACQUIRE) <= r)
+			x86_pause();
+		__atomic_store_n(&stage[cpu], 3 * r + 2, __ATOMIC_RELEASE);
+		before_at_once[r] = halt_once(cpu);
+		__atomic_store_n(&stage[cpu], 3 * r + 3, __ATOMIC_RELEASE);
+	}
+	x86_sti();
+}
+
 static void case_kvm_kick_before_halt(void)
 {
 	static const char name[] = "kvm_kick_before_halt";
@@ -247,21 +274,28 @@ static void case_kvm_kick_before_halt(void)
 		ktap_case(name, skip, true, 0);
 		return;
 	}
+	long rc = 0;
+	unsigned at_once = 0;
 	go = 0;
 	start_aps(ap_kick_before_halt);
-	wait_u32(&stage[A], 1, 5000);
-	if (inject)
-		kprintf("# inject: conform: %s: the kick is not sent\n", name);
-	else
-		kick(A);
-	long rc = result[0];
-	__atomic_store_n(&go, 1, __ATOMIC_RELEASE);
-	bool nmi = backstop_nmi(A, 3, 1000);
+	for (u32 r = 0; r < BEFORE_ROUNDS; r++) {
+		wait_u32(&stage[A], 3 * r + 1, 5000);
+		if (inject && r == 0)
+			kprintf("# inject: conform: %s: the kick is not sent\n", name);
+		if (!inject)
+			kick(A);
+		rc |= result[0];
+		__atomic_store_n(&go, r + 1, __ATOMIC_RELEASE);
+		backstop_nmi(A, 3 * r + 3, 2000);
+	}
 	join_aps(name, 2000);
-	kprintf("# conform: %s: KICK_CPU rc=%ld while cpu %u ran; its HLT (IF=0) then %s; "
-		"ref Documentation/virt/kvm/x86/hypercalls.rst (KVM_HC_KICK_CPU), cpuid.rst (PV_UNHALT)\n", name, rc, A,
-		result[A] ? "returned at once" : nmi ? "blocked until the NMI backstop (1 s)" : "?");
-	ktap_case(name, 0, result[A] && rc == 0, "the kick was lost: HLT did not return at once");
+	for (u32 r = 0; r < BEFORE_ROUNDS; r++)
+		at_once += before_at_once[r];
+	kprintf("# conform: %s: %u rounds: KICK_CPU (rc=%ld) while cpu %u ran with interrupts off; its next HLT "
+		"returned at once in %u, only on the NMI backstop (2 s) in %u; ref "
+		"Documentation/virt/kvm/x86/hypercalls.rst (KVM_HC_KICK_CPU), cpuid.rst (PV_UNHALT)\n", name,
+		BEFORE_ROUNDS, rc, A, at_once, BEFORE_ROUNDS - at_once);
+	ktap_case(name, 0, rc == 0 && at_once == BEFORE_ROUNDS, "a kick sent before the HLT was lost");
 }
 
 /*
@@ -285,17 +319,14 @@ static void ap_kick_rounds(unsigned cpu)
 		return;
 	x86_cli();
 	for (u32 r = 0; r < ROUNDS; r++) {
-		__atomic_store_n(&nmi_seen[cpu], 0, __ATOMIC_SEQ_CST);
 		__atomic_store_n(&stage[cpu], 10 * r + 1, __ATOMIC_RELEASE);
 		kr.woke[r] = halt_once(cpu);
 		kr.after_kick[r] = __atomic_load_n(&kicked, __ATOMIC_SEQ_CST) > r;
-		__atomic_store_n(&nmi_seen[cpu], 0, __ATOMIC_SEQ_CST);
 		__atomic_store_n(&stage[cpu], 10 * r + 2, __ATOMIC_RELEASE);
 		kr.probe_at_once[r] = halt_once(cpu);
 		__atomic_store_n(&stage[cpu], 10 * r + 3, __ATOMIC_RELEASE);
 	}
 	for (u32 c = 0; c < ROUNDS; c++) {
-		__atomic_store_n(&nmi_seen[cpu], 0, __ATOMIC_SEQ_CST);
 		__atomic_store_n(&stage[cpu], 200 + 10 * c + 1, __ATOMIC_RELEASE);
 		kr.control_at_once[c] = halt_once(cpu);
 		__atomic_store_n(&stage[cpu], 200 + 10 * c + 2, __ATOMIC_RELEASE);
@@ -306,14 +337,15 @@ static void ap_kick_rounds(unsigned cpu)
 /*
  * A vCPU halted with interrupts off is woken by KVM_HC_KICK_CPU (the wake-up
  * latency is reported, on the kicker's clock: from before the hypercall until
- * it sees the subject's first store after its HLT), and the consumed kick does not linger: the subject's next HLT
- * blocks until the NMI backstop (Linux 2025, "KVM: x86: Clear pv_unhalted on
- * all transitions to KVM_MP_STATE_RUNNABLE", fixed paths where it lingered).
- * A HLT with interrupts off can also end for no reason a guest can see (a
- * nested hypervisor here does it; the SDM allows no such thing, but a PV lock
- * must survive it and only counts it): so each is done ROUNDS times, and the
- * probe is compared with as many control HLTs that follow no kick at all. A
- * kick that lingers ends the probe at once in every round.
+ * it sees the subject's first store after its HLT), and the consumed kick does
+ * not linger: the subject's next HLT blocks until the NMI backstop (Linux
+ * 2025, "KVM: x86: Clear pv_unhalted on all transitions to
+ * KVM_MP_STATE_RUNNABLE", fixed paths where it lingered). A HLT with
+ * interrupts off can also end for no reason a guest can see (the nested
+ * hypervisor here does it now and then; a PV lock survives it and counts it):
+ * so each is done ROUNDS times, and the probe is compared with as many
+ * control HLTs that follow no kick at all. A kick that lingers ends the probe
+ * at once in (nearly) every round; spurious wake-ups end control HLTs too.
  */
 static void case_kvm_kick_halted(void)
 {
@@ -340,7 +372,7 @@ static void case_kvm_kick_halted(void)
 		if (!inject)
 			kick(A);
 		rc |= result[0];
-		backstop_nmi(A, 10 * r + 2, 1000);
+		backstop_nmi(A, 10 * r + 2, 2000);
 		seen[r] = x86_rdtsc();
 		if (inject)
 			kick(A);
@@ -350,7 +382,7 @@ static void case_kvm_kick_halted(void)
 		wait_u32(&stage[A], 200 + 10 * c + 1, 5000);
 		backstop_nmi(A, 200 + 10 * c + 2, 200);
 	}
-	join_aps(n2, 2000);
+	join_aps(n1, 5000);
 	u64 lat_min = ~0ull, lat_max = 0;
 	for (u32 r = 0; r < ROUNDS; r++) {
 		lost += !kr.woke[r];
@@ -364,34 +396,40 @@ static void case_kvm_kick_halted(void)
 		}
 	}
 	kprintf("# conform: %s: %u rounds, KICK_CPU rc=%ld: %u woken by the kick, %u before it was sent (spurious), "
-		"%u only by the NMI backstop (1 s); kick to the wake-up seen by the kicker %lu..%lu us; ref "
+		"%u only by the NMI backstop (2 s); kick to the wake-up seen by the kicker %lu..%lu us; ref "
 		"Documentation/virt/kvm/x86/hypercalls.rst (KVM_HC_KICK_CPU)\n", n1, ROUNDS, rc,
 		ROUNDS - lost - before, before, lost, lat_min == ~0ull ? 0 : lat_min * 1000 / tsc_khz,
 		lat_max * 1000 / tsc_khz);
 	ktap_case(n1, 0, rc == 0 && lost == 0, "a halted vCPU was not woken by KVM_HC_KICK_CPU");
 	kprintf("# conform: %s: the HLT after a kick's wake-up returned at once in %u of %u rounds, a HLT after "
-		"no kick in %u of %u (spurious wake-ups); ref Documentation/virt/kvm/x86/cpuid.rst (PV_UNHALT)\n",
-		n2, probe, ROUNDS, control, ROUNDS);
-	ktap_case(n2, 0, probe < ROUNDS, "a consumed kick lingered: the next HLT returned at once every time");
-}
-
-static void ap_halt_long(unsigned cpu)
-{
-	if (cpu != A)
-		return;
-	x86_cli();
-	__atomic_store_n(&stage[cpu], 2, __ATOMIC_RELEASE);
-	result[cpu] = halt_once(cpu);
-	__atomic_store_n(&stage[cpu], 3, __ATOMIC_RELEASE);
-	x86_sti();
+		"no kick in %u of %u (spurious wake-ups); not ok from %u more; ref "
+		"Documentation/virt/kvm/x86/cpuid.rst (PV_UNHALT)\n", n2, probe, ROUNDS, control, ROUNDS, ROUNDS / 2);
+	ktap_case(n2, 0, probe < control + ROUNDS / 2, "a consumed kick lingered: the next HLT returned at once");
 }
 
 /*
  * KVM_HC_KICK_CPU for an APIC id no vCPU has: a defined return value (0:
  * hypercalls.rst defines no error for it, and KVM delivers the wake-up to no
  * one), nobody woken (A stays halted 100 ms), and a real kick still works
- * afterwards. The id is never 0xff, which xAPIC reads as broadcast.
+ * afterwards. The id is never 0xff, which xAPIC reads as broadcast. Three
+ * rounds; a kick that reaches A wakes it in every one, a spurious wake-up in
+ * one at most. Stages of A in round r: 2r+1 about to halt, 2r+2 the HLT ended.
  */
+#define GHOST_ROUNDS 3
+static bool ghost_woke_alone[GHOST_ROUNDS];
+static void ap_halt_rounds(unsigned cpu)
+{
+	if (cpu != A)
+		return;
+	x86_cli();
+	for (u32 r = 0; r < GHOST_ROUNDS; r++) {
+		__atomic_store_n(&stage[cpu], 2 * r + 1, __ATOMIC_RELEASE);
+		ghost_woke_alone[r] = halt_once(cpu);
+		__atomic_store_n(&stage[cpu], 2 * r + 2, __ATOMIC_RELEASE);
+	}
+	x86_sti();
+}
+
 static void case_kvm_kick_nobody(void)
 {
 	static const char name[] = "kvm_kick_no_such_apic";
@@ -404,24 +442,32 @@ static void case_kvm_kick_nobody(void)
 	for (unsigned i = 0; i < cpus_online; i++)
 		max = cpus[i].apic_id > max ? cpus[i].apic_id : max;
 	u32 ghost = max + 1 == 0xff ? max + 2 : max + 1; /* never xAPIC's broadcast 0xff */
-	start_aps(ap_halt_long);
-	wait_u32(&stage[A], 2, 5000);
-	delay_ms(20);
 	u32 target = ghost;
 	if (inject) {
 		kprintf("# inject: conform: %s: the kick goes to cpu %u's APIC id instead\n", name, A);
 		target = cpus[A].apic_id;
 	}
-	long rc = kvm_hypercall2(KVM_HC_KICK_CPU, 0, target);
-	bool woken = wait_u32(&stage[A], 3, 100);
-	if (!woken)
-		kick(A);
-	bool nmi = backstop_nmi(A, 3, 1000);
+	long rc = 0;
+	unsigned woken = 0, real_ok = 0;
+	start_aps(ap_halt_rounds);
+	for (u32 r = 0; r < GHOST_ROUNDS; r++) {
+		wait_u32(&stage[A], 2 * r + 1, 5000);
+		delay_ms(20);
+		rc |= kvm_hypercall2(KVM_HC_KICK_CPU, 0, target);
+		bool w = wait_u32(&stage[A], 2 * r + 2, 100);
+		woken += w;
+		if (!w) {
+			kick(A);
+			backstop_nmi(A, 2 * r + 2, 2000);
+			real_ok += ghost_woke_alone[r];
+		}
+	}
 	join_aps(name, 2000);
-	kprintf("# conform: %s: KICK_CPU(apic id %u) rc=%ld; the halted vCPU %s; then a real kick %s; "
-		"ref Documentation/virt/kvm/x86/hypercalls.rst\n", name, ghost, rc,
-		woken ? "woke (wrong)" : "slept on", woken ? "was not needed" : !nmi && result[A] ? "woke it" : "did not wake it");
-	ktap_case(name, 0, rc == 0 && !woken && result[A], "a kick for no vCPU woke one, or failed");
+	kprintf("# conform: %s: %u rounds: KICK_CPU(apic id %u) rc=%ld; the halted vCPU woke within 100 ms in %u; "
+		"then a real kick woke it in %u of %u; ref Documentation/virt/kvm/x86/hypercalls.rst\n", name,
+		GHOST_ROUNDS, ghost, rc, woken, real_ok, GHOST_ROUNDS - woken);
+	ktap_case(name, 0, rc == 0 && woken < GHOST_ROUNDS && real_ok == GHOST_ROUNDS - woken,
+		  "a kick for no vCPU woke one, or failed, or a real kick then did not wake it");
 }
 
 /*
@@ -460,7 +506,8 @@ static void case_kvm_enosys(void)
 	}
 	kprintf("# conform: %s: PV_UNHALT hidden, KICK_CPU rc=%ld (want %d with enforcement on); ref "
 		"Documentation/virt/kvm/api.rst (KVM_CAP_ENFORCE_PV_FEATURE_CPUID)\n", n2, rc, -KVM_ENOSYS);
-	ktap_case(n2, 0, rc == -KVM_ENOSYS, "a hidden hypercall was served");
+	ktap_case(n2, 0, rc == -KVM_ENOSYS, "a hidden hypercall was served (PV-feature enforcement off, which "
+		  "the guest cannot see, or not kept)");
 }
 
 static volatile u32 spin_stop;
@@ -474,7 +521,8 @@ static void ap_spin(unsigned cpu)
 /* A consistent copy of a steal-time record: the version even and unchanged around the read. */
 static bool steal_read(const volatile struct kvm_steal_time *st, u64 *steal, u8 *preempted, u32 *version)
 {
-	for (int i = 0; i < 1000; i++) {
+	u64 t0 = x86_rdtsc();
+	while (x86_rdtsc() - t0 < ms_to_tsc(20)) { /* KVM may be descheduled mid-update: time, not tries */
 		u32 v1 = __atomic_load_n(&st->version, __ATOMIC_ACQUIRE);
 		u64 s = st->steal;
 		u8 p = st->preempted;
@@ -486,6 +534,7 @@ static bool steal_read(const volatile struct kvm_steal_time *st, u64 *steal, u8 
 			*version = v1;
 			return true;
 		}
+		x86_pause();
 	}
 	return false;
 }
@@ -599,17 +648,39 @@ static void ap_poll(unsigned cpu)
 	__atomic_store_n(&stage[cpu], 2, __ATOMIC_RELEASE);
 }
 
-/* The BSP's backstop for a poll that outlives its deadline: send to the port after ms. */
+/*
+ * The BSP's backstop for a poll that outlives its deadline: after ms, clear
+ * the port and send to it (a send to a port already pending wakes no poller).
+ */
 static bool backstop_send(unsigned cpu, evtchn_port_t port, u64 ms)
 {
 	if (wait_u32(&stage[cpu], 2, ms))
 		return false;
+	xen_port_clear(port);
 	xen_send(port);
 	wait_u32(&stage[cpu], 2, 1000);
 	return true;
 }
 
-static bool early(unsigned cpu) { return stamp[cpu] < deadline[cpu]; }
+/*
+ * Each vCPU reads Xen system time from its own time record, and records of
+ * different pCPUs disagree by milliseconds under QEMU TCG (7 ms seen): a poll
+ * "returned early" only if it returned this much before its deadline, and it
+ * "returned at its timeout" if not this much before it.
+ */
+#define MARGIN_NS 10000000ull
+static bool early(unsigned cpu) { return stamp[cpu] + MARGIN_NS < deadline[cpu]; }
+
+/* Before a send meant to wake a poller: wait (1 s at most) until Xen shows it blocked, if it can. */
+static void wait_blocked(unsigned cpu)
+{
+	const volatile struct vcpu_runstate_info *r = xen_runstate(cpu);
+	u64 t0 = x86_rdtsc();
+	if (r->state_entry_time)
+		while (r->state != RUNSTATE_blocked && stage[cpu] < 2 && x86_rdtsc() - t0 < ms_to_tsc(1000))
+			x86_pause();
+	delay_ms(5);
+}
 
 /*
  * SCHEDOP_poll (xen/include/public/sched.h): "Poll a set of event-channel
@@ -647,18 +718,23 @@ static void case_xen_poll_pending_and_timeout(void)
 	join_aps(n2, 2000);
 	poll_clear_first = true;
 	s64 late = (s64)(stamp[A] - deadline[A]);
+	bool on_time = late >= -(s64)MARGIN_NS;
 	kprintf("# conform: %s: nothing pending, SCHEDOP_poll(timeout 50 ms): rc=%ld, returned %ld us %s the "
-		"deadline%s; ref xen/include/public/sched.h (sched_poll.timeout)\n", n2, result[A],
+		"deadline (its own clock; 10 ms allowed before)%s; ref xen/include/public/sched.h (sched_poll.timeout; "
+		"an absolute system time: xen/common/sched/core.c do_poll)\n", n2, result[A],
 		(late < 0 ? -late : late) / 1000, late < 0 ? "before" : "after",
 		backstop ? ", only on the backstop send (3 s)" : "");
-	ktap_case(n2, 0, !backstop && late >= 0 && result[A] == 0, "the poll did not return at its timeout");
+	ktap_case(n2, 0, !backstop && on_time && result[A] == 0, "the poll did not return at its timeout");
 }
 
 /*
  * A masked port polled by A is woken by EVTCHNOP_send from B (event_channel.h:
  * EVTCHNOP_send; sched.h: SCHEDOP_poll), its pending bit set and no upcall
  * flagged (the port is masked: xen.h, "evtchn_mask ... prevents upcalls").
- * And a poll of several ports returns when any one of them is sent to.
+ * And a poll of several ports returns when any one of them is sent to (on
+ * Xen a poller of several ports wakes on a send to any port of its domain,
+ * xen/common/event_channel.c evtchn_check_pollers: the case cannot tell which
+ * ports Xen watches, only that the second one counts).
  */
 static void case_xen_poll_send(void)
 {
@@ -674,7 +750,7 @@ static void case_xen_poll_send(void)
 	poll_n = 0, poll_ns = 2000000000ull, poll_send_self = false, poll_clear_first = true;
 	start_aps(ap_poll);
 	wait_u32(&stage[A], 1, 5000);
-	delay_ms(20);
+	wait_blocked(A);
 	long rc = 0;
 	if (inject)
 		kprintf("# inject: conform: %s: the event is not sent\n", n1);
@@ -702,7 +778,7 @@ static void case_xen_poll_send(void)
 	poll_ports[0] = p, poll_ports[1] = q, poll_n = 2;
 	start_aps(ap_poll);
 	wait_u32(&stage[A], 1, 5000);
-	delay_ms(20);
+	wait_blocked(A);
 	if (inject)
 		kprintf("# inject: conform: %s: the event is not sent\n", n2);
 	else
@@ -743,22 +819,33 @@ static void case_xen_poll_unpolled(void)
 		ktap_case(name, 0, false, "could not bind a second port");
 		return;
 	}
-	xen_port_clear(q);
-	xen_port_mask(q, false);
-	xen_upcall_clear(A);
-	poll_n = 0, poll_ns = 500000000ull, poll_send_self = false, poll_clear_first = true;
-	start_aps(ap_poll);
-	wait_u32(&stage[A], 1, 5000);
-	delay_ms(20);
-	rc = xen_send(q);
-	bool backstop = backstop_send(A, xen_cpu_port(A), 3000);
-	join_aps(name, 2000);
-	bool woke = !backstop && early(A);
-	u8 upcall = xen_upcall_pending(A);
-	xen_port_mask(q, true);
-	xen_port_clear(q);
-	xen_upcall_clear(A);
+	/* Conclusive only if A was still polling when the send was made: else once more, 3 tries. */
+	bool woke = false, backstop = false, polling = false;
+	u8 upcall = 0;
+	for (int attempt = 0; attempt < 3 && !polling; attempt++) {
+		xen_port_clear(q);
+		xen_port_mask(q, false);
+		xen_upcall_clear(A);
+		poll_n = 0, poll_ns = 500000000ull, poll_send_self = false, poll_clear_first = true;
+		start_aps(ap_poll);
+		wait_u32(&stage[A], 1, 5000);
+		wait_blocked(A);
+		rc = xen_send(q);
+		polling = __atomic_load_n(&stage[A], __ATOMIC_ACQUIRE) == 1;
+		backstop = backstop_send(A, xen_cpu_port(A), 3000);
+		join_aps(name, 2000);
+		woke = !backstop && early(A);
+		upcall = xen_upcall_pending(A);
+		xen_port_mask(q, true);
+		xen_port_clear(q);
+		xen_upcall_clear(A);
+	}
 	xen_close(q);
+	if (!polling) {
+		kprintf("# conform: %s: in 3 tries A's poll always ended before B's send\n", name);
+		ktap_case(name, 0, false, "inconclusive: the poll never lasted until the send");
+		return;
+	}
 	bool want = XEN_UNPOLLED_WAKES;
 	if (inject) {
 		kprintf("# inject: conform: %s: the observation is inverted\n", name);
@@ -794,20 +881,31 @@ static void case_xen_send_unbound(void)
 		ktap_case(name, 0, false, "could not set up the ports");
 		return;
 	}
-	poll_n = 0, poll_ns = 300000000ull, poll_send_self = false, poll_clear_first = true;
-	start_aps(ap_poll);
-	wait_u32(&stage[A], 1, 5000);
-	delay_ms(20);
 	evtchn_port_t to_closed = closed;
 	if (inject) {
 		kprintf("# inject: conform: %s: the \"closed\" send goes to A's own port\n", name);
 		to_closed = xen_cpu_port(A);
 	}
-	long r1 = xen_send(to_closed), r2 = xen_send(unbound);
-	bool backstop = backstop_send(A, xen_cpu_port(A), 3000);
-	join_aps(name, 2000);
-	bool woke = !backstop && early(A);
+	/* Conclusive only if A was still polling after both sends: else once more, 3 tries. */
+	long r1 = 0, r2 = 0;
+	bool woke = false, polling = false;
+	for (int attempt = 0; attempt < 3 && !polling; attempt++) {
+		poll_n = 0, poll_ns = 300000000ull, poll_send_self = false, poll_clear_first = true;
+		start_aps(ap_poll);
+		wait_u32(&stage[A], 1, 5000);
+		wait_blocked(A);
+		r1 = xen_send(to_closed), r2 = xen_send(unbound);
+		polling = __atomic_load_n(&stage[A], __ATOMIC_ACQUIRE) == 1;
+		bool backstop = backstop_send(A, xen_cpu_port(A), 3000);
+		join_aps(name, 2000);
+		woke = !backstop && early(A);
+	}
 	xen_close(unbound);
+	if (!polling && !inject) {
+		kprintf("# conform: %s: in 3 tries A's poll always ended before B's sends\n", name);
+		ktap_case(name, 0, false, "inconclusive: the poll never lasted until the sends");
+		return;
+	}
 	kprintf("# conform: %s: send to closed port %u rc=%ld (want %d), to unbound port %u rc=%ld (want 0); A's "
 		"poll %s; ref xen/include/public/event_channel.h (EVTCHNOP_send), xen/include/public/errno.h\n",
 		name, closed, r1, -22, unbound, r2, woke ? "returned early (woken)" : "ran to its deadline");
@@ -881,7 +979,7 @@ static void case_xen_runstate(void)
 			 * pCPU's Xen system time is its own scale; under QEMU TCG the BSP
 			 * read another vCPU's entry time 7 ms ahead of its own now.
 			 */
-			bool ok = now.state <= RUNSTATE_offline && now.state_entry_time - sum == offset[i] &&
+			bool ok = (u32)now.state <= RUNSTATE_offline && now.state_entry_time - sum == offset[i] &&
 				  now.state_entry_time >= last[i].state_entry_time;
 			for (int k = 0; k < 4; k++)
 				ok &= now.time[k] >= last[i].time[k];
@@ -915,8 +1013,9 @@ static void case_xen_runstate(void)
 		"reads, %u inconsistent; runnable time grew on %u vCPU(s), at most %lu us; ref "
 		"xen/include/public/vcpu.h (vcpu_runstate_info)\n", name, va, cpus_online, samples, torn, bad, grew,
 		most / 1000);
-	ktap_case(name, 0, !torn && !bad && grew, torn ? "an update never completed" : bad ?
-		  "an inconsistent runstate" : "no runnable time with more vCPUs busy than pCPUs");
+	ktap_case(name, 0, !va && !torn && !bad && grew, va ? "VMASST_TYPE_runstate_update_flag refused" :
+		  torn ? "an update never completed" : bad ? "an inconsistent runstate" :
+		  "no runnable time with more vCPUs busy than pCPUs");
 }
 
 /*
@@ -937,22 +1036,32 @@ static void case_xen_ipi_ports(void)
 	for (unsigned i = 0; i < cpus_online; i++)
 		for (unsigned j = i + 1; j < cpus_online; j++)
 			dup += !xen_cpu_port(i) || xen_cpu_port(i) == xen_cpu_port(j);
-	poll_n = 0, poll_ns = 400000000ull, poll_send_self = false, poll_clear_first = true, poll_all = true;
-	start_aps(ap_poll);
-	for (unsigned i = 1; i < cpus_online; i++)
-		wait_u32(&stage[i], 1, 5000);
-	delay_ms(20);
-	long rc = xen_send(xen_cpu_port(n));
-	if (inject) {
+	/* Conclusive only if every other AP was still polling after the send: else once more, 3 tries. */
+	long rc = 0;
+	bool backstop = false, polling = false;
+	if (inject)
 		kprintf("# inject: conform: %s: every AP's port is sent to\n", name);
+	for (int attempt = 0; attempt < 3 && !polling; attempt++) {
+		poll_n = 0, poll_ns = 400000000ull, poll_send_self = false, poll_clear_first = true, poll_all = true;
+		start_aps(ap_poll);
+		for (unsigned i = 1; i < cpus_online; i++)
+			wait_u32(&stage[i], 1, 5000);
+		for (unsigned i = 1; i < cpus_online; i++)
+			wait_blocked(i);
+		rc = xen_send(xen_cpu_port(n));
+		if (inject)
+			for (unsigned i = 1; i < n; i++)
+				xen_send(xen_cpu_port(i));
+		polling = true;
 		for (unsigned i = 1; i < n; i++)
-			xen_send(xen_cpu_port(i));
+			polling &= __atomic_load_n(&stage[i], __ATOMIC_ACQUIRE) == 1;
+		backstop = false;
+		for (unsigned i = 1; i < cpus_online; i++)
+			backstop |= backstop_send(i, xen_cpu_port(i), 3000);
+		join_aps(name, 2000);
+		poll_all = false;
+		polling |= inject;
 	}
-	bool backstop = false;
-	for (unsigned i = 1; i < cpus_online; i++)
-		backstop |= backstop_send(i, xen_cpu_port(i), 3000);
-	join_aps(name, 2000);
-	poll_all = false;
 	unsigned others_woken = 0;
 	for (unsigned i = 1; i < n; i++)
 		others_woken += early(i);
@@ -974,7 +1083,6 @@ unsigned conform_run(unsigned first, bool inject_breaks)
 	inject = inject_breaks;
 	kvm_base_leaf = kvm_cpuid_base();
 	trap_nmi_fn = conform_nmi;
-	nmi_expected = true;
 	kprintf("# conform: %u vCPU(s); every case names the document it holds the hypervisor to%s\n", cpus_online,
 		inject ? "; inject=conform breaks every case's promise on the guest's side" : "");
 	case_leaves();
@@ -990,6 +1098,7 @@ unsigned conform_run(unsigned first, bool inject_breaks)
 	case_xen_send_unbound();
 	case_xen_runstate();
 	case_xen_ipi_ports();
+	trap_nmi_fn = 0;
 	if (ktap_n - (first - 1) != CONFORM_NR)
 		panic("conform: printed %u cases, the plan says %u", ktap_n - (first - 1), CONFORM_NR);
 	return failed_n;

@@ -197,12 +197,13 @@ void __attribute__((noreturn)) boot_main(u32 start_info_pa)
 		console_use_e9();
 	idt_init();
 	percpu_init_self(0);
+	kprintf("KTAP version 1\n");
 
 	/* The plan depends on suite=, so start_info and the command line are parsed (silently) first. */
 	e = boot_parse_start_info(start_info_pa, phys_map_identity, &bi);
 	const char *cmd_e = e ? 0 : cmdline_parse(bi.cmdline, opts, ARRAY_SIZE(opts), err, sizeof(err));
 	bool conform = !e && !cmd_e && opt_suite == 1;
-	kprintf("KTAP version 1\n1..%u\n", conform ? KTAP_WX_MAPPINGS + conform_cases() : KTAP_NR);
+	kprintf("1..%u\n", conform ? KTAP_WX_MAPPINGS + conform_cases() : KTAP_NR);
 
 	/* 1. start_info */
 	if (e)
