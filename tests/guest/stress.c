@@ -38,6 +38,7 @@ static volatile u32 go;
 static volatile u32 stop; /* stress.ms: set by the BSP's timer tick at the deadline */
 static u64 t_go;          /* the BSP's TSC when it released everyone */
 static u64 t_stop;        /* t_go + stress.ms, on the BSP's clock */
+static volatile u64 switches_total; /* stress.switch: live switches so far (the progress line) */
 
 /*
  * TSC skew of each vCPU against the BSP, for the kick-to-wake latency (a kick
@@ -109,6 +110,7 @@ static void stress_worker(void *arg)
 		if (!me && cfg.switch_ms && (s64)(x86_rdtsc() - next_switch) >= 0) {
 			on = !on;
 			cfg.switch_fn(on);
+			WRITE_ONCE(switches_total, switches_total + 1);
 			next_switch = x86_rdtsc() + cfg.switch_ms * tsc_khz;
 			if (cfg.switches && ++switches_done >= cfg.switches)
 				WRITE_ONCE(stop, 1);
@@ -177,11 +179,40 @@ void stress_dump_state(const char *why)
 	}
 }
 
+/*
+ * Every PROGRESS_S seconds of a running stress, one line: acquisitions so far,
+ * the per-vCPU least and most, the live switches. From the tick (the BSP's
+ * timer interrupt): the stress itself prints nothing while it runs, so the
+ * console is free, and a line costs nothing measurable every 5 s.
+ */
+#define PROGRESS_S 5
+static u64 progress_last;
+
+static void progress_tick(u64 now)
+{
+	if (!__atomic_load_n(&go, __ATOMIC_ACQUIRE) || now - progress_last < PROGRESS_S * tsc_khz * 1000)
+		return;
+	progress_last = now;
+	u64 sum = 0, lo = ~0ull, hi = 0;
+	for (unsigned i = 0; i < cpus_online; i++) {
+		u64 a = READ_ONCE(per_cpu[i].acquisitions);
+		sum += a;
+		lo = a < lo ? a : lo;
+		hi = a > hi ? a : hi;
+	}
+	kprintf("# progress: %lu s: %lu acquisitions, per vCPU min %lu max %lu", (now - t_go) / (tsc_khz * 1000), sum,
+		lo, hi);
+	if (cfg.switch_ms)
+		kprintf(", %lu live switches", READ_ONCE(switches_total));
+	kprintf("\n");
+}
+
 static void watchdog_tick(void)
 {
 	u64 sum = 0, now = x86_rdtsc();
 	if (cfg.ms && __atomic_load_n(&go, __ATOMIC_ACQUIRE) && (s64)(now - t_stop) >= 0)
 		WRITE_ONCE(stop, 1);
+	progress_tick(now);
 	for (unsigned i = 0; i < cpus_online; i++)
 		sum += READ_ONCE(per_cpu[i].acquisitions);
 	if (sum != wd_last_sum) {
@@ -227,6 +258,8 @@ void stress_run(const struct stress_cfg *c, struct stress_result *r)
 		x86_pause();
 	t_go = x86_rdtsc();
 	wd_last_tsc = t_go;
+	progress_last = t_go;
+	switches_total = 0;
 	t_stop = t_go + cfg.ms * tsc_khz;
 	__atomic_store_n(&go, 1, __ATOMIC_RELEASE);
 	stress_worker(0);
