@@ -232,6 +232,9 @@ boot "smp=4 stress.switch inject=slow-patch: 100 switches every 2 ms" 4 pass \
 	"stress.switch=2 stress.switches=100 stress.ms=600000 stress.iters=100000000 inject=slow-patch" \
 	'^# switch: 100 live switches every 2 ms' '^ok 10 sites_after_stress$' \
 	'^# stress: total=([0-9]+) expected=\1 counter=\1 violations=0$'
+boot "a stress of 11 s prints a progress line every 5 s" 2 pass "stress.ms=11000 stress.iters=100000000 stress.switch=100" \
+	'^# progress: 5 s: [1-9][0-9]* acquisitions, per vCPU min [0-9]+ max [1-9][0-9]*, [1-9][0-9]* live switches$' \
+	'^# progress: 10 s: [1-9][0-9]* acquisitions' '^# stress: total=([0-9]+) expected=\1 counter=\1 violations=0$'
 boot "inject=slow-patch with nothing written live: no effect, said" 1 pass "inject=slow-patch stress.iters=100" \
 	'^# inject: slow-patch has no effect: nothing is written live'
 boot "smp=1 up=off" 1 pass "up=off stress.iters=2000" '^# patch: up: [1-9][0-9]* LOCK prefixes kept \(up=off\)$' \
