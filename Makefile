@@ -37,7 +37,7 @@ CPP     := cpp
 # Per-folder source lists (STYLE.md: one folder, one subsystem).
 BOOT_SRCS  := boot/pvh.S boot/trampoline.S boot/start_info.c
 ARCH_SRCS  := arch/entry.S arch/console.c arch/exit.c arch/percpu.c arch/traps.c arch/paging.c \
-              arch/tsc.c arch/acpi.c arch/apic.c arch/smp.c arch/cmdline.c
+              arch/tsc.c arch/acpi.c arch/mptable.c arch/apic.c arch/smp.c arch/cmdline.c
 LOCKS_SRCS := locks/ticket.c locks/pvlock.c
 PATCH_SRCS := patch/stubs.S patch/patch.c patch/live.c patch/lazy.c patch/table.c
 XEN_SRCS   := xen/hypercall_page.S xen/xen.c
@@ -117,7 +117,7 @@ $(BUILD)/host/test_patch: tests/host/test_patch.c patch/patch.c patch/stubs.S $(
 	$(Q)$(CC) $(HOST_CFLAGS) -Wl,--emit-relocs $(filter %.c %.S,$^) -o $@
 	$(call sites,$@)
 
-$(BUILD)/host/test_start_info: tests/host/test_start_info.c boot/start_info.c arch/cmdline.c arch/acpi.c tests/host/host_console.c $(wildcard boot/*.h arch/*.h) | deps
+$(BUILD)/host/test_start_info: tests/host/test_start_info.c boot/start_info.c arch/cmdline.c arch/acpi.c arch/mptable.c tests/host/host_console.c $(wildcard boot/*.h arch/*.h) | deps
 	$(call msg,HOSTCC,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(HOST_CFLAGS) $(filter %.c,$^) -o $@
@@ -131,7 +131,7 @@ $(BUILD)/host/san-test_patch: tests/host/test_patch.c patch/patch.c patch/stubs.
 	$(call msg,HOSTCC,$@)
 	$(Q)$(CC) $(HOST_CFLAGS) $(SAN_CFLAGS) -Wl,--emit-relocs $(filter %.c %.S,$^) -o $@
 	$(call sites,$@)
-$(BUILD)/host/san-test_start_info: tests/host/test_start_info.c boot/start_info.c arch/cmdline.c arch/acpi.c tests/host/host_console.c | deps
+$(BUILD)/host/san-test_start_info: tests/host/test_start_info.c boot/start_info.c arch/cmdline.c arch/acpi.c arch/mptable.c tests/host/host_console.c | deps
 	$(call msg,HOSTCC,$@)
 	$(Q)$(CC) $(HOST_CFLAGS) $(SAN_CFLAGS) $^ -o $@
 

@@ -139,6 +139,13 @@ const char *acpi_find_cpus(u64 rsdp_pa, phys_map_fn map, struct acpi_cpus *out);
 /* BIOS areas: EBDA and 0xe0000-0xfffff, on 16-byte boundaries. 0 if not found. */
 u64 acpi_scan_rsdp(phys_map_fn map);
 
+/* ---- mptable.c: where there is no ACPI (QEMU microvm,acpi=off) ---- */
+/* The MP floating pointer: EBDA, last KiB of base memory, 0xf0000-0xfffff. 0 if not found. */
+u64 mp_scan(phys_map_fn map);
+/* The enabled processors of the MP configuration table, every checksum and length checked;
+ * NULL on success, else a message naming the problem. */
+const char *mp_find_cpus(u64 float_pa, phys_map_fn map, struct acpi_cpus *out);
+
 /* ---- apic.c ---- */
 void apic_init(u64 lapic_pa);  /* BSP: x2APIC if CPUID says so, else xAPIC MMIO */
 void apic_init_ap(void);

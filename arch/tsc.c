@@ -29,6 +29,36 @@ static u64 tsc_khz_from_pit(void)
 	return (t1 - t0) / 10;
 }
 
+/*
+ * The CMOS RTC: its seconds register (0x00) changes once a second, so the TSC
+ * between two changes is one second of it (to the polling interval, a few
+ * microseconds). Its update-in-progress flag would mark the same instant, but
+ * it is high for only 244 us, which a vCPU polling through I/O exits can miss
+ * (QEMU TCG: the rate came out 5x too high). Up to 2 s of boot, so only when
+ * nothing else gives a rate. 0 if there is no RTC (status register A reads
+ * 0xff) or no change within the bound (3*10^10 TSC cycles: 3 s at 10 GHz).
+ */
+static u8 cmos_read(u8 reg)
+{
+	x86_outb(0x70, reg);
+	return x86_inb(0x71);
+}
+
+static u64 tsc_khz_from_rtc(void)
+{
+	if (cmos_read(0x0a) == 0xff)
+		return 0;
+	u64 edge[2], start = x86_rdtsc();
+	for (int e = 0; e < 2; e++) {
+		u8 s = cmos_read(0x00);
+		while (cmos_read(0x00) == s)
+			if (x86_rdtsc() - start > 30000000000ull)
+				return 0;
+		edge[e] = x86_rdtsc();
+	}
+	return (edge[1] - edge[0]) / 1000;
+}
+
 u64 tsc_leaf_khz;
 const char *tsc_leaf_source = "none";
 char tsc_leaf_check[160];
@@ -44,6 +74,14 @@ static u64 leaf_khz(const char **source)
 		if (c.eax && c.ebx && c.ecx) {
 			*source = "cpuid-0x15";
 			return (u64)c.ecx * c.ebx / c.eax / 1000;
+		}
+	}
+	/* Leaf 0x16: the processor's base frequency in MHz, the TSC's on the CPUs that have it. */
+	if (r.eax >= 0x16) {
+		u32 mhz = x86_cpuid(0x16, 0).eax & 0xffff;
+		if (mhz) {
+			*source = "cpuid-0x16";
+			return (u64)mhz * 1000;
 		}
 	}
 	/* Xen: leaf base+3, subleaf 0, ECX = guest TSC kHz (xen/arch-x86/cpuid.h). */
@@ -130,6 +168,12 @@ void tsc_init(void)
 		tsc_source = "pit";
 		return;
 	}
+	u64 rtc = tsc_khz_from_rtc();
+	if (rtc) {
+		tsc_khz = rtc;
+		tsc_source = "rtc";
+		return;
+	}
 	tsc_khz = 1000000; /* documented fallback: log says so */
-	tsc_source = "assumed-1GHz(no PIT, no CPUID leaf)";
+	tsc_source = "assumed-1GHz(no PIT, no RTC, no CPUID leaf)";
 }

@@ -23,10 +23,11 @@ qemu_boot() {
 }
 
 # qemu_boot_accel LOG ACCEL CPU SMP TIMEOUT ELF ARGS...: the same with another -accel and -cpu.
+# BOOT_MACHINE (q35) is QEMU's -machine (microvm,acpi=off: no ACPI, no PIT, the MP table).
 qemu_boot_accel() {
 	local log=$1 accel=$2 cpu=$3 smp=$4 tmo=$5 elf=$6
 	shift 6
-	local cmd=(timeout --foreground -k 5 "$tmo" qemu-system-x86_64 -machine q35 -accel "$accel" -cpu "$cpu"
+	local cmd=(timeout --foreground -k 5 "$tmo" qemu-system-x86_64 -machine "${BOOT_MACHINE:-q35}" -accel "$accel" -cpu "$cpu"
 		-smp "$smp" -m 256 -display none -nodefaults -serial stdio -no-reboot
 		-device isa-debug-exit,iobase=0xf4,iosize=4 -kernel "$elf" -append "$*")
 	run_logged "$log" "${cmd[@]}"

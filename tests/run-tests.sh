@@ -232,6 +232,15 @@ boot "smp=4 stress.switch inject=slow-patch: 100 switches every 2 ms" 4 pass \
 	"stress.switch=2 stress.switches=100 stress.ms=600000 stress.iters=100000000 inject=slow-patch" \
 	'^# switch: 100 live switches every 2 ms' '^ok 10 sites_after_stress$' \
 	'^# stress: total=([0-9]+) expected=\1 counter=\1 violations=0$'
+# Minimal loaders: QEMU microvm (qboot, no PIT) with and without ACPI. Without it the MP table lists
+# the CPUs; the TSC rate comes from the CMOS RTC's seconds, not an assumed 1 GHz.
+BOOT_MACHINE=microvm,acpi=off boot "microvm,acpi=off: CPUs from the MP table, TSC from the RTC" 4 pass "stress.iters=300" \
+	'^# acpi: no ACPI: the MP table at [0-9a-f]+ lists the CPUs instead$' \
+	'^# acpi: the MP table lists 4 CPU\(s\), local APIC at fee00000$' '^# tsc: [0-9]+ kHz \(source: rtc\)$' \
+	'^# smp: 4 of 4 CPU' '^# stress: total=1200 expected=1200 counter=1200 violations=0$'
+BOOT_MACHINE=microvm boot "microvm with ACPI: CPUs from the MADT, TSC from the RTC" 4 pass "stress.iters=300" \
+	'^# acpi: MADT lists 4 CPU\(s\)' '^# tsc: [0-9]+ kHz \(source: rtc\)$' \
+	'^# stress: total=1200 expected=1200 counter=1200 violations=0$'
 boot "a stress of 11 s prints a progress line every 5 s" 2 pass "stress.ms=11000 stress.iters=100000000 stress.switch=100" \
 	'^# progress: 5 s: [1-9][0-9]* acquisitions, per vCPU min [0-9]+ max [1-9][0-9]*, [1-9][0-9]* live switches$' \
 	'^# progress: 10 s: [1-9][0-9]* acquisitions' '^# stress: total=([0-9]+) expected=\1 counter=\1 violations=0$'

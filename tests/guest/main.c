@@ -250,7 +250,17 @@ void __attribute__((noreturn)) boot_main(u32 start_info_pa)
 		kprintf("# acpi: start_info gives no RSDP; BIOS-area scan %s it (%lx)\n",
 			rsdp ? "found" : "did not find", rsdp);
 	}
-	e = acpi_find_cpus(rsdp, phys_map_identity, &madt);
+	/* No ACPI at all: the MP table (the documented fallback, said in the log). */
+	u64 mp = rsdp ? 0 : mp_scan(phys_map_identity);
+	if (!rsdp && mp) {
+		e = mp_find_cpus(mp, phys_map_identity, &madt);
+		if (!e)
+			kprintf("# acpi: no ACPI: the MP table at %lx lists the CPUs instead\n", mp);
+	} else if (!rsdp) {
+		e = "no RSDP and no MP table: nothing lists the CPUs";
+	} else {
+		e = acpi_find_cpus(rsdp, phys_map_identity, &madt);
+	}
 	if (e) {
 		ksnprintf(err, sizeof(err), "acpi: %s", e);
 		ktap_fatal(KTAP_ACPI_MADT, "acpi_madt", err);
@@ -260,7 +270,8 @@ void __attribute__((noreturn)) boot_main(u32 start_info_pa)
 	if (madt.listed > MAX_CPUS)
 		kprintf("# acpi: the MADT lists %u CPUs, pvtick supports %u: running on the first %u\n",
 			madt.listed, MAX_CPUS, MAX_CPUS);
-	kprintf("# acpi: MADT lists %u CPU(s), local APIC at %lx\n", madt.listed, madt.lapic_pa);
+	kprintf("# acpi: %s lists %u CPU(s), local APIC at %lx\n", mp ? "the MP table" : "MADT", madt.listed,
+		madt.lapic_pa);
 	ktap(true, KTAP_ACPI_MADT, "acpi_madt");
 
 	apic_init(madt.lapic_pa);

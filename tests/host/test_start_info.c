@@ -262,11 +262,86 @@ static void test_acpi(void)
 	end_case("acpi_madt_duplicate_apic_id");
 }
 
+/*
+ * An MP table as qboot writes one (entry count left 0: the entries fill the
+ * length), found through the BDA's EBDA segment: the floating pointer at
+ * MP_PA, the configuration table after it; n processors with APIC ids 0..n-1
+ * (the last one disabled if `disable_last`), then a bus and an I/O APIC entry.
+ */
+#define MP_PA 0x8000
+static void build_mp(unsigned n, bool disable_last)
+{
+	memset(mem, 0, sizeof(mem));
+	uint16_t seg = MP_PA >> 4;
+	memcpy(mem + 0x40e, &seg, 2);
+	uint8_t *f = mem + MP_PA, *c = f + 16, *p = c + 44;
+	memcpy(f, "_MP_", 4);
+	put32(f + 4, MP_PA + 16);
+	f[8] = 1;  /* length: 16 bytes */
+	f[9] = 4;  /* spec 1.4 */
+	memcpy(c, "PCMP", 4);
+	c[6] = 4;
+	put32(c + 36, 0xfee00000);
+	for (unsigned i = 0; i < n; i++, p += 20) {
+		p[0] = 0; /* processor */
+		p[1] = i; /* APIC id */
+		p[3] = disable_last && i == n - 1 ? 0 : 1;
+	}
+	p[0] = 1; /* bus */
+	p += 8;
+	p[0] = 2; /* I/O APIC */
+	p += 8;
+	uint16_t len = (uint16_t)(p - c);
+	memcpy(c + 4, &len, 2);
+	csum(c, len, c + 7);
+	csum(f, 16, f + 10);
+}
+
+static void test_mp(void)
+{
+	static struct acpi_cpus c;
+	const char *e;
+
+	build_mp(4, true);
+	u64 pa = mp_scan(map);
+	e = pa ? mp_find_cpus(pa, map, &c) : "not found";
+	CHECK(pa == MP_PA && e == NULL && c.n == 3 && c.listed == 3 && c.apic_id[2] == 2 && c.lapic_pa == 0xfee00000);
+	end_case("mp_table_good_entry_count_zero");
+
+	build_mp(4, false);
+	mem[MP_PA + 16 + 44 + 1] ^= 0x40; /* an APIC id: the table's checksum no longer adds up */
+	e = mp_find_cpus(MP_PA, map, &c);
+	CHECK(e && strstr(e, "checksum"));
+	end_case("mp_table_bad_checksum");
+
+	build_mp(4, false);
+	mem[MP_PA + 16 + 4] -= 4; /* the length ends inside the last entry */
+	csum(mem + MP_PA + 16, mem[MP_PA + 16 + 4], mem + MP_PA + 16 + 7);
+	e = mp_find_cpus(MP_PA, map, &c);
+	CHECK(e && strstr(e, "run past"));
+	end_case("mp_table_entry_overrun");
+
+	build_mp(2, false);
+	mem[MP_PA + 11] = 5; /* feature byte 1: default configuration 5, no table */
+	csum(mem + MP_PA, 16, mem + MP_PA + 10);
+	e = mp_find_cpus(MP_PA, map, &c);
+	CHECK(e && strstr(e, "default configuration 5"));
+	end_case("mp_default_configuration_refused");
+
+	build_mp(2, false);
+	mem[MP_PA + 16 + 44 + 20 + 1] = 0; /* the second processor has the first one's APIC id */
+	csum(mem + MP_PA + 16, mem[MP_PA + 16 + 4], mem + MP_PA + 16 + 7);
+	e = mp_find_cpus(MP_PA, map, &c);
+	CHECK(e && strstr(e, "twice"));
+	end_case("mp_table_duplicate_apic_id");
+}
+
 int main(void)
 {
-	printf("KTAP version 1\n1..20\n");
+	printf("KTAP version 1\n1..25\n");
 	test_start_info();
 	test_cmdline();
 	test_acpi();
+	test_mp();
 	return nfail ? 1 : 0;
 }
