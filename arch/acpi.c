@@ -35,7 +35,7 @@ struct madt {
 #define MADT_ONLINE_CAPABLE 2
 #define MAX_TABLE_LEN (1u << 20)
 
-static u8 sum(const void *p, u64 n)
+u8 acpi_checksum(const void *p, u64 n)
 {
 	const u8 *b = p;
 	u8 s = 0;
@@ -63,9 +63,20 @@ static const struct sdt_header *map_table(u64 pa, phys_map_fn map)
 		return 0;
 	u32 len = h->length;
 	h = map(pa, len);
-	if (!h || h->length != len || sum(h, len) != 0)
+	if (!h || h->length != len || acpi_checksum(h, len) != 0)
 		return 0;
 	return h;
+}
+
+bool acpi_cpus_add(struct acpi_cpus *out, u32 id)
+{
+	for (unsigned i = 0; i < out->n; i++)
+		if (out->apic_id[i] == id)
+			return false;
+	out->listed++;
+	if (out->n < MAX_CPUS)
+		out->apic_id[out->n++] = id;
+	return true;
 }
 
 static const char *parse_madt(const struct madt *m, struct acpi_cpus *out)
@@ -93,16 +104,8 @@ static const char *parse_madt(const struct madt *m, struct acpi_cpus *out)
 		} else if (type == MADT_LAPIC || type == MADT_X2APIC || type == MADT_LAPIC_OVERRIDE) {
 			return "MADT entry too short for its type";
 		}
-		if (cpu && (flags & (MADT_ENABLED | MADT_ONLINE_CAPABLE))) {
-			bool dup = false;
-			for (unsigned i = 0; i < out->n; i++)
-				dup |= out->apic_id[i] == id;
-			if (dup)
-				return "MADT lists an APIC id twice";
-			out->listed++;
-			if (out->n < MAX_CPUS)
-				out->apic_id[out->n++] = id;
-		}
+		if (cpu && (flags & (MADT_ENABLED | MADT_ONLINE_CAPABLE)) && !acpi_cpus_add(out, id))
+			return "MADT lists an APIC id twice";
 		p += len;
 	}
 	if (!out->listed)
@@ -119,14 +122,14 @@ const char *acpi_find_cpus(u64 rsdp_pa, phys_map_fn map, struct acpi_cpus *out)
 		return "RSDP address not readable";
 	if (!sig_eq(r->sig, "RSD PTR ", 8))
 		return "RSDP signature is not 'RSD PTR '";
-	if (sum(r, 20) != 0)
+	if (acpi_checksum(r, 20) != 0)
 		return "RSDP checksum bad";
 
 	u64 sdt_pa = r->rsdt;
 	unsigned entry = 4;
 	if (r->revision >= 2) {
 		r = map(rsdp_pa, sizeof(*r));
-		if (!r || r->length < sizeof(*r) || sum(r, sizeof(*r)) != 0)
+		if (!r || r->length < sizeof(*r) || acpi_checksum(r, sizeof(*r)) != 0)
 			return "RSDP extended checksum or length bad";
 		if (r->xsdt) {
 			sdt_pa = r->xsdt;
@@ -174,7 +177,7 @@ u64 acpi_scan_rsdp(phys_map_fn map)
 			continue;
 		for (u64 pa = areas[a][0]; pa + 20 <= areas[a][0] + areas[a][1]; pa += 16) {
 			const struct rsdp *r = map(pa, 20);
-			if (r && sig_eq(r->sig, "RSD PTR ", 8) && sum(r, 20) == 0)
+			if (r && sig_eq(r->sig, "RSD PTR ", 8) && acpi_checksum(r, 20) == 0)
 				return pa;
 		}
 	}

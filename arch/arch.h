@@ -136,6 +136,10 @@ struct acpi_cpus {
  * problem.
  */
 const char *acpi_find_cpus(u64 rsdp_pa, phys_map_fn map, struct acpi_cpus *out);
+/* The byte sum of n bytes at p: 0 for a table whose checksum holds (ACPI's rule, and the MP table's). */
+u8 acpi_checksum(const void *p, u64 n);
+/* Count CPU `id` as listed and keep it while there is room; false if it is listed already. */
+bool acpi_cpus_add(struct acpi_cpus *out, u32 id);
 /* BIOS areas: EBDA and 0xe0000-0xfffff, on 16-byte boundaries. 0 if not found. */
 u64 acpi_scan_rsdp(phys_map_fn map);
 

@@ -39,15 +39,6 @@ struct mp_config {
 #define MP_PROCESSOR 0
 #define MP_CPU_ENABLED 1
 
-static u8 sum(const void *p, u64 n)
-{
-	const u8 *b = p;
-	u8 s = 0;
-	for (u64 i = 0; i < n; i++)
-		s += b[i];
-	return s;
-}
-
 u64 mp_scan(phys_map_fn map)
 {
 	const u16 *ebda_seg = map(0x40e, 2), *base_kb = map(0x413, 2);
@@ -63,7 +54,7 @@ u64 mp_scan(phys_map_fn map)
 		for (u64 pa = areas[a][0]; pa + 16 <= areas[a][0] + areas[a][1]; pa += 16) {
 			const struct mp_float *f = map(pa, 16);
 			if (f && f->sig[0] == '_' && f->sig[1] == 'M' && f->sig[2] == 'P' && f->sig[3] == '_' &&
-			    f->length == 1 && sum(f, 16) == 0)
+			    f->length == 1 && acpi_checksum(f, 16) == 0)
 				return pa;
 		}
 	}
@@ -78,7 +69,7 @@ const char *mp_find_cpus(u64 float_pa, phys_map_fn map, struct acpi_cpus *out)
 	if (!f)
 		return "MP floating pointer not readable";
 	if (f->sig[0] != '_' || f->sig[1] != 'M' || f->sig[2] != 'P' || f->sig[3] != '_' || f->length != 1 ||
-	    sum(f, 16) != 0)
+	    acpi_checksum(f, 16) != 0)
 		return "MP floating pointer: bad signature, length or checksum";
 	if (f->feature1) {
 		ksnprintf(msg, sizeof(msg), "MP default configuration %u (no table): not supported", f->feature1);
@@ -93,7 +84,7 @@ const char *mp_find_cpus(u64 float_pa, phys_map_fn map, struct acpi_cpus *out)
 		return "MP configuration table shorter than its header";
 	u16 len = c->length;
 	c = map(f->config, len);
-	if (!c || sum(c, len) != 0)
+	if (!c || acpi_checksum(c, len) != 0)
 		return "MP configuration table unreadable or bad checksum";
 	out->lapic_pa = c->lapic;
 	/*
@@ -107,15 +98,8 @@ const char *mp_find_cpus(u64 float_pa, phys_map_fn map, struct acpi_cpus *out)
 			return "MP configuration table: unknown entry type";
 		if ((u64)(end - p) < elen)
 			return "MP configuration table: entries run past its length";
-		if (p[0] == MP_PROCESSOR && (p[3] & MP_CPU_ENABLED)) {
-			u32 id = p[1];
-			for (unsigned k = 0; k < out->n; k++)
-				if (out->apic_id[k] == id)
-					return "MP table lists an APIC id twice";
-			out->listed++;
-			if (out->n < MAX_CPUS)
-				out->apic_id[out->n++] = id;
-		}
+		if (p[0] == MP_PROCESSOR && (p[3] & MP_CPU_ENABLED) && !acpi_cpus_add(out, p[1]))
+			return "MP table lists an APIC id twice";
 		p += elen;
 	}
 	if (!out->listed)

@@ -19,9 +19,7 @@
 # the repetitions, and each ratio is a median divided by the native-spinning median at the same
 # environment and vCPU count.
 set -uo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-top=$(dirname "$here")
-. "$here/lib.sh"
+. "$(dirname "$0")/lib.sh" # sets top (the repository) and here (tests/)
 cd "$top" || exit 1
 ELF=${ELF:-build/pvtick.elf}
 if [ "${QUICK:-0}" = 1 ]; then reps=3 ms=300 modes="pv pvpreempt spin tas"; else reps=5 ms=3000 modes="pv pvpreempt spin unpatched tas"; fi

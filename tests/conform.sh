@@ -8,9 +8,7 @@
 #                                     kvm-linux-6.1-unhalt-hidden (default: all)
 # env: ELF (build/pvtick.elf), CONFORM_OUT (build/conform). Takes about 8 minutes here.
 set -uo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-top=$(dirname "$here")
-. "$here/lib.sh"
+. "$(dirname "$0")/lib.sh" # sets top (the repository) and here (tests/)
 cd "$top" || exit 1
 ELF=${ELF:-build/pvtick.elf}
 out=${CONFORM_OUT:-build/conform}

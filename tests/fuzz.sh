@@ -9,8 +9,7 @@
 # build/fuzz/corpus/<target>/, crashing ones to build/fuzz/crashes/<target>-crash-<sha1> (also
 # leak-, timeout-, oom-), full logs to build/fuzz/logs/. Replay one: build/fuzz/fuzz_<target> FILE
 set -uo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-top=$(dirname "$here")
+. "$(dirname "$0")/lib.sh" # sets top (the repository) and here (tests/)
 cd "$top" || exit 1
 
 targets=(start_info cmdline acpi patch)

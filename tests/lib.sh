@@ -1,6 +1,10 @@
 # SPDX-License-Identifier: MIT
 # lib.sh: shared runner helpers: boot the guest under QEMU TCG with a timeout, read its KTAP.
 
+# Where things are, whoever sources this: the repository and its tests/ folder.
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+here=$top/tests
+
 # run_logged LOG CMD...: run CMD without stdin, its output (CRs stripped) to LOG, and to stdout
 # as well when VERBOSE=1. LOG grows line by line while CMD runs (stdbuf), so it can be watched.
 # Sets RUN_RC to CMD's exit status. Works under set -e.

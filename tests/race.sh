@@ -15,9 +15,7 @@
 # switches take about 20, 31 and 80 minutes; each lazy boot 5-10 s. Run one environment at a time
 # (tests/race.sh native, ...) when a session has less than a few hours.
 set -uo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-top=$(dirname "$here")
-. "$here/lib.sh"
+. "$(dirname "$0")/lib.sh" # sets top (the repository) and here (tests/)
 cd "$top" || exit 1
 ELF=${ELF:-build/pvtick.elf}
 RACE_SWITCHES=${RACE_SWITCHES:-10000} RACE_SWITCH_MS=${RACE_SWITCH_MS:-2}

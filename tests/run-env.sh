@@ -4,9 +4,8 @@
 # end with "N passed, N failed".
 # Usage: tests/run-env.sh xen|kvm SMP "GUEST ARGS"
 set -uo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
+. "$(dirname "$0")/lib.sh" # sets top (the repository) and here (tests/)
 cd "$(dirname "$here")" || exit 1
-. "$here/lib.sh"
 env=$1 smp=$2 args=$3
 out=build/run-$env
 mkdir -p "$out"

@@ -3,8 +3,7 @@
 # run-qemu.sh: boot pvtick once under QEMU TCG, show its console, end with "N passed, N failed".
 # Usage: tests/run-qemu.sh ELF [guest options...]   env: SMP (4), TIMEOUT (300 s)
 set -uo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-. "$here/lib.sh"
+. "$(dirname "$0")/lib.sh" # sets top (the repository) and here (tests/)
 elf=$1
 shift
 log=$(mktemp /tmp/pvtick-run.XXXXXX)

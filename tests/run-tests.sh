@@ -5,9 +5,7 @@
 # and 4 vCPUs, bad-input boots, Xen and nested KVM. Ends with "N passed, N failed".
 # env: ELF (build/pvtick.elf), BOOT_TIMEOUT (120 s per boot), KEEP_LOGS=1 keeps build/test-logs
 set -uo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-top=$(dirname "$here")
-. "$here/lib.sh"
+. "$(dirname "$0")/lib.sh" # sets top (the repository) and here (tests/)
 cd "$top" || exit 1
 ELF=${ELF:-build/pvtick.elf}
 BOOT_TIMEOUT=${BOOT_TIMEOUT:-120}

@@ -10,9 +10,7 @@
 #      SOAK_TIMEOUT  seconds per environment (3600)
 # Logs: build/soak/<env>.log. make test runs a short soak (SOAK_ACQ=1000000) in each environment.
 set -uo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-top=$(dirname "$here")
-. "$here/lib.sh"
+. "$(dirname "$0")/lib.sh" # sets top (the repository) and here (tests/)
 cd "$top" || exit 1
 ELF=${ELF:-build/pvtick.elf}
 SOAK_ACQ=${SOAK_ACQ:-100000000}

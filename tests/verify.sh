@@ -6,8 +6,7 @@
 #      states with -DCOLLAPSE: the SWITCH liveness runs need 5-8 GB), PAN_TIMEOUT (900 s per pan run), KEEP=1 keeps the work dir (pan output, trails) even on success,
 #      MODEL (locks/ticket.pml; another model to try the checks on)
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-top=$(dirname "$here")
+. "$(dirname "$0")/lib.sh" # sets top (the repository) and here (tests/)
 cd "$top"
 "$here/deps.sh" verify
 

@@ -21,8 +21,7 @@
 # L2 = pvtick under L1's KVM (-accel kvm). The host's own /dev/kvm (kvm_pvm here) is never used:
 # it runs ordinary guests ~1000x slower than TCG and hangs on VMCALL.
 set -euo pipefail
-top=$(cd "$(dirname "$0")/../.." && pwd)
-. "$top/tests/lib.sh"
+. "$(dirname "$0")/../lib.sh" # sets top (the repository)
 [ $# = 2 ] || { sed -n '5,9p' "$0" | sed 's/^# \?//' >&2; exit 2; }
 mkdir -p "$1"
 OUT=$(cd "$1" && pwd) CASES=$2

@@ -41,8 +41,7 @@
 # The layers: L0 = QEMU TCG, -cpu max (emulates AMD SVM with nested paging, so Xen runs HVM guests
 # with HAP); Xen 4.17 from Debian; pvtick as a PVH guest (an HVM container without emulated devices).
 set -euo pipefail
-top=$(cd "$(dirname "$0")/../.." && pwd)
-. "$top/tests/lib.sh"
+. "$(dirname "$0")/../lib.sh" # sets top (the repository)
 usage() { sed -n '5,14p' "$0" | sed 's/^# \?//' >&2; exit 2; }
 die() { echo "xen.sh: $*" >&2; exit 2; }
 MODE=${1:-}

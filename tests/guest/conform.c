@@ -62,6 +62,14 @@ static void ktap_case(const char *name, const char *skip, bool ok, const char *w
 	}
 }
 
+/* A case that does not apply here: its SKIP line; true if so. */
+static bool skipped(const char *name, const char *why)
+{
+	if (why)
+		ktap_case(name, why, true, 0);
+	return why != 0;
+}
+
 static u64 ms_to_tsc(u64 ms) { return ms * tsc_khz; }
 
 static bool wait_u32(volatile u32 *p, u32 want, u64 ms)
@@ -269,11 +277,8 @@ static void ap_kick_before_halt(unsigned cpu)
 static void case_kvm_kick_before_halt(void)
 {
 	static const char name[] = "kvm_kick_before_halt";
-	const char *skip = kvm_skip(true);
-	if (skip) {
-		ktap_case(name, skip, true, 0);
+	if (skipped(name, kvm_skip(true)))
 		return;
-	}
 	long rc = 0;
 	unsigned at_once = 0;
 	go = 0;
@@ -433,11 +438,8 @@ static void ap_halt_rounds(unsigned cpu)
 static void case_kvm_kick_nobody(void)
 {
 	static const char name[] = "kvm_kick_no_such_apic";
-	const char *skip = kvm_skip(true);
-	if (skip) {
-		ktap_case(name, skip, true, 0);
+	if (skipped(name, kvm_skip(true)))
 		return;
-	}
 	u32 max = 0;
 	for (unsigned i = 0; i < cpus_online; i++)
 		max = cpus[i].apic_id > max ? cpus[i].apic_id : max;
@@ -807,11 +809,8 @@ static void case_xen_poll_send(void)
 static void case_xen_poll_unpolled(void)
 {
 	static const char name[] = "xen_poll_unmasked_other";
-	const char *skip = xen_skip(2);
-	if (skip) {
-		ktap_case(name, skip, true, 0);
+	if (skipped(name, xen_skip(2)))
 		return;
-	}
 	evtchn_port_t q;
 	long rc = xen_bind_ipi(xen_cpu_vcpu(A), &q);
 	if (rc) {
@@ -867,11 +866,8 @@ static void case_xen_poll_unpolled(void)
 static void case_xen_send_unbound(void)
 {
 	static const char name[] = "xen_send_unbound";
-	const char *skip = xen_skip(2);
-	if (skip) {
-		ktap_case(name, skip, true, 0);
+	if (skipped(name, xen_skip(2)))
 		return;
-	}
 	evtchn_port_t closed, unbound;
 	/* The unbound port first: a port closed before it would be the one alloc_unbound hands out. */
 	long ra = xen_alloc_unbound(&unbound), rb = xen_bind_ipi(0, &closed), rcl = rb ? 0 : xen_close(closed);
@@ -1027,11 +1023,8 @@ static void case_xen_runstate(void)
 static void case_xen_ipi_ports(void)
 {
 	static const char name[] = "xen_ipi_port_per_vcpu";
-	const char *skip = xen_skip(3);
-	if (skip) {
-		ktap_case(name, skip, true, 0);
+	if (skipped(name, xen_skip(3)))
 		return;
-	}
 	unsigned dup = 0, n = cpus_online - 1;
 	for (unsigned i = 0; i < cpus_online; i++)
 		for (unsigned j = i + 1; j < cpus_online; j++)
