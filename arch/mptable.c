@@ -41,11 +41,13 @@ struct mp_config {
 
 u64 mp_scan(phys_map_fn map)
 {
-	const u16 *ebda_seg = map(0x40e, 2), *base_kb = map(0x413, 2);
+	/* The BDA's words, byte by byte: 0x413 is odd. */
+	const u8 *seg = map(0x40e, 2), *kb = map(0x413, 2);
+	u64 ebda = seg ? (u64)(seg[0] | seg[1] << 8) << 4 : 0, base_kb = kb ? (u64)(kb[0] | kb[1] << 8) : 0;
 	u64 areas[3][2] = {
-		{ ebda_seg ? (u64)*ebda_seg << 4 : 0, 1024 },
+		{ ebda, 1024 },
 		/* The BDA's base memory size, else the spec's default of 640 KiB (qboot writes no BDA). */
-		{ ((base_kb && *base_kb >= 1 && *base_kb <= 640 ? *base_kb : 640) - 1) << 10, 1024 },
+		{ ((base_kb >= 1 && base_kb <= 640 ? base_kb : 640) - 1) << 10, 1024 },
 		{ 0xf0000, 0x10000 },
 	};
 	for (int a = 0; a < 3; a++) {
