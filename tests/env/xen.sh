@@ -183,9 +183,12 @@ say "CREATED $NAME domid=$domid at $(up)s"
 now() { t=$(cut -d. -f1 /proc/uptime); case $t in '' | *[!0-9]*) echo 0 ;; *) echo "$t" ;; esac; }
 deadline=$(($(now) + DOMU_WAIT))
 state=
+missing=0
 while :; do
 	# All domains, then the row of ours by ID. A failed xl is reported and retried, never taken as
-	# the end of the domain.
+	# the end of the domain. Nor is one list without our row: seen once (a race hunt's 10^4-switch
+	# domU, at 58 s), the `xl list -v` made right after the one that lacked it showed the domain
+	# running. It is gone when three lists a second apart lack it.
 	if ! xl list -v >/tmp/list 2>&1; then
 		sed 's/^/XENENV: xl list failed: /' /tmp/list | head -3
 		set -- ? ? ? ? failed
@@ -195,11 +198,19 @@ while :; do
 	fi
 	case ${5:-gone} in
 	failed) ;;
-	gone) state=gone ;;
+	gone)
+		missing=$((missing + 1))
+		if [ $missing -lt 3 ]; then
+			say "our domain is not in xl list ($missing of 3 before it counts as gone)"
+			sleep 1
+			continue
+		fi
+		state=gone ;;
 	*c*) state=crash ;;
 	*s*) case ${8:-} in 0) state=poweroff ;; 1) state=reboot ;; 2) state=suspend ;; 3) state=crash ;;
 		4) state=watchdog ;; 5) state=soft_reset ;; *) state="shutdown(${8:-?})" ;; esac ;;
 	esac
+	[ "${5:-gone}" = gone ] || missing=0
 	[ -n "$state" ] && break
 	left=$((deadline - $(now)))
 	if [ "$left" -le 0 ]; then
