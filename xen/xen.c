@@ -37,8 +37,7 @@ static void xen_console_write(const char *s, size_t n)
 			cons->out[MASK_XENCONS_IDX(prod++, cons->out)] = s[i++];
 		/* The bytes before the index: the console daemon reads out_prod, then the bytes. */
 		__atomic_store_n(&cons->out_prod, prod, __ATOMIC_RELEASE);
-		struct evtchn_send send = { .port = cons_port };
-		xen_hypercall_event_channel_op(EVTCHNOP_send, &send);
+		xen_send(cons_port);
 	}
 }
 
@@ -73,24 +72,36 @@ static evtchn_port_t self_port(unsigned self)
  * tsc_timestamp, plus the TSC since, scaled by tsc_to_system_mul >> 32 after
  * tsc_shift. The version is odd while Xen updates the record.
  */
-static u64 xen_system_time(u32 vcpu)
+struct time_record {
+	u64 tsc_timestamp, system_time;
+	u32 mul;
+	s8 shift;
+};
+
+/* A consistent copy of vCPU `vcpu`'s time record: the version even and unchanged around the read. */
+static struct time_record time_record_read(u32 vcpu)
 {
 	volatile struct vcpu_time_info *t = &shared->vcpu_info[vcpu].time;
-	u32 ver, mul;
-	u64 ts, sys;
-	s8 shift;
+	struct time_record r;
+	u32 ver;
 	do {
 		ver = t->version;
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
-		ts = t->tsc_timestamp;
-		sys = t->system_time;
-		mul = t->tsc_to_system_mul;
-		shift = t->tsc_shift;
+		r.tsc_timestamp = t->tsc_timestamp;
+		r.system_time = t->system_time;
+		r.mul = t->tsc_to_system_mul;
+		r.shift = t->tsc_shift;
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 	} while ((ver & 1) || ver != t->version);
-	u64 delta = x86_rdtsc() - ts;
-	delta = shift < 0 ? delta >> -shift : delta << shift;
-	return sys + (u64)(((unsigned __int128)delta * mul) >> 32);
+	return r;
+}
+
+static u64 xen_system_time(u32 vcpu)
+{
+	struct time_record r = time_record_read(vcpu);
+	u64 delta = x86_rdtsc() - r.tsc_timestamp;
+	delta = r.shift < 0 ? delta >> -r.shift : delta << r.shift;
+	return r.system_time + (u64)(((unsigned __int128)delta * r.mul) >> 32);
 }
 
 /*
@@ -107,15 +118,9 @@ static u64 time_info_khz(void)
 	volatile struct vcpu_time_info *t = &shared->vcpu_info[vcpu].time;
 	for (int tries = 0; tries < 100 && !t->tsc_to_system_mul; tries++)
 		xen_hypercall_sched_op(SCHEDOP_yield, 0); /* Xen writes it when it runs the vCPU again */
-	u32 ver, mul;
-	s8 shift;
-	do { /* the version is odd while Xen updates the record */
-		ver = t->version;
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
-		mul = t->tsc_to_system_mul;
-		shift = t->tsc_shift;
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
-	} while ((ver & 1) || ver != t->version);
+	struct time_record rec = time_record_read(vcpu);
+	u32 mul = rec.mul;
+	s8 shift = rec.shift;
 	/* A shift beyond +-8 means a TSC under 1 MHz or over 4 THz: no scale to hold anything to. */
 	if (!mul || shift > 8 || shift < -8)
 		return 0;
@@ -212,8 +217,7 @@ static void xen_unlock_kick(struct ticketlock *lock, u16 next)
 		return;
 	}
 	ticket_kick_mark(cpu);
-	struct evtchn_send send = { .port = cpu_port[cpu] }; /* pml:U4 */
-	xen_hypercall_event_channel_op(EVTCHNOP_send, &send);
+	xen_send(cpu_port[cpu]); /* pml:U4 */
 }
 
 /*
@@ -256,8 +260,7 @@ static void xen_cpu_init(unsigned cpu)
 /* pv_switch's hand-over: the same wake-up as unlock_kick's, for vCPU `cpu`. */
 static void xen_kick(unsigned cpu)
 {
-	struct evtchn_send send = { .port = cpu_port[cpu] };
-	xen_hypercall_event_channel_op(EVTCHNOP_send, &send);
+	xen_send(cpu_port[cpu]);
 }
 
 static bool xen_detect(const char **why)
@@ -343,19 +346,20 @@ static bool xen_init(struct patch_plan plans[PATCH_NR_KINDS], const char **why)
 
 	/* 3. One IPI event channel per vCPU, masked: polled, never delivered. */
 	for (unsigned v = 0; v < cpu_count; v++) {
-		struct evtchn_bind_ipi b = { .vcpu = v };
+		u32 vcpu = v;
 		if (xen_inject_bad_hypercall && v == 0) {
-			b.vcpu = 0x7fff; /* no domain here has that many vCPUs */
+			vcpu = 0x7fff; /* no domain here has that many vCPUs */
 			xen_inject_bad_hypercall = false; /* used: main.c says so if it never is */
 		}
-		rc = xen_hypercall_event_channel_op(EVTCHNOP_bind_ipi, &b);
+		evtchn_port_t port;
+		rc = xen_bind_ipi(vcpu, &port);
 		if (rc) {
 			ksnprintf(msg, sizeof(msg), "xen-bind_ipi-vcpu%u-failed(%ld)", v, rc);
 			*why = msg;
 			return false;
 		}
-		vcpu_port[v] = b.port;
-		__atomic_fetch_or(&shared->evtchn_mask[b.port / 64], 1ull << (b.port % 64), __ATOMIC_SEQ_CST);
+		vcpu_port[v] = port;
+		xen_port_mask(port, true);
 	}
 
 	plans[PATCH_LOCK_SPINNING] = (struct patch_plan){ PATCH_HOW_CALL, (void *)xen_lock_spinning, 0, 0 };
