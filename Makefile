@@ -2,8 +2,10 @@
 # Makefile: builds build/pvtick.elf and the host tests; runs the guest under QEMU. Non-recursive.
 #   make            build the kernel
 #   make run        boot it under QEMU TCG (SMP=4 ARGS="..." TIMEOUT=300)
-#   make run-xen    the same as a PVH domU under Xen 4.17 (itself under QEMU TCG)
-#   make run-kvm    the same under Linux KVM (nested under QEMU TCG unless /dev/kvm is usable)
+#   make run-env    the same in a named environment: ENV=xen-4.20-domu, kvm-xen-emulation, ...
+#                   (tests/run-env.sh lists them; the trixie ones are fetched once into build/trixie)
+#   make run-xen    = run-env ENV=xen-4.17-domu: a PVH domU under Xen 4.17 (itself under QEMU TCG)
+#   make run-kvm    = run-env ENV=kvm-linux-6.1: Linux KVM (nested under QEMU TCG unless /dev/kvm is usable)
 #   make test       host unit tests, fuzzers (short), SPIN model, boot tests; "N passed, N failed"
 #   make fuzz       libFuzzer on the parsers and the patcher (FUZZ_RUNS=200000 inputs each, or
 #                   FUZZ_SECONDS=60: a minute each)
@@ -63,7 +65,7 @@ SAN_CFLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitiz
 HOST_TESTS  := test_ticket test_patch test_start_info
 HOST_BINS   := $(addprefix $(BUILD)/host/,$(HOST_TESTS))
 
-.PHONY: all run run-xen run-kvm test debug host-tests deps clean fuzz verify soak bench conform
+.PHONY: all run run-env run-xen run-kvm test debug host-tests deps clean fuzz verify soak bench conform
 all: $(BUILD)/pvtick.elf
 
 # Missing Debian packages: installed when root, else the exact apt-get line (tests/deps.sh).
@@ -211,15 +213,22 @@ run: $(BUILD)/pvtick.elf
 	$(Q)tests/deps.sh run
 	$(Q)SMP=$(SMP) TIMEOUT=$(TIMEOUT) tests/run-qemu.sh $(BUILD)/pvtick.elf $(ARGS)
 
-# Under Xen 4.17 (a PVH domU created by xl) and under Linux KVM (the host's if it is a usable
-# hardware KVM, else nested in QEMU TCG). Same SMP= and ARGS=.
+# In one named environment (tests/run-env.sh lists them: native-tcg, xen-4.17-domu, xen-4.17-dom0,
+# xen-4.20-domu, xen-4.20-dom0, kvm-linux-6.1, kvm-linux-6.12, kvm-xen-emulation). Same SMP= and ARGS=.
+ENV ?= native-tcg
+run-env: $(BUILD)/pvtick.elf
+	$(Q)tests/deps.sh run
+	$(Q)TIMEOUT=$(TIMEOUT) tests/run-env.sh $(ENV) $(SMP) "$(ARGS)"
+
+# The two that need no fetch: Xen 4.17 (a PVH domU created by xl) and Linux 6.1's KVM (the
+# host's if it is a usable hardware KVM, else nested in QEMU TCG).
 run-xen: $(BUILD)/pvtick.elf
 	$(Q)tests/deps.sh run
-	$(Q)tests/run-env.sh xen $(SMP) "$(ARGS)"
+	$(Q)tests/run-env.sh xen-4.17-domu $(SMP) "$(ARGS)"
 
 run-kvm: $(BUILD)/pvtick.elf
 	$(Q)tests/deps.sh run
-	$(Q)tests/run-env.sh kvm $(SMP) "$(ARGS)"
+	$(Q)tests/run-env.sh kvm-linux-6.1 $(SMP) "$(ARGS)"
 
 test: $(BUILD)/pvtick.elf host-tests $(FUZZ_BINS)
 	$(Q)tests/deps.sh run
@@ -236,4 +245,4 @@ debug: $(BUILD)/pvtick.elf
 clean:
 	rm -rf $(BUILD)
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -path $(BUILD)/trixie -prune -o -name '*.d' -type f -print 2>/dev/null)

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # deps.sh: make sure the Debian packages a step needs are installed.
 # As root it installs what is missing; otherwise it prints the exact apt-get line and fails.
-# Usage: tests/deps.sh build|run|xen|kvm|verify|fuzz|bench      exit 0 ready, 2 missing and not root (or a bad set)
+# Usage: tests/deps.sh build|run|xen|kvm|trixie|verify|fuzz|bench      exit 0 ready, 2 missing and not root (or a bad set)
 set -euo pipefail
 case "${1:-build}" in
 build) pkgs="gcc binutils make libxen-dev linux-libc-dev" ;;
@@ -10,6 +10,8 @@ run) pkgs="qemu-system-x86 coreutils" ;;
 # Xen under QEMU TCG, with Debian's Linux as dom0 and the xl toolstack in an initramfs.
 xen) pkgs="xen-hypervisor-4.17-amd64 xen-utils-4.17 xenstore-utils busybox-static linux-image-amd64 qemu-system-x86 cpio gzip xz-utils binutils" ;;
 # Linux KVM nested under QEMU TCG: Debian's kernel, kvm_amd, and QEMU in a busybox initramfs.
+# Debian trixie's hypervisors fetched into build/trixie (tests/env/trixie.sh).
+trixie) pkgs="debootstrap zstd xz-utils cpio kmod perl" ;;
 kvm) pkgs="linux-image-amd64 busybox-static kmod cpio xz-utils qemu-system-x86 binutils" ;;
 # The SPIN model checker (make verify; it compiles the verifier it generates with gcc).
 verify) pkgs="spin gcc" ;;
@@ -17,7 +19,7 @@ verify) pkgs="spin gcc" ;;
 fuzz) pkgs="clang libclang-rt-14-dev" ;;
 # make bench: the plot, and instruction counts for the fast path.
 bench) pkgs="gnuplot-nox valgrind" ;;
-*) echo "deps.sh: unknown set '$1' (build|run|xen|kvm|verify|fuzz|bench)" >&2; exit 2 ;;
+*) echo "deps.sh: unknown set '$1' (build|run|xen|kvm|trixie|verify|fuzz|bench)" >&2; exit 2 ;;
 esac
 missing=""
 for p in $pkgs; do

@@ -69,3 +69,41 @@ ktap_summary() {
 	echo "$ok passed, $((notok + missing)) failed"
 	[ $((notok + missing)) = 0 ]
 }
+
+# vmlinux_from_bzimage BZIMAGE OUT: the ELF vmlinux inside a Debian bzImage, for a PVH boot
+# straight into it (the bzImage decompressor is slow under TCG). Bookworm's payload is xz,
+# trixie's zstd. xz and zstd stop at the end of their stream; fed by a pipe, tail would die of
+# SIGPIPE, hence the process substitution. Returns 1 with a reason on stderr.
+vmlinux_from_bzimage() {
+	local bz=$1 out=$2 off
+	off=$(perl -0777 -ne 'print index($_, "\xfd7zXZ\x00")' "$bz")
+	if [ "$off" -ge 0 ]; then
+		xz -dc --single-stream <(tail -c +$((off + 1)) "$bz") >"$out"
+	else
+		off=$(perl -0777 -ne 'print index($_, "\x28\xb5\x2f\xfd")' "$bz")
+		[ "$off" -ge 0 ] || { echo "$bz: neither an xz nor a zstd payload found" >&2; return 1; }
+		# zstd reports the bytes after its frame (the rest of the bzImage) as an error: ignore
+		# its status, check the result instead.
+		zstd -dcq <(tail -c +$((off + 1)) "$bz") >"$out" 2>/dev/null || true
+	fi
+	[ "$(head -c4 "$out")" = $'\x7fELF' ] || { echo "$bz: the payload is not an ELF vmlinux" >&2; return 1; }
+	readelf -n "$out" | grep -q 'note type: (0x00000012)' || { echo "$bz: vmlinux has no PVH entry note" >&2; return 1; }
+}
+
+# copy_programs ROOT DEST FILE...: FILEs of the system at ROOT (/ for the host) into DEST at the
+# same paths, with every library ldd names in ROOT (chroot'ed when ROOT is not /: the loader and
+# libraries must come from the same system), and libgcc_s: glibc dlopen()s it to unwind at
+# pthread_exit/cancel, ldd does not list it, and without it such a path aborts. A file already at
+# a path in DEST is replaced, never written through.
+copy_programs() {
+	local root=$1 dest=$2 f
+	shift 2
+	local ld=(ldd)
+	[ "$root" = / ] || ld=(chroot "$root" ldd)
+	for f in "$@" $("${ld[@]}" "$@" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// && $1 !~ /:$/ { print $1 }' | sort -u) \
+		/lib/x86_64-linux-gnu/libgcc_s.so.1; do
+		# rm first: DEST may hold a busybox applet's link there (to /bin/busybox, an absolute
+		# path), and cp would write through it into the host's busybox.
+		mkdir -p "$dest${f%/*}" && rm -f "$dest$f" && cp -L "${root%/}$f" "$dest$f"
+	done
+}

@@ -9,12 +9,17 @@
 #             l1-stopped if L1 itself stopped twice in that case), l1.log (the whole L1 serial
 #             console of every L1 boot, with KVMENV-L0: lines for L0's decisions) and the cached L1
 #             images (l1/).
-# env: ELF (build/pvtick.elf, relative to the repo root), L1_SMP (1), L1_MEM (1G), L1_TIMEOUT (600 s
+# env: L1_FROM (host: the host's Debian packages, bookworm: Linux 6.1 and QEMU 7.2 in L1; trixie:
+#      Linux 6.12 and QEMU 10.0 from the cache tests/env/trixie.sh fills, TRIXIE=build/trixie),
+#      L2_ACCEL (kvm; xen: KVM's Xen emulation, -accel kvm,xen-version=0x40011,kernel-irqchip=split,
+#      which needs QEMU 10: L1_FROM=trixie),
+#      ELF (build/pvtick.elf, relative to the repo root), L1_SMP (1), L1_MEM (1G), L1_TIMEOUT (600 s
 #      per L1 boot), L2_TIMEOUT (240 s per case), L1_SILENCE (90 s: an L1 console silent that long is
 #      a frozen L1), L1_BOOTS (4: L1 boots in all, see step 3), TSC_KHZ (host TSC kHz, auto),
 #      VERBOSE=1 (show the L1 console live), L0_ACCEL (tcg,thread=single: see step 3 before changing it)
 # Exit: 0 every case ran to its END (judging the L2 results is the caller's job), 2 usage or missing
-#       packages, 3 L1 never reached the case loop, 4 some case did not end; 3 and 4 print the L1 log tail.
+#       packages, 3 L1 never reached the case loop, 4 some case did not end; 3 and 4 print the L1 log
+#       tail; 5 L1_FROM=trixie and the cache lacks a part (OUTDIR/skip.txt says which and why).
 #
 # The layers: L0 = QEMU TCG with -cpu max, which emulates AMD SVM with nested paging;
 # L1 = Debian's stock kernel + a busybox initramfs that loads kvm_amd and runs the host's QEMU;
@@ -45,48 +50,72 @@ done <<<"$cases"
 # The Debian packages this needs, from one list (tests/deps.sh): installed when root, else the
 # exact apt-get line and exit 2.
 "$top/tests/deps.sh" kvm || exit 2
+L1_FROM=${L1_FROM:-host} L2_ACCEL=${L2_ACCEL:-kvm}
+case $L2_ACCEL in
+kvm) ;;
+xen) [ "$L1_FROM" = trixie ] || die "L2_ACCEL=xen needs QEMU 10's Xen emulation: L1_FROM=trixie" ;;
+*) die "L2_ACCEL '$L2_ACCEL' must be kvm or xen" ;;
+esac
+rm -f "$OUT/skip.txt"
 
 # ---- 2. L1 images: the kernel and the big cpio are cached; the small cpio is rebuilt every run ----
-# The ABI version linux-image-amd64 points at, e.g. 6.1.0-56-amd64.
-K=$(dpkg-query -W -f='${Depends}' linux-image-amd64 | grep -o 'linux-image-[0-9][^ ,]*' | head -1)
-K=${K#linux-image-}
-[ -f "/boot/vmlinuz-$K" ] && [ -d "/lib/modules/$K" ] || die "kernel $K is not installed"
+# R: the system L1 is made of. K: its kernel's ABI version, e.g. 6.1.0-56-amd64.
+case $L1_FROM in
+host)
+	R=/
+	K=$(dpkg-query -W -f='${Depends}' linux-image-amd64 | grep -o 'linux-image-[0-9][^ ,]*' | head -1)
+	K=${K#linux-image-}
+	[ -f "/boot/vmlinuz-$K" ] && [ -d "/lib/modules/$K" ] || die "kernel $K is not installed"
+	stamp="$K $(dpkg-query -W -f='${Version} ' "linux-image-$K" qemu-system-x86 busybox-static)"
+	;;
+trixie)
+	TRIXIE=${TRIXIE:-$top/build/trixie}
+	# Fetched once (a part that cannot be fetched is this run's skip, with the reason).
+	"$top/tests/env/trixie.sh" "$TRIXIE" >"$OUT/trixie.txt" 2>&1 || true
+	if ! grep -q '^root ok' "$OUT/trixie.txt" || ! grep -q '^linux ok' "$OUT/trixie.txt"; then
+		sed -n 's/^\(root\|linux\) skip /\1: /p' "$OUT/trixie.txt" | head -1 >"$OUT/skip.txt"
+		[ -s "$OUT/skip.txt" ] || tail -1 "$OUT/trixie.txt" >"$OUT/skip.txt"
+		echo "kvm-nested: no trixie L1: $(cat "$OUT/skip.txt")" >&2
+		exit 5
+	fi
+	[ "$(id -u)" = 0 ] || { echo "building an L1 from the trixie root needs root (chroot)" >"$OUT/skip.txt"; cat "$OUT/skip.txt" >&2; exit 5; }
+	R=$TRIXIE/root K=$(cat "$TRIXIE/linux.version")
+	stamp="$K $(tail -n +2 "$TRIXIE/root.stamp" "$TRIXIE/linux.stamp" | grep = | paste -sd' ')"
+	;;
+*) die "L1_FROM '$L1_FROM' must be host or trixie" ;;
+esac
 L1=$OUT/l1
-stamp="$K $(dpkg-query -W -f='${Version} ' "linux-image-$K" qemu-system-x86 busybox-static) $(sha256sum <"$0" | cut -c1-16)"
+stamp+=" $(cat "$0" "$top/tests/lib.sh" | sha256sum | cut -c1-16)"
 
 build_l1() {
 	rm -rf "$L1" && mkdir -p "$L1"
 	# L1 boots through PVH straight into the ELF vmlinux, skipping the bzImage decompressor (slow
-	# under TCG). Debian's bzImage payload is that vmlinux, xz-compressed, with CONFIG_PVH=y.
-	local off
-	off=$(perl -0777 -ne 'print index($_, "\xfd7zXZ\x00")' "/boot/vmlinuz-$K")
-	[ "$off" -ge 0 ] || die "/boot/vmlinuz-$K: no xz payload found"
-	# (xz stops reading at the end of its stream; fed by a pipe, tail would die of SIGPIPE.)
-	xz -dc --single-stream <(tail -c +$((off + 1)) "/boot/vmlinuz-$K") >"$L1/vmlinux"
-	readelf -n "$L1/vmlinux" | grep -q 'note type: (0x00000012)' || die "vmlinux has no PVH entry note"
+	# under TCG). Debian's bzImage payload is that vmlinux, with CONFIG_PVH=y.
+	vmlinux_from_bzimage "${R%/}/boot/vmlinuz-$K" "$L1/vmlinux" || die "no L1 kernel"
 
-	local r=$L1/root a ko lib f
+	local r=$L1/root a ko
 	mkdir -p "$r"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,etc,usr/share/qemu,usr/share/seabios}
-	cp /bin/busybox "$r/bin/busybox"
-	for a in $(/bin/busybox --list-full); do [ "$a" = bin/busybox ] || ln -s /bin/busybox "$r/$a"; done
-	# Coreutils timeout, called by its full path: busybox's applet (which busybox sh prefers to
-	# anything in PATH) returns the killed program's status, and QEMU exits 0 on SIGTERM; want 124.
-	cp /usr/bin/timeout "$r/bin/timeout.coreutils"
-	# kvm_amd and its dependency closure (irqbypass, kvm, ccp), indexed for busybox modprobe.
-	for ko in $(modprobe -S "$K" --show-depends kvm_amd | awk '$1 == "insmod" { print $2 }'); do
-		mkdir -p "$r${ko%/*}" && cp "$ko" "$r$ko"
+	cp "${R%/}/bin/busybox" "$r/bin/busybox" # static
+	for a in $("$r/bin/busybox" --list-full); do [ "$a" = bin/busybox ] || ln -s /bin/busybox "$r/$a"; done
+	# kvm_amd and its dependency closure (irqbypass, kvm, ccp), indexed for busybox modprobe, which
+	# reads plain .ko only (trixie ships .ko.xz). A trixie kernel unpacked into the root has no
+	# modules.dep until depmod writes it.
+	[ -f "${R%/}/lib/modules/$K/modules.dep" ] || depmod -b "$R" "$K"
+	for ko in $(modprobe -d "$R" -S "$K" --show-depends kvm_amd | awk '$1 == "insmod" { print $2 }'); do
+		ko=${ko#"${R%/}"}
+		mkdir -p "$r${ko%/*}" && cp "${R%/}$ko" "$r$ko"
 	done
-	cp "/lib/modules/$K"/modules.{order,builtin,builtin.modinfo} "$r/lib/modules/$K/"
+	find "$r/lib/modules" -name '*.ko.xz' -exec xz -d {} +
+	cp "${R%/}/lib/modules/$K"/modules.{order,builtin,builtin.modinfo} "$r/lib/modules/$K/"
 	depmod -b "$r" "$K"
-	# The host's QEMU with every library ldd names (and the loader). glibc dlopen()s libgcc_s for
-	# pthread_exit/cancel unwinding and ldd does not list it: take it too, or such a path aborts.
-	for lib in /usr/bin/qemu-system-x86_64 $(ldd /usr/bin/qemu-system-x86_64 | grep -o '/[^ ]*') \
-		/lib/x86_64-linux-gnu/libgcc_s.so.1; do
-		mkdir -p "$r${lib%/*}" && cp -L "$lib" "$r$lib"
-	done
+	# QEMU with its libraries and loader, and coreutils' timeout, called by its full path: busybox's
+	# applet (which busybox sh prefers to anything in PATH) returns the killed program's status, and
+	# QEMU exits 0 on SIGTERM; want 124.
+	copy_programs "$R" "$r" /usr/bin/qemu-system-x86_64 /usr/bin/timeout
+	mv "$r/usr/bin/timeout" "$r/bin/timeout.coreutils"
 	# Firmware for L2 on pc/q35: SeaBIOS, the PVH and linuxboot option ROMs, the vAPIC ROM.
-	for f in pvh.bin linuxboot_dma.bin kvmvapic.bin; do cp -L "/usr/share/qemu/$f" "$r/usr/share/qemu/"; done
-	cp -L /usr/share/seabios/bios-256k.bin "$r/usr/share/seabios/"
+	for f in pvh.bin linuxboot_dma.bin kvmvapic.bin; do cp -L "${R%/}/usr/share/qemu/$f" "$r/usr/share/qemu/"; done
+	cp -L "${R%/}/usr/share/seabios/bios-256k.bin" "$r/usr/share/seabios/"
 
 	cat >"$r/init" <<'EOF'
 #!/bin/sh
@@ -101,11 +130,12 @@ if [ ! -c /dev/kvm ]; then
 	poweroff -f
 fi
 say "L1 up in $(cut -d' ' -f1 /proc/uptime)s: Linux $(uname -r), $(nproc) CPU(s)," \
-	"kvm_amd nested=$(cat /sys/module/kvm_amd/parameters/nested) npt=$(cat /sys/module/kvm_amd/parameters/npt)"
+	"kvm_amd nested=$(cat /sys/module/kvm_amd/parameters/nested) npt=$(cat /sys/module/kvm_amd/parameters/npt)," \
+	"$(qemu-system-x86_64 --version | head -1), -accel $L2_ACCEL"
 say "CASES $(grep -c . /cases)"
 l2() { # l2 SMP CPU ARGS: one L2 boot, its console to /tmp/l2.out; returns QEMU's status
 	# stdin from /dev/null: QEMU must not eat the rest of /cases.
-	/bin/timeout.coreutils -k 5 "$L2_TIMEOUT" qemu-system-x86_64 -accel kvm -M q35 -cpu "$2" -smp "$1" -m 128M \
+	/bin/timeout.coreutils -k 5 "$L2_TIMEOUT" qemu-system-x86_64 -accel "$L2_ACCEL" -M q35 -cpu "$2" -smp "$1" -m 128M \
 		-nodefaults -display none -serial stdio -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=4 \
 		-kernel /pvtick.elf -append "$3" </dev/null >/tmp/l2.out 2>&1
 }
@@ -162,7 +192,12 @@ make_initrd() { # make_initrd CASES
 	rm -rf "$run" && mkdir -p "$run"
 	cp "$ELF" "$run/pvtick.elf"
 	echo "$1" >"$run/cases"
-	echo "L2_TIMEOUT=$L2_TIMEOUT" >"$run/kvmenv.conf"
+	local accel=kvm
+	# KVM's Xen emulation: QEMU 10 gives the guest Xen's CPUID leaves, hypercall page, event
+	# channels and SCHEDOP_poll (docs/system/i386/xen.rst of QEMU); its event channels and timers
+	# are in KVM when the IRQ chip is split.
+	[ "$L2_ACCEL" = xen ] && accel=kvm,xen-version=0x40011,kernel-irqchip=split
+	printf 'L2_TIMEOUT=%s\nL2_ACCEL=%s\n' "$L2_TIMEOUT" "$accel" >"$run/kvmenv.conf"
 	(cd "$run" && find . -mindepth 1 | cpio -o -H newc --quiet) | cat "$L1/base.cpio" - >"$L1/initrd.cpio"
 }
 
@@ -193,24 +228,44 @@ l1=(timeout -k 10 "$L1_TIMEOUT" qemu-system-x86_64 -accel "$L0_ACCEL" -cpu max -
 	-append "console=ttyS0 quiet loglevel=1 panic=-1 rdinit=/init tsc_early_khz=$TSC_KHZ")
 
 # boot_l1 LOG: one L1 boot, its console (CRs stripped) to LOG. A live L1 prints at least every
-# 10 s (a case line or its heartbeat); one silent for L1_SILENCE s is frozen (no timer fires in
-# it, so its own timeouts cannot end it), and is stopped. Sets L1_RC and L1_FROZE (0/1).
+# 10 s (a case line or its heartbeat). One silent for L1_NUDGE s (30) gets a newline on its serial
+# input, once per silence, logged as a "KVMENV-L0: nudge" line with whether the console went on:
+# an experiment on the L1 freezes (an L1 halted past its wake-up under TCG would be woken by the
+# UART's interrupt, as Xen's dom0 stalls are; the /init reads its cases from a file, so the byte
+# is never read). One silent for L1_SILENCE s (90) is frozen (no timer fires in it, so its own
+# timeouts cannot end it), and is stopped. Sets L1_RC and L1_FROZE (0/1).
+L1_NUDGE=${L1_NUDGE:-30}
 boot_l1() {
-	local log=$1 raw=$1.raw size last=-1 quiet=0 pid tailpid=
-	"${l1[@]}" </dev/null >"$raw" 2>&1 &
+	local log=$1 raw=$1.raw size last=-1 quiet=0 pid tailpid= fifo=$1.in wfd nudged=0 at
+	rm -f "$fifo" && mkfifo "$fifo" && exec {wfd}<>"$fifo"
+	"${l1[@]}" <"$fifo" >"$raw" 2>&1 &
 	pid=$!
 	[ "${VERBOSE:-0}" = 1 ] && { tail -f --pid=$pid "$raw" & tailpid=$!; }
 	L1_FROZE=0
+	: >"$log.l0"
 	while kill -0 $pid 2>/dev/null; do
 		sleep 5
 		size=$(stat -c %s "$raw")
-		if [ "$size" != "$last" ]; then last=$size quiet=0; else quiet=$((quiet + 5)); fi
+		if [ "$size" != "$last" ]; then
+			[ $nudged = 1 ] && echo "KVMENV-L0: nudge: the console went on $((quiet + 5)) s or less after the silence began" >>"$log.l0"
+			last=$size quiet=0 nudged=0
+		else
+			quiet=$((quiet + 5))
+		fi
+		if [ $quiet -ge "$L1_NUDGE" ] && [ $nudged = 0 ]; then
+			at=$(tail -c 300 "$raw" | tr -d '\r' | grep -a 'KVMENV: \(BEGIN\|ALIVE\)' | tail -1)
+			echo "KVMENV-L0: nudge: L1's console silent ${quiet} s (last: ${at:-?}): a newline on its serial input" >>"$log.l0"
+			echo >&"$wfd"
+			nudged=1
+		fi
 		if [ $quiet -ge "$L1_SILENCE" ]; then L1_FROZE=1; kill $pid 2>/dev/null; break; fi
 	done
 	wait $pid && L1_RC=0 || L1_RC=$?
+	exec {wfd}>&-
+	rm -f "$fifo"
 	[ -n "$tailpid" ] && wait $tailpid 2>/dev/null
-	tr -d '\r' <"$raw" >"$log"
-	rm -f "$raw"
+	{ tr -d '\r' <"$raw"; cat "$log.l0"; } >"$log"
+	rm -f "$raw" "$log.l0"
 }
 
 # A case is finished when L1 printed its END line. If an L1 boot stops before DONE, the next boot

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# xen.sh: boot pvtick under real Xen 4.17 (itself under QEMU TCG), as the PVH dom0 or as a PVH domU.
+# xen.sh: boot pvtick under real Xen (4.17, or trixie's 4.20; under QEMU TCG), as the PVH dom0 or a PVH domU.
 #
 # Usage: tests/env/xen.sh dom0|domu OUTDIR NAME VCPUS "GUEST ARGS"
 #        tests/env/xen.sh domus OUTDIR CASEFILE
@@ -22,14 +22,17 @@
 #                 crash, reboot (also what a triple fault gives), timeout (after DOMU_WAIT), or error
 #                 (no answer: the environment failed), or missing (dom0 stopped before it)
 #   xen-cache/    Xen, dom0's kernel and the toolstack initramfs, rebuilt when their packages change
-# env: ELF (build/pvtick.elf, relative to the repo root), XEN_TIMEOUT (300 s, the whole QEMU run),
+# env: XEN_FROM (host: the host's Debian packages, bookworm: Xen 4.17, Linux 6.1 as the domU's dom0;
+#      trixie: Xen 4.20, Linux 6.12 and trixie's toolstack, from the cache tests/env/trixie.sh fills,
+#      TRIXIE=build/trixie), ELF (build/pvtick.elf, relative to the repo root), XEN_TIMEOUT (300 s, the whole QEMU run),
 #      DOMU_WAIT (200 s: how long dom0 waits for each domU to end), XEN_SILENCE (DOMU_WAIT + 60 s:
 #      a domu boot whose console is that long silent is frozen), XEN_SMP (2: the physical CPUs
 #      Xen gets; VCPUS above it is overcommit, in both modes), XEN_EXTRA (more Xen options),
 #      VERBOSE=1 (show the serial console live)
 # Exit: 0 the environment worked (dom0 ran, or every domU was created and its end was seen or
 #       timed out): judging the guest's KTAP is the caller's job; 2 usage or missing packages;
-#       3 the environment failed (the serial log's tail is printed).
+#       3 the environment failed (the serial log's tail is printed); 5 XEN_FROM=trixie and the cache
+#       lacks a part (OUTDIR/skip.txt says which and why).
 # A dom0 run still going 30 s before XEN_TIMEOUT gets Xen's debug keys 0, r, q on its serial console
 # (dom0's vCPU registers, run queues, domain info) and one "xen.sh: hung dom0: vCPU N at RIP
 # function" line per vCPU, so a hang ends with a diagnosis.
@@ -39,7 +42,7 @@
 # "# xen.sh: booted N times" line naming each boot's fault.
 #
 # The layers: L0 = QEMU TCG, -cpu max (emulates AMD SVM with nested paging, so Xen runs HVM guests
-# with HAP); Xen 4.17 from Debian; pvtick as a PVH guest (an HVM container without emulated devices).
+# with HAP); Xen from Debian; pvtick as a PVH guest (an HVM container without emulated devices).
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh" # sets top (the repository)
 usage() { sed -n '5,14p' "$0" | sed 's/^# \?//' >&2; exit 2; }
@@ -84,51 +87,79 @@ CFG=$top/xen/pvtick.cfg
 # The Debian packages this needs, from one list (tests/deps.sh): installed when root, else the
 # exact apt-get line and exit 2.
 "$top/tests/deps.sh" xen || exit 2
+# R: the system Xen, dom0's kernel and the toolstack come from. XV: the Xen version. K: (domu)
+# dom0's kernel's ABI version, e.g. 6.1.0-56-amd64.
+ver() { dpkg-query -W -f='${Package}=${Version} ' "$@"; }
+rm -f "$OUT/skip.txt"
+XEN_FROM=${XEN_FROM:-host}
+case $XEN_FROM in
+host)
+	R=/ XV=4.17
+	xstamp="$(ver xen-hypervisor-4.17-amd64)"
+	if [ "$MODE" = domu ]; then
+		K=$(dpkg-query -W -f='${Depends}' linux-image-amd64 | grep -o 'linux-image-[0-9][^ ,]*' | head -1)
+		K=${K#linux-image-}
+		[ -f "/boot/vmlinuz-$K" ] && [ -d "/lib/modules/$K" ] || die "kernel $K is not installed"
+		dstamp="$(ver "linux-image-$K" xen-utils-4.17 xenstore-utils busybox-static libc6 libgcc-s1)"
+	fi
+	;;
+trixie)
+	TRIXIE=${TRIXIE:-$top/build/trixie}
+	# Fetched once; a part that cannot be fetched is this run's skip, with the reason.
+	"$top/tests/env/trixie.sh" "$TRIXIE" >"$OUT/trixie.txt" 2>&1 || true
+	for p in root xen $([ "$MODE" = domu ] && echo linux); do
+		grep -q "^$p ok" "$OUT/trixie.txt" && continue
+		{ sed -n "s/^$p skip /$p: /p" "$OUT/trixie.txt" | grep . || echo "$p: not fetched (see $OUT/trixie.txt)"; } | head -1 >"$OUT/skip.txt"
+		echo "xen.sh: no Xen 4.20 environment: $(cat "$OUT/skip.txt")" >&2
+		exit 5
+	done
+	[ "$(id -u)" = 0 ] || { echo "building dom0 from the trixie root needs root (chroot)" >"$OUT/skip.txt"; cat "$OUT/skip.txt" >&2; exit 5; }
+	R=$TRIXIE/root XV=4.20
+	xstamp=$(grep = "$TRIXIE/xen.stamp" | paste -sd' ')
+	if [ "$MODE" = domu ]; then
+		K=$(cat "$TRIXIE/linux.version")
+		dstamp="$K $(tail -n +2 "$TRIXIE/root.stamp" "$TRIXIE/linux.stamp" "$TRIXIE/xen.stamp" | grep = | paste -sd' ')"
+	fi
+	;;
+*) die "XEN_FROM '$XEN_FROM' must be host or trixie" ;;
+esac
 
 # ---- 2. cached images ----
-C=$OUT/xen-cache
+C=$OUT/xen-cache-$XV
 mkdir -p "$C"
-ver() { dpkg-query -W -f='${Package}=${Version} ' "$@"; }
 # Xen itself: QEMU's multiboot loader wants the plain ELF, Debian ships it gzipped.
-stamp="$(ver xen-hypervisor-4.17-amd64)"
-if [ "$(cat "$C/xen.stamp" 2>/dev/null)" != "$stamp" ]; then
-	zcat /boot/xen-4.17-amd64.gz >"$C/xen.tmp" && mv "$C/xen.tmp" "$C/xen"
-	echo "$stamp" >"$C/xen.stamp"
+if [ "$(cat "$C/xen.stamp" 2>/dev/null)" != "$xstamp" ]; then
+	zcat "${R%/}/boot/xen-$XV-amd64.gz" >"$C/xen.tmp" && mv "$C/xen.tmp" "$C/xen"
+	echo "$xstamp" >"$C/xen.stamp"
 fi
 
-XBIN=/usr/lib/xen-4.17/bin
+XBIN=/usr/lib/xen-$XV/bin
 # build_domu: dom0's kernel (C/vmlinux) and the toolstack initramfs (C/base.cpio.gz).
 build_domu() {
-	local off r=$C/root b lib m
+	local r=$C/root b m
 	rm -f "$C/domu.stamp" "$C/vmlinux" "$C/base.cpio.gz"
-	# Dom0 boots straight into the ELF vmlinux: Xen decompressing the xz bzImage costs seconds under
-	# TCG. Debian's bzImage payload is that vmlinux, xz-compressed. (xz stops at the end of its
-	# stream; fed by a pipe, tail would die of SIGPIPE, hence the process substitution.)
-	off=$(perl -0777 -ne 'print index($_, "\xfd7zXZ\x00")' "/boot/vmlinuz-$K")
-	[ "$off" -ge 0 ] || die "/boot/vmlinuz-$K: no xz payload found"
-	xz -dc --single-stream <(tail -c +$((off + 1)) "/boot/vmlinuz-$K") >"$C/vmlinux"
-	[ "$(head -c4 "$C/vmlinux")" = $'\x7fELF' ] || die "/boot/vmlinuz-$K: the payload is not an ELF vmlinux"
+	# Dom0 boots straight into the ELF vmlinux: Xen decompressing the bzImage costs seconds under TCG.
+	vmlinux_from_bzimage "${R%/}/boot/vmlinuz-$K" "$C/vmlinux" || die "no dom0 kernel"
 
 	rm -rf "$r" && mkdir -p "$r"
 	mkdir -p "$r"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,run,tmp,root,etc/xen,lib/modules/xen} \
 		"$r"/var/{lib/xen,lib/xenstored,log/xen/console} "$r$XBIN"
 	ln -s ../run "$r/var/run"
-	cp /bin/busybox "$r/bin/busybox"
-	for b in $(/bin/busybox --list-full); do [ "$b" = bin/busybox ] || ln -s /bin/busybox "$r/$b"; done
+	cp "${R%/}/bin/busybox" "$r/bin/busybox" # static
+	for b in $("$r/bin/busybox" --list-full); do [ "$b" = bin/busybox ] || ln -s /bin/busybox "$r/$b"; done
 	# The toolstack: xl, the xenstore daemon and client, the console daemon (it also logs the domU's
 	# PV console), xen-init-dom0 (dom0's own xenstore entries), xenctx (a stuck domU's registers).
-	local bins=("$XBIN/xl" "$XBIN/xenstored" "$XBIN/xenconsoled" "$XBIN/xen-init-dom0" "$XBIN/xenctx" /usr/bin/xenstore)
-	for b in "${bins[@]}"; do cp "$b" "$r$b"; done
-	for b in read write ls list; do ln -s xenstore "$r/usr/bin/xenstore-$b"; done
-	# Every library ldd names, and libgcc_s: glibc dlopen()s it to unwind at pthread_exit/cancel
-	# (xl's child does that), ldd does not list it, and without it xl aborts.
-	for lib in $(ldd "${bins[@]}" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// && $1 !~ /:$/ { print $1 }' | sort -u) \
-		/lib/x86_64-linux-gnu/libgcc_s.so.1; do
-		mkdir -p "$r${lib%/*}" && cp -L "$lib" "$r$lib"
-	done
+	# With every library, from the same system (libgcc_s too: xl's child unwinds at pthread_exit).
+	copy_programs "$R" "$r" "$XBIN/xl" "$XBIN/xenstored" "$XBIN/xenconsoled" "$XBIN/xen-init-dom0" "$XBIN/xenctx" /usr/bin/xenstore
+	for b in read write ls list; do rm -f "$r/usr/bin/xenstore-$b"; ln -s xenstore "$r/usr/bin/xenstore-$b"; done
 	# The kernel interfaces the toolstack opens: /dev/xen/{evtchn,privcmd,gntdev,gntalloc}, /proc/xen.
+	# Modules (plain .ko for busybox insmod; trixie ships .ko.xz), or built into the kernel.
 	for m in xen-evtchn xen-privcmd xen-gntdev xen-gntalloc xenfs/xenfs; do
-		cp "/lib/modules/$K/kernel/drivers/xen/$m.ko" "$r/lib/modules/xen/"
+		b=${R%/}/lib/modules/$K/kernel/drivers/xen/$m.ko
+		if [ -f "$b" ]; then cp "$b" "$r/lib/modules/xen/"
+		elif [ -f "$b.xz" ]; then xz -dc "$b.xz" >"$r/lib/modules/xen/${m#*/}.ko"
+		else grep -q "drivers/xen/$m.ko" "${R%/}/lib/modules/$K/modules.builtin" || die "Linux $K has no $m, module or built in"
+		fi
 	done
 	# No ballooning: dom0 has a fixed dom0_mem, and the domU's 32 MiB come from Xen's free pool.
 	echo 'autoballoon="off"' >"$r/etc/xen/xl.conf"
@@ -138,7 +169,7 @@ build_domu() {
 # dom0 /init: start the toolstack; for each line "NAME VCPUS" of /cases, xl create the domU from
 # /etc/xen/NAME.cfg, wait for its end, report; then power off. Every line for the host starts with
 # "XENENV: ". /xenenv.conf (the per-run cpio) sets DOMU_WAIT, per domU.
-export PATH=/bin:/sbin:/usr/bin:/usr/sbin:/usr/lib/xen-4.17/bin
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin:@XBIN@
 mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /run; mount -t tmpfs tmpfs /tmp
 mkdir -p /run/xen /run/lock /dev/pts && mount -t devpts devpts /dev/pts
@@ -147,8 +178,8 @@ say() { echo "XENENV: $*"; }
 up() { cut -d' ' -f1 /proc/uptime; }
 finish() { sync; poweroff -f; }
 say "dom0 /init at $(up)s"
-for m in xen-evtchn xen-privcmd xen-gntdev xen-gntalloc xenfs; do
-	insmod /lib/modules/xen/$m.ko || say "ERROR insmod $m"
+for m in /lib/modules/xen/*.ko; do # those not built into the kernel
+	insmod "$m" || say "ERROR insmod $m"
 done
 mount -t xenfs xenfs /proc/xen
 xenstored --pid-file=/run/xenstored.pid || say "ERROR xenstored"
@@ -254,6 +285,7 @@ done </cases
 say "DONE"
 finish
 EOF
+	sed -i "s|@XBIN@|$XBIN|" "$r/init"
 	chmod +x "$r/init"
 	# gzip -1: the cpio is ~10 MB raw, 4 MB packed; Xen copies the module into dom0's memory and
 	# Linux unpacks it, and under TCG the smaller copy wins over the inflate.
@@ -261,13 +293,8 @@ EOF
 	rm -rf "$r"
 }
 if [ "$MODE" = domu ]; then
-	# The ABI version linux-image-amd64 points at, e.g. 6.1.0-56-amd64.
-	K=$(dpkg-query -W -f='${Depends}' linux-image-amd64 | grep -o 'linux-image-[0-9][^ ,]*' | head -1)
-	K=${K#linux-image-}
-	[ -f "/boot/vmlinuz-$K" ] && [ -d "/lib/modules/$K" ] || die "kernel $K is not installed"
-	# Rebuilt when a package it is made of changes, or this script (the /init above).
-	stamp="$(ver "linux-image-$K" xen-utils-4.17 xenstore-utils busybox-static libc6 libgcc-s1)"
-	stamp+="$(sha256sum <"$0" | cut -c1-16)"
+	# Rebuilt when a package it is made of changes, or this script (the /init above) or lib.sh.
+	stamp="$dstamp $(cat "$0" "$top/tests/lib.sh" | sha256sum | cut -c1-16)"
 	if [ "$(cat "$C/domu.stamp" 2>/dev/null)" != "$stamp" ]; then
 		echo "xen.sh: building dom0's kernel and toolstack initramfs for Linux $K in $C" >&2
 		build_domu
@@ -477,7 +504,7 @@ else
 		[ $attempt = 1 ] || log=$X.$attempt
 		make_initrd "$left"
 		machine=(-initrd "$C/vmlinux console=hvc0 earlyprintk=xen quiet rdinit=/init,$run/initrd.gz")
-		echo "xen.sh: domu boot $attempt: Xen on $XEN_SMP CPU(s), $(grep -c . <<<"$left") domU(s)," \
+		echo "xen.sh: domu boot $attempt: Xen $XV on $XEN_SMP CPU(s), dom0 Linux $K, $(grep -c . <<<"$left") domU(s)," \
 			"timeout ${XEN_TIMEOUT}s; serial console in $log" >&2
 		boot "$log"
 		[ $FROZE = 1 ] && echo "xen.sh: boot $attempt froze: its serial console was silent for ${XEN_SILENCE}s" \
