@@ -70,11 +70,15 @@ void idt_load(void);      /* on every CPU */
 #define VEC_TIMER 0xf0
 #define VEC_SYNC 0xf1 /* smp_sync_cores(): every other CPU serialises and answers */
 #define VEC_WAKE 0xf2 /* smp_run_all_async(): wakes the halted idle APs; its handler only EOIs */
+#define VEC_UPCALL 0xf3 /* a hypervisor's event upcall (the Xen backend's callback vector) */
 #define VEC_SPURIOUS 0xff
 /* Called on VEC_TIMER (the BSP's watchdog tick). */
 extern void (*timer_tick_fn)(void);
 /* Called on #BP (int3); true if it handled the trap (live re-patching), else the run fails. */
 extern bool (*trap_bp_fn)(struct trap_frame *f);
+/* Called on VEC_UPCALL, before the EOI (an EOI with nothing in service is ignored, so it is
+ * sent whether the hypervisor injected the vector through the local APIC or not). */
+extern void (*trap_upcall_fn)(void);
 /* Called on NMI; true if it was expected (the conformance suite's backstop), else the run fails. */
 extern bool (*trap_nmi_fn)(struct trap_frame *f);
 

@@ -14,7 +14,7 @@ trap_stub_\v:
 	.endm
 
 	.text
-	.irp v, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,0xf0,0xf1,0xf2,0xff
+	.irp v, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,0xf0,0xf1,0xf2,0xf3,0xff
 	stub \v
 	.endr
 
@@ -55,12 +55,12 @@ trap_common:
 	addq $16, %rsp                  /* vector, error code */
 	iretq
 
-/* Stub addresses for idt_init, in vector order 0..31, then 0xf0, 0xf1, 0xf2, 0xff. */
+/* Stub addresses for idt_init, in vector order 0..31, then 0xf0, 0xf1, 0xf2, 0xf3, 0xff. */
 	.section .rodata
 	.balign 8
 	.globl trap_stubs
 trap_stubs:
-	.irp v, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,0xf0,0xf1,0xf2,0xff
+	.irp v, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,0xf0,0xf1,0xf2,0xf3,0xff
 	.quad trap_stub_\v
 	.endr
 

@@ -10,10 +10,11 @@ struct idt_gate {
 } __attribute__((packed));
 
 static struct idt_gate idt[256];
-extern const u64 trap_stubs[36];
+extern const u64 trap_stubs[37];
 void (*timer_tick_fn)(void);
 bool (*trap_bp_fn)(struct trap_frame *f);
 bool (*trap_nmi_fn)(struct trap_frame *f);
+void (*trap_upcall_fn)(void);
 
 static const char *const exc_names[32] = {
 	"#DE divide error", "#DB debug", "NMI", "#BP breakpoint", "#OF overflow", "#BR bound",
@@ -52,7 +53,8 @@ void idt_init(void)
 	set_gate(VEC_TIMER, trap_stubs[32], 0);
 	set_gate(VEC_SYNC, trap_stubs[33], 0);
 	set_gate(VEC_WAKE, trap_stubs[34], 0);
-	set_gate(VEC_SPURIOUS, trap_stubs[35], 0);
+	set_gate(VEC_UPCALL, trap_stubs[35], 0);
+	set_gate(VEC_SPURIOUS, trap_stubs[36], 0);
 }
 
 void idt_load(void)
@@ -104,6 +106,11 @@ void trap_dispatch(struct trap_frame *f)
 	if (f->vector == VEC_SPURIOUS)
 		return;
 	if (f->vector == VEC_WAKE) { /* its work is done: the halted AP is running again */
+		apic_eoi();
+		return;
+	}
+	if (f->vector == VEC_UPCALL && trap_upcall_fn) {
+		trap_upcall_fn();
 		apic_eoi();
 		return;
 	}

@@ -6,6 +6,8 @@
 #include <xen/hvm/hvm_op.h>
 #include <xen/io/console.h>
 #include <xen/arch-x86/cpuid.h>
+#include <xen/features.h>
+#include <xen/version.h>
 #include "../locks/spinlock.h"
 
 static u32 xen_base;                       /* CPUID base leaf of "XenVMMXenVMM" */
@@ -19,6 +21,7 @@ static u32 cpu_vcpu[MAX_CPUS];             /* per cpu index: Xen vCPU id (valid 
 static struct vcpu_runstate_info runstate[MAX_CPUS] __attribute__((aligned(64)));
 static struct xencons_interface *cons;     /* PV console ring, or NULL (dom0 has none) */
 static evtchn_port_t cons_port;
+static u64 upcalls[MAX_CPUS];              /* per cpu index: callback vector interrupts taken */
 
 /* ---- console: the PV console ring (xl console), port 0xe9 stays on too ---- */
 static void xen_console_write(const char *s, size_t n)
@@ -277,6 +280,13 @@ static bool xen_detect(const char **why)
 }
 
 
+/* HVM_PARAM_CALLBACK_IRQ: how event upcalls are delivered (0: not at all). */
+static long set_callback(u64 value)
+{
+	struct xen_hvm_param cb = { .domid = DOMID_SELF, .index = HVM_PARAM_CALLBACK_IRQ, .value = value };
+	return xen_hypercall_hvm_op(HVMOP_set_param, &cb);
+}
+
 static u64 hvm_param(u32 index, long *rc)
 {
 	struct xen_hvm_param p = { .domid = DOMID_SELF, .index = index };
@@ -320,6 +330,30 @@ static void xen_platform(void)
 
 bool xen_inject_bad_hypercall;
 
+/*
+ * The callback vector's handler. Only a port left unmasked raises it (the
+ * conformance suite unmasks one on purpose): count it and take the upcall
+ * down (evtchn_upcall_pending, evtchn_pending_sel), leaving the ports'
+ * pending bits to whoever polls them.
+ */
+static void xen_upcall(void)
+{
+	unsigned self = this_cpu()->index;
+	upcalls[self]++;
+	/*
+	 * Only vCPU 0 (the notify vCPU of every port nobody rebinds) and the
+	 * subject of the conformance case that unmasks a port it binds to
+	 * itself ever get an upcall; both have their vcpu_info in shared_info.
+	 * A vCPU past XEN_LEGACY_MAX_VCPUS has none, and only masked ports.
+	 */
+	if (!cpu_port[self] || cpu_vcpu[self] >= XEN_LEGACY_MAX_VCPUS)
+		return;
+	struct vcpu_info *vi = &shared->vcpu_info[cpu_vcpu[self]];
+	__atomic_store_n(&vi->evtchn_upcall_pending, 0, __ATOMIC_SEQ_CST);
+	__atomic_exchange_n(&vi->evtchn_pending_sel, 0, __ATOMIC_SEQ_CST);
+}
+u64 xen_upcalls(unsigned cpu) { return __atomic_load_n(&upcalls[cpu], __ATOMIC_RELAXED); }
+
 static bool xen_init(struct patch_plan plans[PATCH_NR_KINDS], const char **why)
 {
 	static char msg[96];
@@ -343,8 +377,38 @@ static bool xen_init(struct patch_plan plans[PATCH_NR_KINDS], const char **why)
 	}
 	shared = (struct shared_info *)shared_page;
 	check_tsc_leaf();
+	if (cons)
+		xen_port_mask(cons_port, true); /* we only send on it */
 
-	/* 3. One IPI event channel per vCPU, masked: polled, never delivered. */
+	/*
+	 * 3. An upcall: the callback vector (xen/include/public/hvm/params.h,
+	 * HVM_PARAM_CALLBACK_TYPE_VECTOR), before any port is bound. Every port
+	 * pvtick binds stays masked, so Xen never delivers it; why register it:
+	 * under KVM's Xen emulation (QEMU 10, Linux 6.12), QEMU hands event
+	 * channels to KVM only once a callback vector is set
+	 * (hw/i386/kvm/xen_evtchn.c: evtchn_in_kernel), and only KVM wakes a
+	 * vCPU in SCHEDOP_poll (arch/x86/kvm/xen.c, kvm_xen_check_poller); without
+	 * it QEMU sets a masked port pending in shared_info itself and the poller
+	 * sleeps on (seen: the 4-vCPU stress ended in the watchdog, every kick
+	 * lost). Linux too enables its Xen PV spinlocks only with a callback vector.
+	 */
+	struct xen_feature_info fi = { .submap_idx = 0 };
+	rc = xen_hypercall_xen_version(XENVER_get_features, &fi);
+	if (rc || !(fi.submap & (1u << XENFEAT_hvm_callback_vector))) {
+		ksnprintf(msg, sizeof(msg), "xen-no-callback-vector(rc=%ld,features=%x)", rc, fi.submap);
+		*why = msg;
+		return false;
+	}
+	trap_upcall_fn = xen_upcall;
+	rc = set_callback(((u64)HVM_PARAM_CALLBACK_TYPE_VECTOR << 56) | VEC_UPCALL);
+	if (rc) {
+		trap_upcall_fn = 0;
+		ksnprintf(msg, sizeof(msg), "xen-callback-vector-failed(%ld)", rc);
+		*why = msg;
+		return false;
+	}
+
+	/* 4. One IPI event channel per vCPU, masked: polled, never delivered. */
 	for (unsigned v = 0; v < cpu_count; v++) {
 		u32 vcpu = v;
 		if (xen_inject_bad_hypercall && v == 0) {
@@ -354,6 +418,14 @@ static bool xen_init(struct patch_plan plans[PATCH_NR_KINDS], const char **why)
 		evtchn_port_t port;
 		rc = xen_bind_ipi(vcpu, &port);
 		if (rc) {
+			/*
+			 * Native from here: no upcall must outlive the backend. A
+			 * pending one (a domU's xenstore port notifies vCPU 0 at
+			 * boot) would be injected again at every sti, before the
+			 * timer, and nothing would clear it.
+			 */
+			set_callback(0);
+			trap_upcall_fn = 0;
 			ksnprintf(msg, sizeof(msg), "xen-bind_ipi-vcpu%u-failed(%ld)", v, rc);
 			*why = msg;
 			return false;
@@ -366,9 +438,9 @@ static bool xen_init(struct patch_plan plans[PATCH_NR_KINDS], const char **why)
 	plans[PATCH_UNLOCK_KICK] = (struct patch_plan){ PATCH_HOW_CALL, (void *)xen_unlock_kick, 0, 0 };
 	plans[PATCH_VCPU_IS_PREEMPTED] = (struct patch_plan){ PATCH_HOW_CALL, (void *)xen_vcpu_is_preempted, 0, 0 };
 	pv_preempt_source = "xen-runstate";
-	kprintf("# xen: version %u.%u, cpuid base %x, hypercall page via msr %x, %u IPI ports (%u..%u), "
-		"PV console %s\n", ver >> 16, ver & 0xffff, xen_base, hypercall_msr, cpu_count, vcpu_port[0],
-		vcpu_port[cpu_count - 1], cons ? "ring" : "none (0xe9 only)");
+	kprintf("# xen: version %u.%u, cpuid base %x, hypercall page via msr %x, callback vector 0x%x, "
+		"%u IPI ports (%u..%u), PV console %s\n", ver >> 16, ver & 0xffff, xen_base, hypercall_msr,
+		VEC_UPCALL, cpu_count, vcpu_port[0], vcpu_port[cpu_count - 1], cons ? "ring" : "none (0xe9 only)");
 	return true;
 }
 

@@ -61,6 +61,7 @@ long xen_bind_ipi(u32 vcpu, evtchn_port_t *port);
 long xen_alloc_unbound(evtchn_port_t *port);    /* for DOMID_SELF */
 long xen_close(evtchn_port_t p);
 long xen_vm_assist(unsigned cmd, unsigned type);
+u64 xen_upcalls(unsigned cpu);                   /* callback vector interrupts this CPU took */
 const volatile struct vcpu_runstate_info *xen_runstate(unsigned cpu); /* registered by cpu_init */
 
 static inline long xen_hypercall_sched_op(int cmd, void *arg)
@@ -81,6 +82,11 @@ static inline long xen_hypercall_memory_op(unsigned cmd, void *arg)
 static inline long xen_hypercall_vcpu_op(int cmd, unsigned vcpu, void *arg)
 {
 	return xen_hypercall3(__HYPERVISOR_vcpu_op, (unsigned long)cmd, vcpu, (unsigned long)arg);
+}
+
+static inline long xen_hypercall_xen_version(int cmd, void *arg)
+{
+	return xen_hypercall3(__HYPERVISOR_xen_version, (unsigned long)cmd, (unsigned long)arg, 0);
 }
 
 static inline long xen_hypercall_hvm_op(unsigned cmd, void *arg)
