@@ -4,16 +4,20 @@
 # tests/conform/expect.txt, write build/conform/MATRIX.md (case by environment). Ends with
 # "N passed, N failed": per environment, one line "its verdicts are the expected ones" and one
 # "inject=conform fails every case that ran" (each case is seen to fail when its promise is broken).
-# Usage: tests/conform.sh [ENV ...]   ENV: native-tcg xen-4.17-dom0 xen-4.17-domu kvm-linux-6.1
-#                                     kvm-linux-6.1-unhalt-hidden (default: all)
-# env: ELF (build/pvtick.elf), CONFORM_OUT (build/conform). Takes about 8 minutes here.
+# Usage: tests/conform.sh [ENV ...]   ENV: native-tcg xen-4.17-dom0 xen-4.17-domu xen-4.20-dom0
+#                                     xen-4.20-domu kvm-linux-6.1 kvm-linux-6.1-unhalt-hidden
+#                                     kvm-linux-6.12 kvm-xen-emulation (default: all)
+# The 4.20 and 6.12 columns and KVM's Xen emulation come from Debian trixie, fetched once into
+# build/trixie (tests/env/trixie.sh); where that cannot be done, their results are SKIPs with the reason.
+# env: ELF (build/pvtick.elf), CONFORM_OUT (build/conform). Takes about 5 minutes here.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh" # sets top (the repository) and here (tests/)
 cd "$top" || exit 1
 ELF=${ELF:-build/pvtick.elf}
 out=${CONFORM_OUT:-build/conform}
 expect=tests/conform/expect.txt
-all=(native-tcg xen-4.17-dom0 xen-4.17-domu kvm-linux-6.1 kvm-linux-6.1-unhalt-hidden)
+all=(native-tcg xen-4.17-dom0 xen-4.17-domu xen-4.20-dom0 xen-4.20-domu kvm-linux-6.1 kvm-linux-6.1-unhalt-hidden
+	kvm-linux-6.12 kvm-xen-emulation)
 envs=("$@")
 [ ${#envs[@]} -gt 0 ] || envs=("${all[@]}")
 for e in "${envs[@]}"; do
@@ -22,46 +26,70 @@ done
 [ -f "$ELF" ] || { echo "conform.sh: $ELF not built (make)" >&2; exit 2; }
 rm -rf "$out"
 mkdir -p "$out"
-passed=0 failed=0 n=0
+passed=0 failed=0 skipped=0 n=0
 echo "KTAP version 1"
 echo "1..$((2 * ${#envs[@]}))"
-result() { # result NAME WHY
+result() { # result NAME WHY [SKIP-REASON]
 	n=$((n + 1))
-	if [ -z "$2" ]; then passed=$((passed + 1)); echo "ok $n $1"; else failed=$((failed + 1)); echo "not ok $n $1 # $2"; fi
+	if [ -n "${3:-}" ]; then skipped=$((skipped + 1)); echo "ok $n $1 # SKIP $3"
+	elif [ -z "$2" ]; then passed=$((passed + 1)); echo "ok $n $1"
+	else failed=$((failed + 1)); echo "not ok $n $1 # $2"; fi
 }
 want() { [[ " ${envs[*]} " == *" $1 "* ]]; }
+# env_skip ENV DIR STATUS: an environment script's status 5 means "not available here": the
+# reason (DIR/skip.txt) goes to out/ENV.skip, and the column is a SKIP.
+env_skip() { [ "$3" = 5 ] && cp "$2/skip.txt" "$out/$1.skip" 2>/dev/null; }
 
 # Each environment boots the suite twice: as it is (ENV.log) and with inject=conform (ENV-inject.log).
 want native-tcg && for v in "" -inject; do
 	echo "# native-tcg: booting suite=conform${v:+ inject=conform}" >&2
 	qemu_boot "$out/native-tcg$v.log" 4 300 "$ELF" suite=conform ${v:+inject=conform}
 done
-if want xen-4.17-dom0; then
-	for v in "" -inject; do
-		echo "# xen-4.17-dom0: booting Xen with suite=conform${v:+ inject=conform} as dom0" >&2
-		tests/env/xen.sh dom0 "$out/xen-dom0" "dom0$v" 4 "suite=conform${v:+ inject=conform}" \
-			>"$out/xen-4.17-dom0$v.env.log" 2>&1
-		cp "$out/xen-dom0/dom0$v.log" "$out/xen-4.17-dom0$v.log" 2>/dev/null
+for x in 4.17:host 4.20:trixie; do
+	xv=${x%:*} from=${x#*:}
+	if want xen-$xv-dom0; then
+		for v in "" -inject; do
+			echo "# xen-$xv-dom0: booting Xen with suite=conform${v:+ inject=conform} as dom0" >&2
+			XEN_FROM=$from tests/env/xen.sh dom0 "$out/xen-$xv-dom0" "dom0$v" 4 "suite=conform${v:+ inject=conform}" \
+				>"$out/xen-$xv-dom0$v.env.log" 2>&1 || env_skip xen-$xv-dom0 "$out/xen-$xv-dom0" $?
+			cp "$out/xen-$xv-dom0/dom0$v.log" "$out/xen-$xv-dom0$v.log" 2>/dev/null
+		done
+	fi
+	if want xen-$xv-domu; then
+		echo "# xen-$xv-domu: one dom0 boot, two domUs" >&2
+		printf 'domu|4|suite=conform\ndomu-inject|4|suite=conform inject=conform\n' >"$out/xen-$xv-domu.txt"
+		XEN_FROM=$from tests/env/xen.sh domus "$out/xen-$xv-domu" "$out/xen-$xv-domu.txt" >"$out/xen-$xv-domu.env.log" 2>&1 ||
+			env_skip xen-$xv-domu "$out/xen-$xv-domu" $?
+		for v in "" -inject; do cp "$out/xen-$xv-domu/domu$v.log" "$out/xen-$xv-domu$v.log" 2>/dev/null; done
+	fi
+done
+# kvm_column DIR L1_FROM L2_ACCEL ENV:NAME:SMP:CPU...: one L1 boot for the L2 boots of these columns.
+kvm_column() {
+	local dir=$1 from=$2 accel=$3 c e name smp cpu
+	shift 3
+	: >"$out/$dir.txt"
+	for c in "$@"; do
+		IFS=: read -r e name smp cpu <<<"$c"
+		want "$e" && printf '%s|%s|%s|suite=conform\n%s-inject|%s|%s|suite=conform inject=conform\n' \
+			"$name" "$smp" "$cpu" "$name" "$smp" "$cpu" >>"$out/$dir.txt"
 	done
-fi
-if want xen-4.17-domu; then
-	echo "# xen-4.17-domu: one dom0 boot, two domUs" >&2
-	printf 'domu|4|suite=conform\ndomu-inject|4|suite=conform inject=conform\n' >"$out/xen-domu.txt"
-	tests/env/xen.sh domus "$out/xen-domu" "$out/xen-domu.txt" >"$out/xen-4.17-domu.env.log" 2>&1
-	for v in "" -inject; do cp "$out/xen-domu/domu$v.log" "$out/xen-4.17-domu$v.log" 2>/dev/null; done
-fi
-if want kvm-linux-6.1 || want kvm-linux-6.1-unhalt-hidden; then
-	echo "# kvm-linux-6.1: one L1 boot, the L2 boots of both KVM columns" >&2
-	: >"$out/kvm.txt"
-	want kvm-linux-6.1 && printf 'kvm|4|host,kvm-pv-unhalt=on|suite=conform\nkvm-inject|4|host,kvm-pv-unhalt=on|suite=conform inject=conform\n' >>"$out/kvm.txt"
-	want kvm-linux-6.1-unhalt-hidden && printf 'hid|2|host,kvm-pv-unhalt=off,kvm-pv-enforce-cpuid=on|suite=conform\nhid-inject|2|host,kvm-pv-unhalt=off,kvm-pv-enforce-cpuid=on|suite=conform inject=conform\n' >>"$out/kvm.txt"
-	L2_TIMEOUT=240 L1_TIMEOUT=900 tests/env/kvm-nested.sh "$out/kvm" "$out/kvm.txt" >"$out/kvm.env.log" 2>&1
-	grep -h '^KVMENV: RETRY\|^KVMENV-L0: ' "$out/kvm/l1.log" 2>/dev/null | sed 's/^/# /'
-	for v in "" -inject; do
-		cp "$out/kvm/kvm$v.log" "$out/kvm-linux-6.1$v.log" 2>/dev/null
-		cp "$out/kvm/hid$v.log" "$out/kvm-linux-6.1-unhalt-hidden$v.log" 2>/dev/null
+	[ -s "$out/$dir.txt" ] || return 0
+	echo "# $dir: one L1 boot ($(grep -c . "$out/$dir.txt") L2 boots)" >&2
+	L1_FROM=$from L2_ACCEL=$accel L2_TIMEOUT=240 L1_TIMEOUT=900 tests/env/kvm-nested.sh "$out/$dir" "$out/$dir.txt" \
+		>"$out/$dir.env.log" 2>&1
+	local st=$?
+	grep -h '^KVMENV: RETRY\|^KVMENV-L0: ' "$out/$dir/l1.log" 2>/dev/null | sed 's/^/# /'
+	for c in "$@"; do
+		IFS=: read -r e name smp cpu <<<"$c"
+		want "$e" || continue
+		env_skip "$e" "$out/$dir" $st
+		for v in "" -inject; do cp "$out/$dir/$name$v.log" "$out/$e$v.log" 2>/dev/null; done
 	done
-fi
+}
+kvm_column kvm-6.1 host kvm kvm-linux-6.1:kvm:4:host,kvm-pv-unhalt=on \
+	kvm-linux-6.1-unhalt-hidden:hid:2:host,kvm-pv-unhalt=off,kvm-pv-enforce-cpuid=on
+kvm_column kvm-6.12 trixie kvm kvm-linux-6.12:kvm:4:host,kvm-pv-unhalt=on
+kvm_column kvm-xen trixie xen kvm-xen-emulation:xen:4:host
 
 # verdicts LOG: "case verdict" per conformance case (ok, skip, not-ok), in the log's order.
 verdicts() {
@@ -71,6 +99,12 @@ verdicts() {
 }
 for e in "${envs[@]}"; do
 	log=$out/$e.log
+	if [ -f "$out/$e.skip" ]; then
+		for what in "every verdict as $expect says" "inject=conform fails every case that ran"; do
+			result "conform $e: $what" "" "environment not available: $(cat "$out/$e.skip")"
+		done
+		continue
+	fi
 	why=""
 	if [ ! -s "$log" ] || ! grep -q '^# conform: [0-9]* vCPU' "$log"; then
 		why="the suite did not run (log: $log; environment: $(ls "$out"/*"${e%%-*}"*.env.log 2>/dev/null | head -1))"
@@ -110,10 +144,20 @@ done
 		l=$out/$e.log
 		case $e in
 		native-tcg) what="QEMU $(qemu-system-x86_64 --version | sed -n 's/.*version \([^ ]*\).*/\1/p') TCG, -cpu max, 4 vCPUs (no hypervisor interface)" ;;
-		xen-4.17-*) what="Xen $(sed -n 's/^# xen: version \([0-9.]*\),.*/\1/p' "$l" | head -1) ($(dpkg-query -W -f '${Version}' xen-hypervisor-4.17-amd64 2>/dev/null)) under QEMU TCG, PVH ${e##*-}, 4 vCPUs on 2 pCPUs" ;;
-		kvm-linux-6.1) what="Linux $(sed -n 's/.*L1 boot 1 (Linux \([^,]*\),.*/\1/p' "$out/kvm.env.log" | head -1) KVM (kvm_amd) with QEMU $(qemu-system-x86_64 --version | sed -n 's/.*version \([^ ]*\).*/\1/p') in L1, nested under QEMU TCG; 4 vCPUs on 1 L1 CPU, -cpu host,kvm-pv-unhalt=on" ;;
-		kvm-linux-6.1-unhalt-hidden) what="the same KVM, 2 vCPUs, -cpu host,kvm-pv-unhalt=off,kvm-pv-enforce-cpuid=on" ;;
+		xen-*) xv=${e#xen-} xv=${xv%%-*}
+			pkg=$(dpkg-query -W -f '${Version}' xen-hypervisor-4.17-amd64 2>/dev/null)
+			[ "$xv" = 4.17 ] || pkg="trixie's $(sed -n 's/^xen-hypervisor-4.20-amd64=//p' build/trixie/xen.stamp 2>/dev/null)"
+			what="Xen $(sed -n 's/^# xen: version \([0-9.]*\),.*/\1/p' "$l" | head -1) ($pkg) under QEMU TCG, PVH ${e##*-}, 4 vCPUs on 2 pCPUs"
+			[ "${e##*-}" = domu ] && what+=", dom0 Linux $(sed -n 's/.*: dom0 Linux \([^ ,]*\),.*/\1/p' "$out/$e.env.log" | head -1) with xl $xv" ;;
+		kvm-*) d=kvm-6.1; [ "$e" = kvm-linux-6.12 ] && d=kvm-6.12; [ "$e" = kvm-xen-emulation ] && d=kvm-xen
+			l1=$(sed -n 's/^KVMENV: L1 up in [^:]*: Linux \([^,]*\), .*, QEMU emulator version \([^ ]*\) .*/Linux \1 KVM (kvm_amd) with QEMU \2 in L1/p' "$out/$d/l1.log" 2>/dev/null | head -1)
+			case $e in
+			kvm-linux-6.1-unhalt-hidden) what="${l1:-?}, nested under QEMU TCG; 2 vCPUs, -cpu host,kvm-pv-unhalt=off,kvm-pv-enforce-cpuid=on" ;;
+			kvm-xen-emulation) what="KVM's Xen emulation: ${l1:-?} (-accel kvm,xen-version=0x40011,kernel-irqchip=split), nested under QEMU TCG; 4 vCPUs on 1 L1 CPU, -cpu host" ;;
+			*) what="${l1:-?}, nested under QEMU TCG; 4 vCPUs on 1 L1 CPU, -cpu host,kvm-pv-unhalt=on" ;;
+			esac ;;
 		esac
+		[ -f "$out/$e.skip" ] && what="not run here: $(cat "$out/$e.skip")"
 		echo "- \`$e\`: $what"
 	done
 	echo
@@ -146,5 +190,6 @@ done
 	done
 } >"$out/MATRIX.md"
 echo "# matrix: $out/MATRIX.md"
+[ $skipped = 0 ] || echo "# $skipped skipped (an environment not available here)"
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
