@@ -148,7 +148,7 @@ done
 			pkg=$(dpkg-query -W -f '${Version}' xen-hypervisor-4.17-amd64 2>/dev/null)
 			[ "$xv" = 4.17 ] || pkg="trixie's $(sed -n 's/^xen-hypervisor-4.20-amd64=//p' build/trixie/xen.stamp 2>/dev/null)"
 			what="Xen $(sed -n 's/^# xen: version \([0-9.]*\),.*/\1/p' "$l" | head -1) ($pkg) under QEMU TCG, PVH ${e##*-}, 4 vCPUs on 2 pCPUs"
-			[ "${e##*-}" = domu ] && what+=", dom0 Linux $(sed -n 's/.*: dom0 Linux \([^ ,]*\),.*/\1/p' "$out/$e.env.log" | head -1) with xl $xv" ;;
+			[ "${e##*-}" = domu ] && what+=", dom0 Linux $(sed -n 's/.*, dom0 Linux \([^ ,]*\),.*/\1/p' "$out/$e.env.log" | head -1) with xl $xv" ;;
 		kvm-*) d=kvm-6.1; [ "$e" = kvm-linux-6.12 ] && d=kvm-6.12; [ "$e" = kvm-xen-emulation ] && d=kvm-xen
 			l1=$(sed -n 's/^KVMENV: L1 up in [^:]*: Linux \([^,]*\), .*, QEMU emulator version \([^ ]*\) .*/Linux \1 KVM (kvm_amd) with QEMU \2 in L1/p' "$out/$d/l1.log" 2>/dev/null | head -1)
 			case $e in
