@@ -29,12 +29,6 @@ mkdir -p "$out"
 passed=0 failed=0 skipped=0 n=0
 echo "KTAP version 1"
 echo "1..$((2 * ${#envs[@]}))"
-result() { # result NAME WHY [SKIP-REASON]
-	n=$((n + 1))
-	if [ -n "${3:-}" ]; then skipped=$((skipped + 1)); echo "ok $n $1 # SKIP $3"
-	elif [ -z "$2" ]; then passed=$((passed + 1)); echo "ok $n $1"
-	else failed=$((failed + 1)); echo "not ok $n $1 # $2"; fi
-}
 want() { [[ " ${envs[*]} " == *" $1 "* ]]; }
 # env_skip ENV DIR STATUS: an environment script's status 5 means "not available here": the
 # reason (DIR/skip.txt) goes to out/ENV.skip, and the column is a SKIP.
@@ -101,7 +95,7 @@ for e in "${envs[@]}"; do
 	log=$out/$e.log
 	if [ -f "$out/$e.skip" ]; then
 		for what in "every verdict as $expect says" "inject=conform fails every case that ran"; do
-			result "conform $e: $what" "" "environment not available: $(cat "$out/$e.skip")"
+			ktap_result "conform $e: $what" "" "environment not available: $(cat "$out/$e.skip")"
 		done
 		continue
 	fi
@@ -117,7 +111,7 @@ for e in "${envs[@]}"; do
 				sed 's/^</want/; s/^>/got/' | paste -sd' ' -)"
 		fi
 	fi
-	result "conform $e: every verdict as $expect says" "$why"
+	ktap_result "conform $e: every verdict as $expect says" "$why"
 	# With inject=conform every case that ran (not skipped) must be not ok.
 	ilog=$out/$e-inject.log
 	why=""
@@ -129,7 +123,7 @@ for e in "${envs[@]}"; do
 		[ "$ran" -gt 0 ] || why="no case ran"
 		[ -z "$still" ] || why="with its promise broken, still ok: $still"
 	fi
-	result "conform $e: inject=conform fails every case that ran" "$why"
+	ktap_result "conform $e: inject=conform fails every case that ran" "$why"
 done
 
 # MATRIX.md: case by environment, then what each case saw in each environment.

@@ -107,3 +107,46 @@ copy_programs() {
 		mkdir -p "$dest${f%/*}" && rm -f "$dest$f" && cp -L "${root%/}$f" "$dest$f"
 	done
 }
+
+# ktap_result NAME WHY [SKIP-REASON]: one KTAP line of a runner's own: "ok" when WHY is empty,
+# "not ok ... # WHY" otherwise, "ok ... # SKIP REASON" with a third argument. Counts in the
+# caller's n, passed, failed and skipped (set them to 0 first).
+ktap_result() {
+	n=$((n + 1))
+	if [ -n "${3:-}" ]; then skipped=$((skipped + 1)); echo "ok $n $1 # SKIP $3"
+	elif [ -z "$2" ]; then passed=$((passed + 1)); echo "ok $n $1"
+	else failed=$((failed + 1)); echo "not ok $n $1 # $2"; fi
+}
+
+# host_kernel: the ABI version of the kernel the host's linux-image-amd64 depends on (e.g.
+# 6.1.0-57-amd64). Returns 1, saying what is missing on stderr, if it is not installed.
+host_kernel() {
+	local k
+	k=$(dpkg-query -W -f='${Depends}' linux-image-amd64 2>/dev/null | grep -o 'linux-image-[0-9][^ ,]*' | head -1)
+	k=${k#linux-image-}
+	[ -n "$k" ] || { echo "linux-image-amd64 is not installed" >&2; return 1; }
+	[ -f "/boot/vmlinuz-$k" ] && [ -d "/lib/modules/$k" ] || { echo "kernel $k is not installed" >&2; return 1; }
+	echo "$k"
+}
+
+# trixie_need OUT WHO PART...: Debian trixie's packages, fetched once (tests/env/trixie.sh, cached
+# in TRIXIE, build/trixie by default), must hold each PART (root, linux, xen), and this must run
+# as root (the root is used through chroot). Else OUT/skip.txt says why, WHO: the same goes to
+# stderr, and it returns 5: the caller's exit status for "not available here".
+trixie_need() {
+	local out=$1 who=$2 p
+	shift 2
+	TRIXIE=${TRIXIE:-$top/build/trixie}
+	"$top/tests/env/trixie.sh" "$TRIXIE" >"$out/trixie.txt" 2>&1 || true
+	for p in "$@"; do
+		grep -q "^$p ok" "$out/trixie.txt" && continue
+		{ sed -n "s/^$p skip /$p: /p" "$out/trixie.txt" | grep . || echo "$p: not fetched (see $out/trixie.txt)"; } |
+			head -1 >"$out/skip.txt"
+		echo "$who: $(cat "$out/skip.txt")" >&2
+		return 5
+	done
+	[ "$(id -u)" = 0 ] && return 0
+	echo "building from the trixie root needs root (chroot)" >"$out/skip.txt"
+	echo "$who: $(cat "$out/skip.txt")" >&2
+	return 5
+}

@@ -37,7 +37,7 @@ mkdir -p "$out"
 echo "KTAP version 1"
 echo "1..$((2 * ${#envs[@]}))"
 echo "# race: $RACE_SWITCHES live switches every $RACE_SWITCH_MS ms at 4 vCPUs, $RACE_BOOTS lazy boots at 8 vCPUs, inject=slow-patch"
-passed=0 failed=0 n=0
+passed=0 failed=0 skipped=0 n=0
 # check LOG SWITCHES: why LOG is not a clean run ("" if it is)
 check() {
 	local log=$1 sw=$2
@@ -46,10 +46,6 @@ check() {
 	ktap_verdict "$log" || { echo "KTAP not all ok"; return; }
 	grep -qaE '^# stress: total=([0-9]+) expected=\1 counter=\1 violations=0$' "$log" || { echo "no exact total"; return; }
 	[ "$sw" = 0 ] || grep -qa "^# switch: $sw live switches" "$log" || echo "not $sw switches"
-}
-result() { # result NAME WHY
-	n=$((n + 1))
-	if [ -z "$2" ]; then passed=$((passed + 1)); echo "ok $n $1"; else failed=$((failed + 1)); echo "not ok $n $1 # $2"; fi
 }
 for env in "${envs[@]}"; do
 	t0=$(date +%s)
@@ -77,14 +73,14 @@ for env in "${envs[@]}"; do
 			tests/env/kvm-nested.sh "$d" "$d/kvm-cases.txt" >"$d/env.log" 2>&1 || envfail="the nested KVM environment failed ($d/env.log)" ;;
 	esac
 	why=${envfail:-$(check "$d/switch.log" "$RACE_SWITCHES")}
-	result "$env: $RACE_SWITCHES live switches every $RACE_SWITCH_MS ms, 4 vCPUs, inject=slow-patch" "$why"
+	ktap_result "$env: $RACE_SWITCHES live switches every $RACE_SWITCH_MS ms, 4 vCPUs, inject=slow-patch" "$why"
 	grep -ah '^# switch: ' "$d/switch.log" 2>/dev/null | sed "s/^# /# $env: /"
 	bad=0 first=""
 	for i in $(seq 1 "$RACE_BOOTS"); do
 		w=${envfail:-$(check "$d/lazy$i.log" 0)}
 		if [ -n "$w" ]; then bad=$((bad + 1)); [ -n "$first" ] || first="lazy$i: $w"; fi
 	done
-	result "$env: $RACE_BOOTS lazy boots at 8 vCPUs, inject=slow-patch" "$([ $bad = 0 ] || echo "$bad bad, first $first")"
+	ktap_result "$env: $RACE_BOOTS lazy boots at 8 vCPUs, inject=slow-patch" "$([ $bad = 0 ] || echo "$bad bad, first $first")"
 	echo "# $env: $(($(date +%s) - t0)) s wall, logs $d"
 done
 echo "$passed passed, $failed failed"

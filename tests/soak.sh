@@ -32,9 +32,8 @@ mkdir -p "$out"
 echo "KTAP version 1"
 echo "1..${#envs[@]}"
 echo "# soak: $total acquisitions per environment, $SOAK_SMP vCPUs, guest options: $args"
-passed=0 failed=0 n=0
+passed=0 failed=0 skipped=0 n=0
 for env in "${envs[@]}"; do
-	n=$((n + 1))
 	log=$out/$env.log why=""
 	t0=$(date +%s)
 	case $env in
@@ -64,14 +63,8 @@ for env in "${envs[@]}"; do
 		why="no '# stress: total=$total expected=$total counter=$total violations=0' line"
 	[ -z "$why" ] && ! ktap_verdict "$log" && why="KTAP not all ok"
 	secs=$(($(date +%s) - t0))
-	if [ -z "$why" ]; then
-		passed=$((passed + 1))
-		echo "ok $n $env ($total acquisitions)"
-	else
-		failed=$((failed + 1))
-		echo "not ok $n $env ($total acquisitions) # $why"
-		tail -15 "$log" | sed 's/^/    # /'
-	fi
+	ktap_result "$env ($total acquisitions)" "$why"
+	[ -z "$why" ] || tail -15 "$log" | sed 's/^/    # /'
 	grep -ah '^# pv: backend=\|^# stress: total=\|^# stress: throughput=\|^# slowpath: ' "$log" | sed "s/^# /# $env: /"
 	echo "# $env: ${secs} s wall, log $log"
 done

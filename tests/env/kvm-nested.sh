@@ -63,22 +63,12 @@ rm -f "$OUT/skip.txt"
 case $L1_FROM in
 host)
 	R=/
-	K=$(dpkg-query -W -f='${Depends}' linux-image-amd64 | grep -o 'linux-image-[0-9][^ ,]*' | head -1)
-	K=${K#linux-image-}
-	[ -f "/boot/vmlinuz-$K" ] && [ -d "/lib/modules/$K" ] || die "kernel $K is not installed"
+	K=$(host_kernel) || die "no host kernel for the L1"
 	stamp="$K $(dpkg-query -W -f='${Version} ' "linux-image-$K" qemu-system-x86 busybox-static)"
 	;;
 trixie)
-	TRIXIE=${TRIXIE:-$top/build/trixie}
-	# Fetched once (a part that cannot be fetched is this run's skip, with the reason).
-	"$top/tests/env/trixie.sh" "$TRIXIE" >"$OUT/trixie.txt" 2>&1 || true
-	if ! grep -q '^root ok' "$OUT/trixie.txt" || ! grep -q '^linux ok' "$OUT/trixie.txt"; then
-		sed -n 's/^\(root\|linux\) skip /\1: /p' "$OUT/trixie.txt" | head -1 >"$OUT/skip.txt"
-		[ -s "$OUT/skip.txt" ] || tail -1 "$OUT/trixie.txt" >"$OUT/skip.txt"
-		echo "kvm-nested: no trixie L1: $(cat "$OUT/skip.txt")" >&2
-		exit 5
-	fi
-	[ "$(id -u)" = 0 ] || { echo "building an L1 from the trixie root needs root (chroot)" >"$OUT/skip.txt"; cat "$OUT/skip.txt" >&2; exit 5; }
+	# Fetched once; a part that cannot be fetched is this run's skip, with the reason.
+	trixie_need "$OUT" "kvm-nested: no trixie L1" root linux || exit 5
 	R=$TRIXIE/root K=$(cat "$TRIXIE/linux.version")
 	stamp="$K $(tail -n +2 "$TRIXIE/root.stamp" "$TRIXIE/linux.stamp" | grep = | paste -sd' ')"
 	;;

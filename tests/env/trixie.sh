@@ -32,15 +32,23 @@ say() { echo "trixie: $*" >&2; }
 part_ok() { [ "$(head -1 "$C/$1.stamp" 2>/dev/null)" = "recipe $RECIPE" ]; }
 # skip PART REASON: the part is not there, and why (also printed).
 skip() { rm -f "$C/$1.stamp"; echo "$2" >"$C/$1.skip"; echo "$1 skip $2"; }
-# stamp PART PKG...: the part is complete; its stamp lists the packages' versions in the root.
+# stamp PART [DEB...] [-- PKG...]: the part is complete; its stamp lists the versions of the .deb
+# files unpacked into the root and of the packages installed in it.
 stamp() {
-	local p=$1
+	local p=$1 debs=()
 	shift
-	{ echo "recipe $RECIPE"; chroot "$R" dpkg-query -W -f='${Package}=${Version}\n' "$@" 2>/dev/null; } >"$C/$p.stamp.tmp" &&
-		mv "$C/$p.stamp.tmp" "$C/$p.stamp"
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do debs+=("$1") && shift; done
+	[ $# = 0 ] || shift
+	{
+		echo "recipe $RECIPE"
+		for d in "${debs[@]}"; do dpkg-deb -W --showformat='${Package}=${Version}\n' "$d"; done
+		[ $# = 0 ] || chroot "$R" dpkg-query -W -f='${Package}=${Version}\n' "$@" 2>/dev/null
+	} >"$C/$p.stamp.tmp" && mv "$C/$p.stamp.tmp" "$C/$p.stamp"
 	rm -f "$C/$p.skip"
-	echo "$p ok $(tail -n +2 "$C/$p.stamp" | paste -sd' ')"
+	say_ok "$p"
 }
+# say_ok PART: the part's line for the caller: "PART ok package=version ...".
+say_ok() { echo "$1 ok $(tail -n +2 "$C/$1.stamp" | paste -sd' ')"; }
 # need_root PART: fetching needs root (debootstrap, chroot); else the part is a skip.
 need_root() {
 	[ "$(id -u)" = 0 ] && return 0
@@ -62,7 +70,7 @@ if ! part_ok root; then
 	if debootstrap --variant=minbase --include=qemu-system-x86,busybox-static,kmod,coreutils \
 		trixie "$R" "$mirror" >"$C/debootstrap.log" 2>&1 && [ -x "$R/usr/bin/qemu-system-x86_64" ]; then
 		say "debootstrap done in $((SECONDS - t0)) s"
-		stamp root qemu-system-x86 busybox-static kmod coreutils libc6
+		stamp root -- qemu-system-x86 busybox-static kmod coreutils libc6
 	else
 		why=$(grep -m1 -E '^(E|W): ' "$C/debootstrap.log" || tail -1 "$C/debootstrap.log")
 		skip root "debootstrap of trixie from $mirror failed: ${why:-no log} ($C/debootstrap.log)"
@@ -71,7 +79,7 @@ if ! part_ok root; then
 		exit 1
 	fi
 else
-	echo "root ok $(tail -n +2 "$C/root.stamp" | paste -sd' ')"
+	say_ok root
 fi
 
 # fetch_debs PART PKG...: apt-get download inside the root into CACHE/PART-debs/ (apt of the root,
@@ -106,15 +114,13 @@ if ! part_ok linux; then
 		v=${img#linux-image-}
 		echo "$v" >"$C/linux.version"
 		if [ -f "$R/boot/vmlinuz-$v" ] && [ -d "$R/usr/lib/modules/$v" ]; then
-			{ echo "recipe $RECIPE"; for d in "$C"/linux-debs/*.deb; do dpkg-deb -W --showformat='${Package}=${Version}\n' "$d"; done; } >"$C/linux.stamp"
-			rm -f "$C/linux.skip"
-			echo "linux ok $(tail -n +2 "$C/linux.stamp")"
+			stamp linux "$C"/linux-debs/*.deb
 		else
 			skip linux "$img unpacked without /boot/vmlinuz-$v and its modules"
 		fi
 	fi
 else
-	echo "linux ok $(tail -n +2 "$C/linux.stamp" | paste -sd' ')"
+	say_ok linux
 fi
 
 # ---- xen: the hypervisor unpacked, the toolstack installed (dom0's userland for the domU) ----
@@ -129,15 +135,12 @@ if ! part_ok xen; then
 	else
 		dpkg-deb -x "$C"/xen-debs/xen-hypervisor-4.20-amd64_*.deb "$R"
 		if [ -f "$R/boot/xen-4.20-amd64.gz" ] && [ -x "$R/usr/lib/xen-4.20/bin/xl" ]; then
-			{ echo "recipe $RECIPE"; dpkg-deb -W --showformat='${Package}=${Version}\n' "$C"/xen-debs/xen-hypervisor-4.20-amd64_*.deb
-			  chroot "$R" dpkg-query -W -f='${Package}=${Version}\n' xen-utils-4.20 xenstore-utils; } >"$C/xen.stamp"
-			rm -f "$C/xen.skip"
-			echo "xen ok $(tail -n +2 "$C/xen.stamp" | paste -sd' ')"
+			stamp xen "$C"/xen-debs/xen-hypervisor-4.20-amd64_*.deb -- xen-utils-4.20 xenstore-utils
 		else
 			skip xen "the Xen 4.20 packages unpacked without /boot/xen-4.20-amd64.gz or xl"
 		fi
 	fi
 else
-	echo "xen ok $(tail -n +2 "$C/xen.stamp" | paste -sd' ')"
+	say_ok xen
 fi
 part_ok root && part_ok linux && part_ok xen

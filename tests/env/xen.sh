@@ -97,23 +97,13 @@ host)
 	R=/ XV=4.17
 	xstamp="$(ver xen-hypervisor-4.17-amd64)"
 	if [ "$MODE" = domu ]; then
-		K=$(dpkg-query -W -f='${Depends}' linux-image-amd64 | grep -o 'linux-image-[0-9][^ ,]*' | head -1)
-		K=${K#linux-image-}
-		[ -f "/boot/vmlinuz-$K" ] && [ -d "/lib/modules/$K" ] || die "kernel $K is not installed"
+		K=$(host_kernel) || die "no host kernel for dom0"
 		dstamp="$(ver "linux-image-$K" xen-utils-4.17 xenstore-utils busybox-static libc6 libgcc-s1)"
 	fi
 	;;
 trixie)
-	TRIXIE=${TRIXIE:-$top/build/trixie}
 	# Fetched once; a part that cannot be fetched is this run's skip, with the reason.
-	"$top/tests/env/trixie.sh" "$TRIXIE" >"$OUT/trixie.txt" 2>&1 || true
-	for p in root xen $([ "$MODE" = domu ] && echo linux); do
-		grep -q "^$p ok" "$OUT/trixie.txt" && continue
-		{ sed -n "s/^$p skip /$p: /p" "$OUT/trixie.txt" | grep . || echo "$p: not fetched (see $OUT/trixie.txt)"; } | head -1 >"$OUT/skip.txt"
-		echo "xen.sh: no Xen 4.20 environment: $(cat "$OUT/skip.txt")" >&2
-		exit 5
-	done
-	[ "$(id -u)" = 0 ] || { echo "building dom0 from the trixie root needs root (chroot)" >"$OUT/skip.txt"; cat "$OUT/skip.txt" >&2; exit 5; }
+	trixie_need "$OUT" "xen.sh: no Xen 4.20 environment" root xen $([ "$MODE" = domu ] && echo linux) || exit 5
 	R=$TRIXIE/root XV=4.20
 	xstamp=$(grep = "$TRIXIE/xen.stamp" | paste -sd' ')
 	if [ "$MODE" = domu ]; then
