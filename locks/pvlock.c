@@ -177,13 +177,17 @@ static void off_plans(const struct pv_choice *c, struct patch_plan out[PATCH_NR_
 			out[k].how = PATCH_HOW_CALL;
 }
 
-/* Rewrite every site of `kind` to `plan`, live. Returns the sites whose bytes changed. */
-static unsigned switch_kind(enum patch_kind kind, const struct patch_plan *plan)
+/*
+ * Rewrite every site of `kind` to `plan`, live, after pointing what a call of
+ * the kind's stub jumps to (pv_ops) at `stub`, or at the plan's target if
+ * `stub` is NULL. Returns the sites whose bytes changed.
+ */
+static unsigned switch_kind(enum patch_kind kind, const struct patch_plan *plan, void *stub)
 {
 	const struct patch_site *first = patch_table.sites, *last = first + patch_table.count;
 	unsigned n = 0;
 
-	pv_ops[kind] = plan->target;
+	pv_ops[kind] = stub ? stub : plan->target;
 	for (const struct patch_site *s = first; s < last; s++) {
 		u8 want[PATCH_SITE_LEN], *at = patch_site_addr(s);
 		bool fell_back;
@@ -191,7 +195,8 @@ static unsigned switch_kind(enum patch_kind kind, const struct patch_plan *plan)
 			continue;
 		if (!patch_build(at, PATCH_SITE_LEN, plan, want, &fell_back))
 			patch_original_bytes(at, kind, want); /* KEEP: the call of the stub */
-		n += patch_live_write(at, 0, want) == PATCH_LIVE_WROTE; /* it writes only what differs */
+		enum patch_live_result r = patch_live_write(at, 0, want);
+		n += r == PATCH_LIVE_WROTE || r == PATCH_LIVE_REWROTE; /* it writes only what differs */
 	}
 	return n;
 }
@@ -206,17 +211,17 @@ void pv_switch(const struct pv_choice *c, bool on, struct pv_switch_stats *st)
 	if (on) {
 		for (unsigned k = 0; k < PATCH_NR_KINDS; k++)
 			plans[k] = c->plans[k];
-		st->sites += switch_kind(PATCH_UNLOCK_KICK, &plans[PATCH_UNLOCK_KICK]); /* pml:X5 */
-		st->sites += switch_kind(PATCH_RELEASE, &plans[PATCH_RELEASE]); /* the unlock that calls it pml:X8 */
+		st->sites += switch_kind(PATCH_UNLOCK_KICK, &plans[PATCH_UNLOCK_KICK], 0); /* pml:X5 */
+		st->sites += switch_kind(PATCH_RELEASE, &plans[PATCH_RELEASE], 0); /* the unlock that calls it pml:X8 */
 		__atomic_store_n(&ticket_no_block, false, __ATOMIC_SEQ_CST);          /* pml:X6 */
-		st->sites += switch_kind(PATCH_VCPU_IS_PREEMPTED, &plans[PATCH_VCPU_IS_PREEMPTED]);
-		st->sites += switch_kind(PATCH_LOCK_SPINNING, &plans[PATCH_LOCK_SPINNING]);
+		st->sites += switch_kind(PATCH_VCPU_IS_PREEMPTED, &plans[PATCH_VCPU_IS_PREEMPTED], 0);
+		st->sites += switch_kind(PATCH_LOCK_SPINNING, &plans[PATCH_LOCK_SPINNING], 0);
 	} else {
 		off_plans(c, plans);
 		/* 0: no vCPU blocks from now on (see ticket.c), or the drain below sees it inside. */
 		__atomic_store_n(&ticket_no_block, true, __ATOMIC_SEQ_CST); /* pml:X1 */
-		st->sites += switch_kind(PATCH_LOCK_SPINNING, &plans[PATCH_LOCK_SPINNING]); /* 1 */
-		st->sites += switch_kind(PATCH_VCPU_IS_PREEMPTED, &plans[PATCH_VCPU_IS_PREEMPTED]);
+		st->sites += switch_kind(PATCH_LOCK_SPINNING, &plans[PATCH_LOCK_SPINNING], 0); /* 1 */
+		st->sites += switch_kind(PATCH_VCPU_IS_PREEMPTED, &plans[PATCH_VCPU_IS_PREEMPTED], 0);
 		/* 2: after 0 and the syncs of 1, nobody blocks; drain those inside. pml:X2 */
 		for (unsigned i = 0; i < cpus_online; i++) {
 			if (i == self)
@@ -233,8 +238,24 @@ void pv_switch(const struct pv_choice *c, bool on, struct pv_switch_stats *st)
 				x86_pause();
 			}
 		}
-		st->sites += switch_kind(PATCH_RELEASE, &plans[PATCH_RELEASE]); /* 3: no new unlock tests SF pml:X7 */
-		st->sites += switch_kind(PATCH_UNLOCK_KICK, &plans[PATCH_UNLOCK_KICK]); /* pml:X3 */
+		/*
+		 * 3: no new unlock tests SF. pml:X7 The sites become native, but what a
+		 * call of the release stub jumps to (pv_ops: a patch=lazy site no run
+		 * has resolved yet) stays the backend's ticket_release_pv, right in both
+		 * states. Were it the native release, three instructions, one unlock
+		 * could span two switches and lose a wake-up:
+		 *   1. U calls an unresolved release site during this switch, enters the
+		 *      native release through the stub, loads head h, and its vCPU is
+		 *      descheduled there;
+		 *   2. every sync of this switch and of the next one back on is answered
+		 *      by an interrupt at that same instruction boundary (a sync proves U
+		 *      serialised, not that it left the function);
+		 *   3. back on, W with ticket h+2 sets SF, sees h, and blocks;
+		 *   4. U stores h+2 without looking at SF: nobody kicks W.
+		 * (Found by a review; no run showed it: step 1 must recur at each sync.)
+		 */
+		st->sites += switch_kind(PATCH_RELEASE, &plans[PATCH_RELEASE], c->plans[PATCH_RELEASE].target);
+		st->sites += switch_kind(PATCH_UNLOCK_KICK, &plans[PATCH_UNLOCK_KICK], 0); /* pml:X3 */
 	}
 	st->cycles = x86_rdtsc() - t0;
 }

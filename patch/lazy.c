@@ -3,7 +3,7 @@
 #include "patch.h"
 #include "../arch/arch.h"
 
-unsigned patch_lazy_resolved, patch_lazy_calls;
+unsigned patch_lazy_resolved, patch_lazy_calls, patch_lazy_overwrites;
 static struct patch_plan lazy_plans[PATCH_NR_KINDS];
 
 /*
@@ -52,6 +52,12 @@ _Static_assert(PATCH_NR_KINDS == 4, "one lazy entry per kind");
  * and returns to S, which runs whatever S holds now. Only a caller whose site
  * holds neither the call of this stub nor anything a writer put there could
  * not be a site: OTHER at an address no live write ever touched is a panic.
+ * And a resolver never writes over a live write (REWROTE): nothing ever puts
+ * the call of the stub back (patch=off, the only choice that keeps it, allows
+ * no switching), so a site that still holds it was never written live. One
+ * that happened anyway is counted (patch_lazy_overwrites) and fails the run:
+ * with the compare of the old code, a resolver that waited for the lock while
+ * a switch made S native wrote its PV call over it.
  */
 void patch_lazy_resolve(unsigned long kind, u8 *site)
 {
@@ -64,8 +70,11 @@ void patch_lazy_resolve(unsigned long kind, u8 *site)
 	patch_live_slow(); /* inject=slow-patch: widen the window between step 1 and the look at S */
 	patch_original_bytes(site, (enum patch_kind)kind, orig);
 	enum patch_live_result r = patch_live_write(site, orig, want);
-	if (r == PATCH_LIVE_WROTE)
+	if (r == PATCH_LIVE_WROTE || r == PATCH_LIVE_REWROTE)
 		__atomic_fetch_add(&patch_lazy_resolved, 1, __ATOMIC_RELAXED);
+	/* Written over what a live write put there: the expect check failed to stop it. */
+	if (r == PATCH_LIVE_REWROTE)
+		__atomic_fetch_add(&patch_lazy_overwrites, 1, __ATOMIC_RELAXED);
 	else if (r == PATCH_LIVE_OTHER && !patch_live_written(site))
 		panic("patch: lazy: %s was reached from %p, which is not a call of it: not a patch site",
 		      patch_kind_name((enum patch_kind)kind), site);

@@ -184,6 +184,8 @@ enum patch_live_result patch_live_write(u8 *site, const u8 *expect, const u8 new
 	else if (expect && !patch_same(cur, expect, PATCH_SITE_LEN))
 		res = PATCH_LIVE_OTHER;
 	else {
+		if (live_known((u64)(uintptr_t)site))
+			res = PATCH_LIVE_REWROTE;
 		live_remember((u64)(uintptr_t)site);
 		inflight_set((u64)(uintptr_t)site, new);
 		paging_write_text(site, &int3, 1);                          /* 1 */

@@ -168,13 +168,16 @@ bool patch_emulate(const uint8_t insn[PATCH_SITE_LEN], uint64_t site, struct pat
  *   PATCH_LIVE_OTHER  expect (MAY be NULL: any bytes) was given and the site
  *                     held neither it nor `new`: nothing written (another
  *                     writer got there first with other bytes);
- *   PATCH_LIVE_WROTE  the site held `expect` (or anything, if NULL): rewritten.
+ *   PATCH_LIVE_WROTE  the site held `expect` (or anything, if NULL): rewritten;
+ *   PATCH_LIVE_REWROTE the same, at an address a live write had written
+ *                     before (a live switch does that all the time; a lazy
+ *                     resolver never may: see lazy.c).
  * The #BP handler claims an int3 at any address ever written here (see
  * live.c for why the byte in memory cannot decide). Counts the CPUs sent on
  * at the site in flight (bp_hits) and those sent back to run an address again
  * (stale_hits).
  */
-enum patch_live_result { PATCH_LIVE_WROTE, PATCH_LIVE_HELD, PATCH_LIVE_OTHER };
+enum patch_live_result { PATCH_LIVE_WROTE, PATCH_LIVE_REWROTE, PATCH_LIVE_HELD, PATCH_LIVE_OTHER };
 enum patch_live_result patch_live_write(uint8_t *site, const uint8_t *expect, const uint8_t new[PATCH_SITE_LEN]);
 extern uint64_t patch_live_bp_hits, patch_live_stale_hits;
 /* Has patch_live_write() ever written int3 at site? (Lock-free: the #BP handler's test.) */
@@ -197,6 +200,8 @@ void patch_live_slow(void);
  */
 void patch_lazy_start(const struct patch_plan plans[PATCH_NR_KINDS]);
 extern unsigned patch_lazy_resolved, patch_lazy_calls;
+/* Resolver writes over a site a live write had changed: a lost switch; must stay 0. */
+extern unsigned patch_lazy_overwrites;
 
 /*
  * Kernel only (patch/table.c): re-read every site of patch_table and compare
