@@ -182,11 +182,12 @@ void smp_sync_cores(void)
 		if (i == self)
 			continue;
 		while ((s32)(__atomic_load_n(&sync_ack[i], __ATOMIC_ACQUIRE) - g) < 0) {
-			if (x86_rdtsc() - t0 > limit && !grace) {
+			u64 now = x86_rdtsc(); /* one read: a second could see the limit the first did not */
+			if (now - t0 > limit && !grace) {
 				kprintf("# smp: sync %u: cpu %u has not answered in 10 s; 10 s more\n", g, i);
 				grace = true;
 				t0 = x86_rdtsc();
-			} else if (x86_rdtsc() - t0 > limit) {
+			} else if (now - t0 > limit) {
 				for (unsigned j = 0; j < n; j++)
 					if (j != self && (s32)(sync_ack[j] - g) < 0)
 						kprintf("# smp: sync %u: cpu %u has not answered (its last: %u)\n", g, j,

@@ -241,9 +241,11 @@ void pv_switch(const struct pv_choice *c, bool on, struct pv_switch_stats *st)
 		/*
 		 * 3: no new unlock tests SF. pml:X7 The sites become native, but what a
 		 * call of the release stub jumps to (pv_ops: a patch=lazy site no run
-		 * has resolved yet) stays the backend's ticket_release_pv, right in both
-		 * states. Were it the native release, three instructions, one unlock
-		 * could span two switches and lose a wake-up:
+		 * has resolved yet) stays the chosen backend's: ticket_release_pv for a
+		 * backend that blocks, right in both states (the native backend's release
+		 * is native anyway: nothing blocks there). Were it the native release,
+		 * three instructions, one unlock could span two switches and lose a
+		 * wake-up:
 		 *   1. U calls an unresolved release site during this switch, enters the
 		 *      native release through the stub, loads head h, and its vCPU is
 		 *      descheduled there;
