@@ -40,7 +40,7 @@ fp() { # fp VARIANT LOCKWORD KEY
 where() { # where ENV: the physical CPUs the vCPUs share
 	case $1 in
 	native) echo "QEMU TCG (MTTCG), one host thread per vCPU on this machine's $(nproc) cores" ;;
-	xen) echo "PVH domU of Xen 4.17 with 2 pCPUs (itself under QEMU TCG), dom0 sharing them" ;;
+	xen) echo "PVH domU of Xen 4.17 with 2 pCPUs (itself under QEMU TCG, both pCPUs on one host thread), dom0 sharing them" ;;
 	kvm) echo "Linux KVM L2 guest on an L1 with 1 vCPU (nested under QEMU TCG): N vCPUs on 1 CPU" ;;
 	esac
 }
