@@ -12,6 +12,7 @@
 #   make verify     SPIN model of the lock's slow path, for Xen and KVM, and its mutants
 #   make bench      PV vs native spinning vs test-and-set under overcommit, the hooks' fast-path
 #                   cost, boot figures: build/bench/, tests/bench/BENCHMARKS.md (QUICK=1: < 10 min)
+#   make bench-compare A=run1/points.jsonl B=run2/points.jsonl   two bench runs, point by point
 #   make soak       the stress for 10^8 acquisitions in native TCG, Xen domU and nested KVM
 #                   (SOAK_ACQ=, SOAK_SMP=, SOAK_ARGS=: see tests/soak.sh)
 #   make conform    the conformance suite (suite=conform) in every environment, each verdict
@@ -65,7 +66,7 @@ SAN_CFLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitiz
 HOST_TESTS  := test_ticket test_patch test_start_info
 HOST_BINS   := $(addprefix $(BUILD)/host/,$(HOST_TESTS))
 
-.PHONY: all run run-env run-xen run-kvm test debug host-tests deps clean fuzz verify soak bench conform
+.PHONY: all run run-env run-xen run-kvm test debug host-tests deps clean fuzz verify soak bench bench-compare conform
 all: $(BUILD)/pvtick.elf
 
 # Missing Debian packages: installed when root, else the exact apt-get line (tests/deps.sh).
@@ -194,6 +195,10 @@ $(BUILD)/bench/fastpath-nohooks: tests/bench/fastpath.c locks/ticket.c patch/pat
 bench: $(BUILD)/pvtick.elf $(BENCH_BINS)
 	$(Q)tests/deps.sh run
 	$(Q)QUICK=$(QUICK) tests/bench.sh
+
+# Two bench runs point by point: do the intervals overlap, do the verdicts agree.
+bench-compare:
+	$(Q)tests/bench/compare.sh "$(A)" "$(B)"
 
 # The lock soak (10^8 acquisitions per environment), then race hunting for live and lazy patching.
 soak: $(BUILD)/pvtick.elf

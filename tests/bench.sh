@@ -5,31 +5,33 @@
 # object per point), build/bench/throughput.png and build/bench/BENCHMARKS.md, then copies all three
 # to tests/bench/. Ends with "N passed, N failed" (a point whose guest run failed counts
 # as failed; so does a missing environment, which is named).
-# env: QUICK=1     3 repetitions of 300 ms runs, without the unpatched mode (about 10 minutes
-#                  here); default 5 of 3000 ms, every mode
+# env: QUICK=1     5 repetitions of 300 ms runs, without the unpatched mode; default 5 of
+#                  3000 ms, every mode
 #      BENCH_ENVS  "native xen kvm"; BENCH_VCPUS "1 2 4 8";
-#      BENCH_MODES "pv pvpreempt spin unpatched tas" (QUICK: "pv pvpreempt spin tas")
+#      BENCH_MODES "pv pvpreempt spin spin2 unpatched tas" (QUICK: "pv pvpreempt spin spin2 tas");
+#                  spin2 is spin under a second label, the A/A control: its ratio to spin at a
+#                  point is that point's noise floor
 #      BENCH_REPS, BENCH_MS  override the repetitions and the run length
 #      BENCH_ARGS  more guest options for every run (default none: stress.cs=20, spin_threshold=2048)
 #
 # The method. Each point is one boot of pvtick whose stress runs for BENCH_MS milliseconds of the
 # BSP's TSC (stress.ms) and counts acquisitions; the guest's own TSC is the only clock. The modes
 # at a point are interleaved (rep 1: pv spin unpatched tas at 1 vCPU, at 2, ...; then rep 2), so
-# a burst of load on this shared machine hits every mode alike; each figure is the median over
-# the repetitions, and each ratio is a median divided by the native-spinning median at the same
-# environment and vCPU count.
+# a burst of load on this shared machine hits every mode alike. tests/bench/stats.awk gives each
+# figure as a median with its interval, and each ratio to spin, paired by repetition, with its
+# 95% interval and a verdict against the A/A control's interval.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh" # sets top (the repository) and here (tests/)
 cd "$top" || exit 1
 ELF=${ELF:-build/pvtick.elf}
-if [ "${QUICK:-0}" = 1 ]; then reps=3 ms=300 modes="pv pvpreempt spin tas"; else reps=5 ms=3000 modes="pv pvpreempt spin unpatched tas"; fi
+if [ "${QUICK:-0}" = 1 ]; then reps=5 ms=300 modes="pv pvpreempt spin spin2 tas"; else reps=5 ms=3000 modes="pv pvpreempt spin spin2 unpatched tas"; fi
 reps=${BENCH_REPS:-$reps} ms=${BENCH_MS:-$ms}
 envs=${BENCH_ENVS:-native xen kvm}
 vcpus_list=${BENCH_VCPUS:-1 2 4 8}
 modes=${BENCH_MODES:-$modes}
 extra=${BENCH_ARGS:-}
 [[ $reps =~ ^[1-9][0-9]*$ && $ms =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: BENCH_REPS and BENCH_MS are positive numbers" >&2; exit 2; }
-[ "$reps" -ge 3 ] || echo "# bench: BENCH_REPS=$reps: fewer than 3 repetitions, medians are weak" >&2
+[ "$reps" -ge 5 ] || echo "# bench: BENCH_REPS=$reps: fewer than 5 repetitions, the intervals are wide" >&2
 "$here/deps.sh" bench || exit 2
 out=build/bench
 rm -rf "$out/runs" && mkdir -p "$out/runs"
@@ -44,9 +46,10 @@ mode_args() { # mode_args MODE: the guest options of a lock mode
 	pv) echo "pvlock=auto preempt=off" ;;      # the backend's hooks, patched to direct calls
 	pvpreempt) echo "pvlock=auto preempt=auto" ;; # the same, and vcpu_is_preempted from the hypervisor
 	spin) echo "pvlock=off" ;;                 # native ticket spinning: sites patched to NOPs
+	spin2) echo "pvlock=off" ;;                # spin again under a second label: the A/A control
 	unpatched) echo "patch=off preempt=off" ;; # the backend's hooks, through the indirect calls
 	tas) echo "pvlock=off stress.lock=tas" ;;  # test-and-set with backoff, no hooks
-	*) echo "bench.sh: unknown mode '$1' (pv pvpreempt spin unpatched tas)" >&2; exit 2 ;;
+	*) echo "bench.sh: unknown mode '$1' (pv pvpreempt spin spin2 unpatched tas)" >&2; exit 2 ;;
 	esac
 }
 for m in $modes; do mode_args "$m" >/dev/null || exit 2; done

@@ -60,6 +60,7 @@ for bin in build/host/test_* build/host/san-test_* build/host/tsan-test_*; do
 	suite "host/$(basename "$bin")" 120 "$bin"
 done
 suite fuzz 600 tests/fuzz.sh
+suite bench-stats 60 tests/bench/test-stats.sh # make bench's intervals and verdicts, on points worked out by hand
 suite verify 1200 tests/verify.sh
 
 # ---- the image ----
