@@ -98,10 +98,17 @@ int ticket_preempted_next(struct ticketlock *lock, uint16_t next);
 /*
  * For backends, around the wake mechanism, so that every backend counts the
  * same way. ticket_kick_mark(cpu): unlock_kick found `cpu` waiting; call it just
- * before the kick (marks the slot kicked, stamps the TSC, counts kicks_sent).
- * ticket_woken(): lock_spinning's block returned; counts kicks_received (and
- * records the kick-to-wake latency) or spurious_wakeups.
+ * before the kick (marks the slot kicked, counts kicks_sent, and with
+ * ticket_latency_on stamps the TSC). ticket_woken(): lock_spinning's block
+ * returned; counts kicks_received (and with ticket_latency_on records the
+ * kick-to-wake latency) or spurious_wakeups.
+ * ticket_latency_on (false unless the environment sets it before the lock is
+ * used): each stamp is an RDTSC, a VM exit where the hypervisor emulates the
+ * TSC (Xen's default here), on the very path a throughput run measures; so a
+ * run measures throughput or latency, not both. Every TSC read on that path,
+ * a backend's included, is counted in ticket_stats[].path_tsc_reads.
  */
+extern bool ticket_latency_on;
 void ticket_kick_mark(int cpu);
 void ticket_woken(void);
 

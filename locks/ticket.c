@@ -232,6 +232,7 @@ int ticket_wait_find(struct ticketlock *lock, uint16_t next)
 
 /* ---- kicks, wake-ups and their latency, the same for every backend ---- */
 struct ticket_latency ticket_latency[TICKET_MAX_CPUS];
+bool ticket_latency_on;
 int64_t ticket_tsc_skew[TICKET_MAX_CPUS];
 
 static unsigned latency_bucket(uint64_t v)
@@ -258,7 +259,10 @@ void ticket_kick_mark(int cpu)
 	unsigned self = ticket_self();
 
 	w->kicker = self;
-	w->kick_tsc = __builtin_ia32_rdtsc();
+	if (ticket_latency_on) {
+		w->kick_tsc = __builtin_ia32_rdtsc();
+		ticket_stats[self].path_tsc_reads++;
+	}
 	/* Release: the woken vCPU that sees kicked also sees kicker and kick_tsc. */
 	__atomic_store_n(&w->kicked, 1, __ATOMIC_RELEASE);
 	ticket_stats[self].kicks_sent++;
@@ -273,8 +277,11 @@ void ticket_woken(void)
 		ticket_stats[self].spurious_wakeups++;
 		return;
 	}
-	uint64_t now = __builtin_ia32_rdtsc();
 	ticket_stats[self].kicks_received++;
+	if (!ticket_latency_on)
+		return;
+	uint64_t now = __builtin_ia32_rdtsc();
+	ticket_stats[self].path_tsc_reads++;
 	/* Both stamps on vCPU 0's clock: subtract each vCPU's skew. */
 	int64_t d = (int64_t)(now - w->kick_tsc) - ticket_tsc_skew[self] + ticket_tsc_skew[w->kicker];
 	struct ticket_latency *l = &ticket_latency[self];

@@ -8,9 +8,11 @@
 # env: QUICK=1     5 repetitions of 300 ms runs, without the unpatched mode; default 5 of
 #                  3000 ms, every mode
 #      BENCH_ENVS  "native xen kvm"; BENCH_VCPUS "1 2 4 8";
-#      BENCH_MODES "pv pvpreempt spin spin2 unpatched tas" (QUICK: "pv pvpreempt spin spin2 tas");
-#                  spin2 is spin under a second label, the A/A control: its ratio to spin at a
-#                  point is that point's noise floor
+#      BENCH_MODES "pv pvpreempt spin spin2 unpatched tas pvlat" (QUICK: "pv pvpreempt spin spin2
+#                  tas"); spin2 is spin under a second label, the A/A control: its ratio to spin
+#                  at a point is that point's noise floor; pvlat is pv with stress.latency=on,
+#                  the only mode that reads the TSC on the kick and wake path (the latency run;
+#                  a throughput mode that did is a failed point)
 #      BENCH_REPS, BENCH_MS  override the repetitions and the run length
 #      BENCH_ARGS  more guest options for every run (default none: stress.cs=20, spin_threshold=2048)
 #
@@ -24,7 +26,7 @@ set -uo pipefail
 . "$(dirname "$0")/lib.sh" # sets top (the repository) and here (tests/)
 cd "$top" || exit 1
 ELF=${ELF:-build/pvtick.elf}
-if [ "${QUICK:-0}" = 1 ]; then reps=5 ms=300 modes="pv pvpreempt spin spin2 tas"; else reps=5 ms=3000 modes="pv pvpreempt spin spin2 unpatched tas"; fi
+if [ "${QUICK:-0}" = 1 ]; then reps=5 ms=300 modes="pv pvpreempt spin spin2 tas"; else reps=5 ms=3000 modes="pv pvpreempt spin spin2 unpatched tas pvlat"; fi
 reps=${BENCH_REPS:-$reps} ms=${BENCH_MS:-$ms}
 envs=${BENCH_ENVS:-native xen kvm}
 vcpus_list=${BENCH_VCPUS:-1 2 4 8}
@@ -49,7 +51,8 @@ mode_args() { # mode_args MODE: the guest options of a lock mode
 	spin2) echo "pvlock=off" ;;                # spin again under a second label: the A/A control
 	unpatched) echo "patch=off preempt=off" ;; # the backend's hooks, through the indirect calls
 	tas) echo "pvlock=off stress.lock=tas" ;;  # test-and-set with backoff, no hooks
-	*) echo "bench.sh: unknown mode '$1' (pv pvpreempt spin spin2 unpatched tas)" >&2; exit 2 ;;
+	pvlat) echo "pvlock=auto preempt=off stress.latency=on" ;; # pv, timing each kick-to-wake: latency only
+	*) echo "bench.sh: unknown mode '$1' (pv pvpreempt spin spin2 unpatched tas pvlat)" >&2; exit 2 ;;
 	esac
 }
 for m in $modes; do mode_args "$m" >/dev/null || exit 2; done
@@ -70,13 +73,18 @@ point() {
 	handoffs=$(sed -n 's/^# slowpath: .* handoffs_preempted=\([0-9]*\) .*/\1/p' "$log" | head -1)
 	unknown=$(sed -n 's/^# slowpath: .* holder_unknown=\([0-9]*\) .*/\1/p' "$log" | head -1)
 	firstwait=$(sed -n 's/^# stress: first wait: .* took \([0-9]*\) TSC cycles$/\1/p' "$log" | head -1)
+	tscreads=$(sed -n 's/^# latency: \([0-9]*\) TSC reads on the kick and wake path$/\1/p' "$log" | head -1)
 	# "# latency: kick-to-wake TSC cycles n=N median=C p99=C (M/P ns) clamped=K; ..."
 	lat=$(sed -n 's/^# latency: kick-to-wake TSC cycles n=\([0-9]*\) median=[0-9]* p99=[0-9]* (\([0-9]*\)\/\([0-9]*\) ns) clamped=\([0-9]*\);.*/\1 \2 \3 \4/p' "$log" | head -1)
 	[ -n "$lat" ] || lat="0 null null 0"
 	# "# boot: C TSC cycles from the PVH entry to all vCPUs up (patching: P)"
 	read -r boot patch < <(sed -n 's/^# boot: \([0-9]*\) TSC cycles from the PVH entry to all vCPUs up (patching: \([0-9]*\))$/\1 \2/p' "$log" | head -1)
 	read -r lat_n lat_med lat_p99 lat_clamped <<<"$lat"
-	if ! ktap_verdict "$log" || [ -z "$tput" ] || [ -z "$total" ]; then
+	if [ "$mode" != pvlat ] && [ "${tscreads:-0}" != 0 ]; then
+		ok=false why="a throughput run read the TSC $tscreads times on the kick and wake path: $log"
+		failed=$((failed + 1))
+		echo "not ok $n $env $mode vcpus=$v rep=$rep # $why"
+	elif ! ktap_verdict "$log" || [ -z "$tput" ] || [ -z "$total" ]; then
 		ok=false why="the guest run did not pass: $log"
 		failed=$((failed + 1))
 		echo "not ok $n $env $mode vcpus=$v rep=$rep # $why"
@@ -85,9 +93,9 @@ point() {
 		passed=$((passed + 1))
 		echo "ok $n $env $mode vcpus=$v rep=$rep: $tput acq/s, min/max $mn/$mx, slow $slowacq/$total, kicks $kicks, early entries ${early:-?}, kick-to-wake median ${lat_med} ns p99 ${lat_p99} ns (n=$lat_n)"
 	fi
-	printf '{"env":"%s","mode":"%s","vcpus":%s,"rep":%s,"ok":%s,"ms":%s,"acq_per_s":%s,"total":%s,"min_acq":%s,"max_acq":%s,"slow_acquisitions":%s,"kicks":%s,"early_entries":%s,"holder_unknown":%s,"handoffs_preempted":%s,"contended":%s,"first_wait_cycles":%s,"lat_n":%s,"lat_median_ns":%s,"lat_p99_ns":%s,"lat_clamped":%s,"boot_cycles":%s,"patch_cycles":%s,"log":"%s"}\n' \
+	printf '{"env":"%s","mode":"%s","vcpus":%s,"rep":%s,"ok":%s,"ms":%s,"acq_per_s":%s,"total":%s,"min_acq":%s,"max_acq":%s,"slow_acquisitions":%s,"kicks":%s,"early_entries":%s,"holder_unknown":%s,"handoffs_preempted":%s,"contended":%s,"first_wait_cycles":%s,"path_tsc_reads":%s,"lat_n":%s,"lat_median_ns":%s,"lat_p99_ns":%s,"lat_clamped":%s,"boot_cycles":%s,"patch_cycles":%s,"log":"%s"}\n' \
 		"$env" "$mode" "$v" "$rep" "$ok" "$ms" "${tput:-null}" "${total:-null}" "${mn:-null}" "${mx:-null}" \
-		"${slowacq:-null}" "${kicks:-null}" "${early:-null}" "${unknown:-null}" "${handoffs:-null}" "${contended:-null}" "${firstwait:-null}" "$lat_n" "$lat_med" "$lat_p99" "$lat_clamped" "${boot:-null}" \
+		"${slowacq:-null}" "${kicks:-null}" "${early:-null}" "${unknown:-null}" "${handoffs:-null}" "${contended:-null}" "${firstwait:-null}" "${tscreads:-null}" "$lat_n" "$lat_med" "$lat_p99" "$lat_clamped" "${boot:-null}" \
 		"${patch:-null}" "$log" >>"$jsonl"
 }
 

@@ -326,7 +326,8 @@ for mode in dom0 domu; do
 			'^# pv: backend=xen reason=SCHEDOP_poll sites=[1-9][0-9]* patched=call preempt=xen-runstate$' "$SITE_CALL" \
 			"^# preempt: vcpu_is_preempted reads xen-runstate; $v vCPU record\\(s\\) live, 0 not; the BSP reads itself as running$" \
 			"$SITE_PREEMPT_CALL" "$SITE_RELEASE_CALL" '^ok 9 vcpu_preempt_info$' \
-			"^# smp: $v of $v CPU" "^# stress: total=$t expected=$t counter=$t violations=0\$"
+			"^# smp: $v of $v CPU" "^# stress: total=$t expected=$t counter=$t violations=0\$" \
+			'^# latency: 0 TSC reads on the kick and wake path$'
 		# Native spinning with 4 vCPUs on 2 pCPUs hands the lock to descheduled vCPUs:
 		# a few acquisitions per second. Keep that run short.
 		it=$((v == 1 ? 300 : 50))
@@ -386,6 +387,7 @@ kvm-switch|4|host,kvm-pv-unhalt=on|pvlock=auto stress.iters=3000 stress.cs=2000 
 kvm-lazy|4|host,kvm-pv-unhalt=on|pvlock=auto patch=lazy stress.iters=3000 stress.cs=2000 spin_threshold=16
 kvm-drop-kick|4|host,kvm-pv-unhalt=on|pvlock=auto stress.iters=3000 stress.cs=2000 spin_threshold=16 inject=drop-kick watchdog=5
 kvm-late-flag|2|host,kvm-pv-unhalt=on|pvlock=auto stress.iters=3000 stress.cs=2000 spin_threshold=16 inject=late-flag watchdog=5
+kvm-latency|4|host,kvm-pv-unhalt=on|pvlock=auto stress.iters=3000 stress.cs=2000 spin_threshold=16 stress.latency=on
 EOF
 # kvm_run DIR CASEFILE [VAR=VALUE...]: one tests/env/kvm-nested.sh run (its L1 boots), results in
 # logs/DIR for kvm_case. Each case takes seconds; 120 s per L2 boot leaves room in an L1 boot's
@@ -425,7 +427,10 @@ kvm_case kvm-smp4-auto pass '^# pv: backend=kvm reason=PV_UNHALT sites=[1-9][0-9
 	"$SITE_PREEMPT_CALL" "$SITE_RELEASE_CALL" '^ok 9 vcpu_preempt_info$' \
 	'^# smp: 4 of 4 CPU' '^# stress: total=12000 expected=12000 counter=12000 violations=0$' \
 	'^# slowpath: .*slow_entries=[1-9][0-9]* .*kicks_sent=[1-9][0-9]* kicks_received=[1-9]' \
-	'^# stress: throughput=[1-9][0-9]* acq/s over [0-9]+ ms'
+	'^# stress: throughput=[1-9][0-9]* acq/s over [0-9]+ ms' '^# latency: 0 TSC reads on the kick and wake path$'
+# stress.latency=on: the kick-to-wake latency, and the TSC reads it costs on that path, counted.
+kvm_case kvm-latency pass '^# slowpath: .*kicks_sent=[1-9][0-9]* kicks_received=[1-9]' \
+	'^# latency: kick-to-wake TSC cycles n=[1-9][0-9]* ' '^# latency: [1-9][0-9]* TSC reads on the kick and wake path$'
 kvm_case kvm-smp4-off pass '^# pv: backend=native reason=pvlock=off ' '^# stress: total=200 expected=200 '
 kvm_case kvm-no-unhalt pass '^# pv: backend=native reason=kvm-without-PV_UNHALT ' '^# stress: total=200 expected=200 '
 kvm_case kvm-no-steal-time pass \
@@ -463,6 +468,7 @@ for mode in dom0 domu; do
 			'^# pv: backend=xen reason=SCHEDOP_poll sites=[1-9][0-9]* patched=call preempt=xen-runstate$' "$SITE_CALL" \
 			"$SITE_PREEMPT_CALL" "$SITE_RELEASE_CALL" '^ok 9 vcpu_preempt_info$' \
 			"^# smp: $v of $v CPU" "^# stress: total=$t expected=$t counter=$t violations=0\$" \
+			'^# latency: 0 TSC reads on the kick and wake path$' \
 			$([ $v = 4 ] && echo '^# slowpath: .*slow_entries=[1-9][0-9]* .*kicks_sent=[1-9][0-9]* kicks_received=[1-9]')
 	done
 done

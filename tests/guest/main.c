@@ -37,9 +37,11 @@ static const char *const suite_choices[] = { "stress", "conform", 0 };
 static const char *const lock_choices[] = { "ticket", "tas", 0 };
 static const char *const preempt_choices[] = { "auto", "off", 0 };
 static const char *const up_choices[] = { "auto", "off", 0 };
+static const char *const onoff_choices[] = { "off", "on", 0 };
 static u64 opt_pvlock = PVLOCK_AUTO, opt_patch = 0, opt_iters = 1000, opt_cs = 20,
 	   opt_threshold = 2048, opt_watchdog = 60, opt_inject = 0, opt_ms = 0, opt_lock = 0,
-	   opt_preempt = PREEMPT_AUTO, opt_up = 0, opt_switch = 0, opt_switches = 0, opt_suite = 0;
+	   opt_preempt = PREEMPT_AUTO, opt_up = 0, opt_switch = 0, opt_switches = 0, opt_suite = 0,
+	   opt_latency = 0;
 static struct cmdline_opt opts[] = {
 	{ "pvlock", &opt_pvlock, 0, 0, pvlock_choices, "auto|off", false },
 	{ "patch", &opt_patch, 0, 0, patch_choices, "on|off|lazy", false },
@@ -51,6 +53,7 @@ static struct cmdline_opt opts[] = {
 	{ "stress.lock", &opt_lock, 0, 0, lock_choices, "ticket|tas", false },
 	{ "stress.switch", &opt_switch, 0, 60000, 0, 0, false },
 	{ "stress.switches", &opt_switches, 0, 100000000, 0, 0, false },
+	{ "stress.latency", &opt_latency, 0, 0, onoff_choices, "off|on", false },
 	{ "spin_threshold", &opt_threshold, 1, 1u << 30, 0, 0, false },
 	{ "watchdog", &opt_watchdog, 1, 3600, 0, 0, false },
 	{ "inject", &opt_inject, 0, 0, inject_choices,
@@ -217,16 +220,17 @@ void __attribute__((noreturn)) boot_main(u32 start_info_pa)
 		ktap_fatal(KTAP_CMDLINE, "cmdline", cmd_e);
 	ticket_spin_threshold = (u32)opt_threshold;
 	ticket_inject_drop_kick = opt_inject == INJECT_DROP_KICK;
+	ticket_latency_on = opt_latency == 1;
 	ticket_inject_late_flag = opt_inject == INJECT_LATE_FLAG;
 	xen_inject_bad_hypercall = opt_inject == INJECT_BAD_HYPERCALL;
 	/* slow-patch: 1 ms inside each step of every live write, and in each lazy resolver before it looks. */
 	patch_live_delay_us = opt_inject == INJECT_SLOW_PATCH ? 1000 : 0;
 	tsc_inject_bad_leaf = opt_inject == INJECT_TSC_LEAF || opt_inject == INJECT_CONFORM;
 	kprintf("# cmdline: suite=%s pvlock=%s patch=%s preempt=%s up=%s stress.iters=%lu stress.cs=%lu stress.ms=%lu stress.lock=%s stress.switch=%lu "
-		"stress.switches=%lu spin_threshold=%lu watchdog=%lu inject=%s\n", suite_choices[opt_suite],
+		"stress.switches=%lu stress.latency=%s spin_threshold=%lu watchdog=%lu inject=%s\n", suite_choices[opt_suite],
 		pvlock_choices[opt_pvlock],
 		patch_choices[opt_patch], preempt_choices[opt_preempt], up_choices[opt_up], opt_iters, opt_cs, opt_ms, lock_choices[opt_lock], opt_switch,
-		opt_switches, opt_threshold, opt_watchdog, inject_choices[opt_inject]);
+		opt_switches, onoff_choices[opt_latency], opt_threshold, opt_watchdog, inject_choices[opt_inject]);
 	/* stress.switches ends a run early: only a time-limited run (stress.ms) has no fixed total. */
 	if (opt_inject == INJECT_CONFORM && !conform)
 		ktap_fatal(KTAP_CMDLINE, "cmdline", "cmdline: inject=conform needs suite=conform (it breaks the "
@@ -379,7 +383,14 @@ void __attribute__((noreturn)) boot_main(u32 start_info_pa)
 		sum.slow_entries, sum.slow_acquisitions, sum.unlock_slow, sum.blocks, sum.kicks_sent,
 		sum.kicks_received, sum.spurious_wakeups, sum.early_entries, sum.holder_unknown,
 		sum.handoffs_preempted, sum.preempt_kicks);
-	latency_report(online);
+	u64 tsc_reads = 0;
+	for (unsigned i = 0; i < online; i++)
+		tsc_reads += ticket_stats[i].path_tsc_reads;
+	if (ticket_latency_on)
+		latency_report(online);
+	else
+		kprintf("# latency: off (stress.latency=on measures it)\n");
+	kprintf("# latency: %lu TSC reads on the kick and wake path\n", tsc_reads);
 	kprintf("# stress: first wait: %u vCPU(s) waited; the longest first wait took %lu TSC cycles\n",
 		r.first_wait_n, r.first_wait_max);
 	if (sc.switch_ms) {
