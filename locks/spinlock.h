@@ -105,8 +105,11 @@ int ticket_preempted_next(struct ticketlock *lock, uint16_t next);
  * ticket_latency_on (false unless the environment sets it before the lock is
  * used): each stamp is an RDTSC, a VM exit where the hypervisor emulates the
  * TSC (Xen's default here), on the very path a throughput run measures; so a
- * run measures throughput or latency, not both. Every TSC read on that path,
- * a backend's included, is counted in ticket_stats[].path_tsc_reads.
+ * run measures throughput or latency, not both. The stamps' reads are counted
+ * in ticket_stats[].path_tsc_reads; that the hooks reach no other RDTSC, a
+ * backend's included, is checked on the image by make test. (Outside the
+ * hooks, ticket_lock_wait times each vCPU's first wait: two reads per vCPU
+ * per run.)
  */
 extern bool ticket_latency_on;
 void ticket_kick_mark(int cpu);

@@ -139,6 +139,33 @@ else
 	report FAIL "image: no hook is called from interrupt or trap context" "$log"
 fi
 
+# No TSC read on the kick and wake path, but the latency stamps that stress.latency=on turns on:
+# an RDTSC is a VM exit where the hypervisor emulates the TSC, on the path make bench measures.
+# The functions the backends' hooks reach by direct calls (error exits left out), from the
+# disassembly; those with an rdtsc must be only ticket_kick_mark and ticket_woken, whose reads are
+# gated and counted at run time ("# latency: N TSC reads on the kick and wake path").
+log=$logs/hooks-rdtsc.log
+objdump -d --no-show-raw-insn "$ELF" | awk '
+	/^[0-9a-f]+ <[^>]*>:$/ { fn = $2; gsub(/[<>:]/, "", fn); next }
+	fn != "" && $2 == "call" && match($0, /<[^>+]+>/) { print "call", fn, substr($0, RSTART + 1, RLENGTH - 2) }
+	fn != "" && $2 == "rdtsc" { print "rdtsc", fn }' |
+	awk -v roots="xen_lock_spinning xen_unlock_kick xen_vcpu_is_preempted kvm_lock_spinning kvm_unlock_kick kvm_vcpu_is_preempted ticket_release_pv ticket_announce_and_check" '
+	$1 == "call" { e[$2] = e[$2] " " $3 } $1 == "rdtsc" { t[$2] = 1 }
+	END {
+		split("panic kprintf ksnprintf machine_exit", x, " "); for (i in x) stop[x[i]] = 1
+		n = split(roots, st, " ")
+		while (n > 0) {
+			f = st[n--]; if (f in seen || f in stop) continue
+			seen[f] = 1; m = split(e[f], c, " "); for (i = 1; i <= m; i++) st[++n] = c[i]
+		}
+		for (f in seen) if (f in t) print f
+	}' | sort >"$log"
+if [ "$(paste -sd' ' "$log")" = "ticket_kick_mark ticket_woken" ]; then
+	report OK "image: no RDTSC reachable from the backends' hooks but the gated latency stamps"
+else
+	report FAIL "image: no RDTSC reachable from the backends' hooks but the gated latency stamps (found in: $(paste -sd' ' "$log"))" "$log"
+fi
+
 # ---- boot tests ----
 # judge NAME LOG WHY PATTERN...: WHY is "" if the run ended as expected; every PATTERN (grep -E)
 # must then be in LOG. Reports one KTAP line.

@@ -160,7 +160,8 @@ gnuplot "$plot" || { echo "report.sh: gnuplot failed on $plot" >&2; exit 1; }
 		echo "geometric mean of the per-repetition ratios (repetition r of a mode against repetition r of"
 		echo "spin, run next to it), with Student's t interval. **Verdict**: pays or costs only where the"
 		echo "ratio's interval lies wholly above or below the A/A interval at that point; else no measurable"
-		echo "difference; *short run*: a repetition there had fewer than 10^4 acquisitions."
+		echo "difference; *short run*: a repetition there had fewer than 10^4 acquisitions even after it was"
+	echo "run once more 4 times as long (each point's \`ms\` in points.jsonl says how long it ran)."
 		echo
 		echo "| vCPUs | mode | fairness min/max | slow-path share | kicks | kick-to-wake median | p99 | clamped |"
 		echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
