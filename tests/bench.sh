@@ -3,7 +3,7 @@
 # bench.sh: `make bench`: what PV spinlocks buy under vCPU overcommit, and what their hook sites cost
 # on bare metal, as ratios measured side by side in one run. Writes build/bench/points.jsonl (one
 # object per point), build/bench/throughput.png and build/bench/BENCHMARKS.md, then copies all three
-# to tests/bench/. Ends with "N passed, N failed" (a point whose guest run failed counts
+# to tests/bench/ (not when a BENCH_* setting below is given). Ends with "N passed, N failed" (a point whose guest run failed counts
 # as failed; so does a missing environment, which is named).
 # env: QUICK=1     5 repetitions of 300 ms runs, without the unpatched mode; default 5 of
 #                  3000 ms, every mode
