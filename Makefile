@@ -11,7 +11,7 @@
 #                   FUZZ_SECONDS=60: a minute each)
 #   make verify     SPIN model of the lock's slow path, for Xen and KVM, and its mutants
 #   make bench      PV vs native spinning vs test-and-set under overcommit, the hooks' fast-path
-#                   cost, boot figures: build/bench/, tests/bench/BENCHMARKS.md (QUICK=1: < 10 min)
+#                   cost, boot figures: build/bench/, tests/bench/BENCHMARKS.md (QUICK=1: 300 ms runs)
 #   make bench-compare A=run1/points.jsonl B=run2/points.jsonl   two bench runs, point by point
 #   make soak       the stress for 10^8 acquisitions in native TCG, Xen domU and nested KVM
 #                   (SOAK_ACQ=, SOAK_SMP=, SOAK_ARGS=: see tests/soak.sh)
