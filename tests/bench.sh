@@ -62,9 +62,11 @@ guest_args() { echo "$(mode_args "$1") stress.ms=${2:-$ms} stress.iters=10000000
 # Enough events: a run with fewer than min_acq acquisitions is run again, once, for long_ms; a point
 # still short is marked "short run" by stats.awk and gets no verdict.
 min_acq=${BENCH_MIN_ACQ:-10000} long_ms=$((ms * ${BENCH_LONG:-4}))
-# short LOG: true if LOG's run counted fewer than min_acq acquisitions (or none).
-short() {
+# run_again LOG: true if LOG's run passed but counted fewer than min_acq acquisitions, and a
+# longer run is possible.
+run_again() {
 	local t
+	[ "$long_ms" -gt "$ms" ] && ktap_verdict "$1" || return 1
 	t=$(sed -n 's/^# stress: total=\([0-9]*\) .*/\1/p' "$1" 2>/dev/null | head -1)
 	[ "${t:-0}" -lt "$min_acq" ]
 }
@@ -152,7 +154,7 @@ batch() {
 	local long="" pms ldir=""
 	while IFS='|' read -r name v m rep; do
 		[ -f "$dir/$name.log" ] || echo "# no output: the $env environment failed ($dir.env.log)" >"$dir/$name.log"
-		ktap_verdict "$dir/$name.log" && short "$dir/$name.log" && [ "$long_ms" -gt "$ms" ] && long+="$name|$v|$m|$rep"$'\n'
+		run_again "$dir/$name.log" && long+="$name|$v|$m|$rep"$'\n'
 	done <<<"$cases"
 	# The short ones once more, each for long_ms, in one more boot of the stack.
 	long=$(sed '/^$/d' <<<"$long")
@@ -197,7 +199,7 @@ for env in $envs; do
 		while IFS='|' read -r name v m rep; do
 			qemu_boot "$out/runs/$name.log" "$v" $((ms / 1000 + 120)) "$ELF" $(guest_args "$m")
 			pms=$ms
-			if ktap_verdict "$out/runs/$name.log" && short "$out/runs/$name.log" && [ "$long_ms" -gt "$ms" ]; then
+			if run_again "$out/runs/$name.log"; then
 				echo "# bench: $name: under $min_acq acquisitions: again for $long_ms ms"
 				qemu_boot "$out/runs/$name.log" "$v" $((long_ms / 1000 + 120)) "$ELF" $(guest_args "$m" "$long_ms")
 				pms=$long_ms

@@ -140,7 +140,7 @@ gnuplot "$plot" || { echo "report.sh: gnuplot failed on $plot" >&2; exit 1; }
 		echo "| --- | --- | --- | --- | --- | --- |"
 		for v in $vcpus_list; do
 			for m in $modes; do
-				read -r pm plo phi pcov < <(pstat "$env" "$v" "$m")
+				read -r pm plo phi _ < <(pstat "$env" "$v" "$m")
 				IFS='|' read -r r rlo rhi aar aalo aahi verdict < <(rstat "$env" "$v" "$m")
 				cell="$(fmt "$pm") [$(fmt "$plo"), $(fmt "$phi")] ($(count "$env" "$m" "$v"))"
 				if [ "$m" = spin ]; then rc="(reference)" ac="" verdict=""
@@ -161,7 +161,7 @@ gnuplot "$plot" || { echo "report.sh: gnuplot failed on $plot" >&2; exit 1; }
 		echo "spin, run next to it), with Student's t interval. **Verdict**: pays or costs only where the"
 		echo "ratio's interval lies wholly above or below the A/A interval at that point; else no measurable"
 		echo "difference; *short run*: a repetition there had fewer than 10^4 acquisitions even after it was"
-	echo "run once more 4 times as long (each point's \`ms\` in points.jsonl says how long it ran)."
+		echo "run once more 4 times as long (each point's \`ms\` in points.jsonl says how long it ran)."
 		echo
 		echo "| vCPUs | mode | fairness min/max | slow-path share | kicks | kick-to-wake median | p99 | clamped |"
 		echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
