@@ -77,6 +77,10 @@ else
 	report OK "image: no LOAD segment is both writable and executable"
 fi
 
+# The image's disassembly, read by the three checks below.
+dis=$logs/pvtick.dis
+objdump -d --no-show-raw-insn "$ELF" >"$dis" 2>&1
+
 # The site table against a disassembly: every instruction of the final image that names a hook is
 # a call, and the calls are exactly the sites patch/sitegen wrote into the image's table.
 log=$logs/sites.log
@@ -85,7 +89,7 @@ log=$logs/sites.log
 	build/host/sitegen --list "$ELF" | sort >"$logs/sites.table" || echo "sitegen --list failed"
 	cat "$logs/sites.table"
 	echo "# disassembly (objdump -d), instructions naming a hook:"
-	objdump -d --no-show-raw-insn "$ELF" | awk '
+	<"$dis" awk '
 		/^[0-9a-f]+ <[^>]*>:$/ { next }
 		match($0, /<(lock_spinning|unlock_kick|vcpu_is_preempted|ticket_release)(\+0x[0-9a-f]+)?>/) {
 			sym = substr($0, RSTART + 1, RLENGTH - 2); addr = $1; sub(/:$/, "", addr)
@@ -129,7 +133,7 @@ fi
 # which waits for the live writer's lock that the interrupted vCPU may hold (the watchdog's dump
 # once called vcpu_is_preempted). Every site's function, from the disassembly.
 log=$logs/sites-context.log
-objdump -d --no-show-raw-insn "$ELF" | awk '
+<"$dis" awk '
 	/^[0-9a-f]+ <[^>]*>:$/ { fn = $2; gsub(/[<>:]/, "", fn); next }
 	$2 == "call" && match($0, /<(lock_spinning|unlock_kick|vcpu_is_preempted|ticket_release)>/) { print fn, substr($0, RSTART + 1, RLENGTH - 2) }' \
 	>"$log" 2>&1
@@ -145,7 +149,7 @@ fi
 # disassembly; those with an rdtsc must be only ticket_kick_mark and ticket_woken, whose reads are
 # gated and counted at run time ("# latency: N TSC reads on the kick and wake path").
 log=$logs/hooks-rdtsc.log
-objdump -d --no-show-raw-insn "$ELF" | awk '
+<"$dis" awk '
 	/^[0-9a-f]+ <[^>]*>:$/ { fn = $2; gsub(/[<>:]/, "", fn); next }
 	fn != "" && $2 == "call" && match($0, /<[^>+]+>/) { print "call", fn, substr($0, RSTART + 1, RLENGTH - 2) }
 	fn != "" && $2 == "rdtsc" { print "rdtsc", fn }' |
