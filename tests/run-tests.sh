@@ -61,6 +61,7 @@ for bin in build/host/test_* build/host/san-test_* build/host/tsan-test_*; do
 done
 suite fuzz 600 tests/fuzz.sh
 suite bench-stats 60 tests/bench/test-stats.sh # make bench's intervals and verdicts, on points worked out by hand
+suite kvm-split 60 tests/env/test-split.sh # how the nested KVM's L1 console becomes per-case logs and statuses (a case booted twice)
 suite verify 1200 tests/verify.sh
 
 # ---- the image ----

@@ -6,9 +6,10 @@
 #   CASEFILE  one L2 boot per line, NAME|SMP|CPUFLAGS|GUEST_ARGS ('#' starts a comment line), e.g.
 #               kvm-smp4-auto|4|host,kvm-pv-unhalt=on|pvlock=auto stress.iters=300
 #   OUTDIR    gets <name>.log (L2 console), <name>.rc (L2 QEMU status: 33 pass, 35 fail, 124 timeout;
-#             l1-stopped if L1 itself stopped twice in that case), l1.log (the whole L1 serial
-#             console of every L1 boot, with KVMENV-L0: lines for L0's decisions) and the cached L1
-#             images (l1/).
+#             l1-stopped if L1 itself stopped twice in that case), both of the case's last try
+#             (earlier tries, if L1 stopped or stalled in one: <name>.log.1, <name>.rc.1, ...),
+#             l1.log (the whole L1 serial console of every L1 boot, with KVMENV-L0: lines for L0's
+#             decisions) and the cached L1 images (l1/).
 # env: L1_FROM (host: the host's Debian packages, bookworm: Linux 6.1 and QEMU 7.2 in L1; trixie:
 #      Linux 6.12 and QEMU 10.0 from the cache tests/env/trixie.sh fills, TRIXIE=build/trixie),
 #      L2_ACCEL (kvm; xen: KVM's Xen emulation, -accel kvm,xen-version=0x40011,kernel-irqchip=split,
@@ -27,7 +28,7 @@
 # it runs ordinary guests ~1000x slower than TCG and hangs on VMCALL.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh" # sets top (the repository)
-[ $# = 2 ] || { sed -n '5,9p' "$0" | sed 's/^# \?//' >&2; exit 2; }
+[ $# = 2 ] || { sed -n '5,11p' "$0" | sed 's/^# \?//' >&2; exit 2; }
 mkdir -p "$1"
 OUT=$(cd "$1" && pwd) CASES=$2
 ELF=${ELF:-build/pvtick.elf}
@@ -150,12 +151,17 @@ while IFS='|' read -r name smp cpu args; do
 	elif [ $rc = 124 ] && grep -q '^# stress: ' /tmp/l2.out && ! grep -q '^# watchdog: ' /tmp/l2.out; then
 		why="L2 ran out of ${L2_TIMEOUT}s in the stress without its watchdog speaking (the VM stopped, or the run is slower than L2_TIMEOUT)"
 	fi
+	first=""
 	if [ -n "$why" ]; then
 		say "RETRY $name: $why; booting it again"
+		mv /tmp/l2.out /tmp/l2.first
+		first=/tmp/l2.first
 		l2 "$smp" "$cpu" "$args"
 		rc=$?
 	fi
 	kill $hb; wait $hb 2>/dev/null
+	# The first try's console, if any, for L0 to keep apart (<name>.log.l2-first).
+	[ -z "$first" ] || sed 's/^/KVMENV: FIRST | /' "$first"
 	cat /tmp/l2.out
 	say "END $name rc=$rc"
 	say "TIME $name $(awk -v t0="$t0" '{ printf "%.1f", $1 - t0 }' /proc/uptime)"
@@ -268,7 +274,7 @@ boot_l1() {
 L1_SILENCE=${L1_SILENCE:-90} L1_BOOTS=${L1_BOOTS:-4}
 left=$cases given_up="" stopped_in="" boot=0
 : >"$OUT/l1.log"
-while IFS='|' read -r name _; do rm -f "$OUT/$name.log" "$OUT/$name.rc"; done <<<"$cases"
+while IFS='|' read -r name _; do rm -f "$OUT/$name".log* "$OUT/$name".rc*; done <<<"$cases"
 while [ -n "$left" ] && [ $boot -lt "$L1_BOOTS" ]; do
 	boot=$((boot + 1))
 	make_initrd "$left"
@@ -321,20 +327,8 @@ while [ -n "$left" ] && [ $boot -lt "$L1_BOOTS" ]; do
 done
 rm -f "$OUT/l1-boot.log"
 
-# ---- 4. split the L1 console into <name>.log / <name>.rc, one summary line per case ----
-# An L2 console may end without a newline, so END can follow log text on the same line. A case
-# L1 stopped in keeps the output it got (BEGIN of its next try starts the log afresh).
-awk -v out="$OUT" '
-	/^KVMENV: ALIVE / { next }
-	/^KVMENV-L0: / { name = ""; next }
-	/^KVMENV: BEGIN / { name = $3; log_ = out "/" name ".log"; printf "" >log_; next }
-	name != "" && (i = index($0, "KVMENV: END ")) {
-		if (i > 1) print substr($0, 1, i - 1) >log_
-		rc = substr($0, i); sub(/.* rc=/, "", rc); print rc >(out "/" name ".rc")
-		close(log_); name = ""; next
-	}
-	name != "" { print >log_ }
-' "$OUT/l1.log"
+# ---- 4. split the L1 console into <name>.log / <name>.rc (earlier tries kept: see the awk) ----
+awk -v out="$OUT" -f "$top/tests/env/split-l1.awk" "$OUT/l1.log"
 while IFS= read -r name; do
 	[ -n "$name" ] || continue
 	echo l1-stopped >"$OUT/$name.rc"
@@ -346,6 +340,8 @@ while IFS='|' read -r name smp cpu args; do
 		case $rc in 33) verdict=pass ;; 35) verdict=fail ;; 124) verdict=timeout ;; l1-stopped) verdict=- ;; *) verdict="exit $rc" ;; esac
 		secs=$(sed -n "s/^KVMENV: TIME $name \([0-9.]*\)$/\1/p" "$OUT/l1.log" | tail -1)
 		pv=$(grep -m1 '^# pv:' "$OUT/$name.log" || echo '(no # pv: line)')
+		tries=$(grep -c "^KVMENV: BEGIN $name\$" "$OUT/l1.log")
+		[ "$tries" -gt 1 ] && pv+=" ($tries tries: the earlier ones in $name.log.1..)"
 		printf '%-22s rc=%-3s %-7s %6ss  %s\n' "$name" "$rc" "$verdict" "$secs" "$pv"
 	else
 		printf '%-22s did not run\n' "$name"
