@@ -9,13 +9,17 @@
 #         xen/pvtick.cfg (name, kernel, vcpus, cmdline rewritten) as a PVH domU, waits for it to end,
 #         reports and powers off (~20 s plus the guest's run).
 #   domus the same with one domU after another in one dom0 boot (a few s each after the first),
-#         one per line of CASEFILE: NAME|VCPUS|GUEST ARGS ('#' starts a comment line). domu is
-#         domus with one line. The serial console goes to CASEFILE's name without its extension,
+#         one per line of CASEFILE: NAME|VCPUS|GUEST ARGS[|PCPUS] ('#' starts a comment line). domu
+#         is domus with one line. With PCPUS the domU runs in a cpupool of its own, "pvtick", of
+#         exactly the pCPUs 1..PCPUS, so nothing else runs on them: dom0 keeps pCPU 0 (and any
+#         above PCPUS) in Pool-0. PCPUS < XEN_SMP. The pool's scheduler and its parameters, as
+#         xl reads them, are "XENENV: POOL" and "XENENV: SCHED" lines. The serial console goes to CASEFILE's name without its extension,
 #         plus .xen.log.
 #   NAME  a plain word ([A-Za-z0-9._-]): the output file names and, in domu mode, the domain name.
 # OUTDIR gets:
 #   NAME.log      the guest's console lines only (its port-0xe9 output, Xen's "(dN) " prefix removed;
 #                 in domu mode the PV console's lines when there is no port-0xe9 output)
+#   NAME.pool     (PCPUS cases) the "POOL ..." and "SCHED ..." lines dom0 wrote before creating it
 #   NAME.xen.log  the whole serial console: Xen, and in domu mode dom0's Linux and its XENENV: lines
 #   NAME.rc       dom0: QEMU's status (33 pass, 35 fail, 124 timeout, 0 Xen powered off or rebooted,
 #                 e.g. after a dom0 crash); domu: the domU's end as the toolstack saw it: poweroff,
@@ -54,14 +58,16 @@
 # The mechanism inside QEMU is not pinned down (see l0_fault).
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh" # sets top (the repository)
-usage() { sed -n '5,14p' "$0" | sed 's/^# \?//' >&2; exit 2; }
+usage() { sed -n '5,17p' "$0" | sed 's/^# \?//' >&2; exit 2; }
 die() { echo "xen.sh: $*" >&2; exit 2; }
 MODE=${1:-}
 case $MODE:$# in dom0:5 | domu:5 | domus:3) ;; *) usage ;; esac
 mkdir -p "$2"
 OUT=$(cd "$2" && pwd)
-# check_case NAME VCPUS ARGS: one case's fields, or die saying which is wrong.
+# check_case NAME VCPUS ARGS PCPUS: one case's fields, or die saying which is wrong.
 check_case() {
+	[ -z "$4" ] || { [[ $4 =~ ^[0-9]+$ ]] && [ "$4" -ge 1 ] && [ "$4" -lt "$XEN_SMP" ]; } ||
+		die "$1: PCPUS '$4' must be 1..$((XEN_SMP - 1)): XEN_SMP=$XEN_SMP pCPUs, and pCPU 0 stays dom0's"
 	[[ $1 =~ ^[A-Za-z0-9._-]+$ ]] || die "NAME '$1' must be a plain word ([A-Za-z0-9._-])"
 	[[ $2 =~ ^[0-9]+$ ]] && [ "$2" -ge 1 ] && [ "$2" -le 64 ] || die "$1: VCPUS '$2' must be 1..64"
 	# The arguments travel in an xl config string (domu) or a QEMU -initrd option (dom0): keep them plain.
@@ -78,7 +84,9 @@ else
 	CASES="$NAME|$VCPUS|$ARGS"
 	LOGBASE=$NAME
 fi
-while IFS='|' read -r name vcpus args; do check_case "$name" "$vcpus" "$args"; done <<<"$CASES"
+XEN_SMP=${XEN_SMP:-2} XEN_L0_ACCEL=${XEN_L0_ACCEL:-tcg,thread=single}
+[[ $XEN_SMP =~ ^[0-9]+$ ]] && [ "$XEN_SMP" -ge 1 ] || die "XEN_SMP '$XEN_SMP' must be a CPU count"
+while IFS='|' read -r name vcpus args pcpus; do check_case "$name" "$vcpus" "$args" "$pcpus"; done <<<"$CASES"
 [ "$(cut -d'|' -f1 <<<"$CASES" | sort | uniq -d)" = "" ] || die "a case NAME appears twice"
 ELF=${ELF:-build/pvtick.elf}
 case $ELF in /*) ;; *) ELF=$top/$ELF ;; esac
@@ -87,8 +95,6 @@ case $ELF in /*) ;; *) ELF=$top/$ELF ;; esac
 [[ $ELF$OUT != *[,\ ]* ]] || die "the paths $ELF and $OUT must not contain commas or spaces"
 XEN_TIMEOUT=${XEN_TIMEOUT:-300} DOMU_WAIT=${DOMU_WAIT:-200}
 [[ $XEN_TIMEOUT =~ ^[0-9]+$ && $DOMU_WAIT =~ ^[0-9]+$ ]] || die "XEN_TIMEOUT and DOMU_WAIT are seconds"
-XEN_SMP=${XEN_SMP:-2} XEN_L0_ACCEL=${XEN_L0_ACCEL:-tcg,thread=single}
-[[ $XEN_SMP =~ ^[0-9]+$ ]] && [ "$XEN_SMP" -ge 1 ] || die "XEN_SMP '$XEN_SMP' must be a CPU count"
 CFG=$top/xen/pvtick.cfg
 [ "$MODE" = dom0 ] || [ -f "$CFG" ] || die "no $CFG"
 
@@ -165,7 +171,7 @@ build_domu() {
 
 	cat >"$r/init" <<'EOF'
 #!/bin/sh
-# dom0 /init: start the toolstack; for each line "NAME VCPUS" of /cases, xl create the domU from
+# dom0 /init: start the toolstack; for each line "NAME VCPUS PCPUS" of /cases, xl create the domU from
 # /etc/xen/NAME.cfg, wait for its end, report; then power off. Every line for the host starts with
 # "XENENV: ". /xenenv.conf (the per-run cpio) sets DOMU_WAIT, per domU.
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin:@XBIN@
@@ -190,6 +196,39 @@ say "toolstack up at $(up)s"
 # to, and it only wants to for a moment now and then.
 xl sched-credit2 -d Domain-0 -w 65535 >/dev/null 2>&1 || xl sched-credit -d Domain-0 -w 65535 >/dev/null 2>&1 ||
 	say "could not raise dom0's scheduler weight"
+# pool N: the cpupool "pvtick" gets exactly the pCPUs 1..N and Pool-0 (dom0's) the others, with
+# Xen's default scheduler; then its layout and scheduler parameters as xl reads them. Between
+# domUs, so no domain is in a pool that loses a pCPU.
+pool_of() { # pool_of CPU: the pool that holds it ("" if none), from xl cpupool-list -c
+	xl cpupool-list -c | awk -v c="$1" 'NR > 1 { n = split($2, a, ","); for (i = 1; i <= n; i++) {
+		if (split(a[i], r, "-") == 2) { if (c >= r[1] + 0 && c <= r[2] + 0) print $1 } else if (a[i] == c) print $1 } }'
+}
+pool() {
+	nr=$(xl info | sed -n 's/^nr_cpus *: //p') sched=$(xl info | sed -n 's/^xen_scheduler *: //p')
+	[ "$1" -lt "${nr:-0}" ] || { say "ERROR a pool of $1 pCPUs: Xen has ${nr:-?}, and pCPU 0 stays dom0's"; return 1; }
+	if [ -z "$(xl cpupool-list | awk '$1 == "pvtick"')" ]; then
+		printf 'name="pvtick"\nsched="%s"\ncpus="1"\n' "$sched" >/tmp/pool.cfg
+		{ xl cpupool-cpu-remove Pool-0 1 && xl cpupool-create /tmp/pool.cfg; } >/tmp/pool.log 2>&1 ||
+			{ sed 's/^/XENENV: cpupool: /' /tmp/pool.log; say "ERROR could not create cpupool pvtick"; return 1; }
+	fi
+	c=1
+	while [ $c -lt "$nr" ]; do
+		want=Pool-0
+		[ $c -le "$1" ] && want=pvtick
+		have=$(pool_of $c)
+		if [ "$have" != "$want" ]; then
+			{ { [ -z "$have" ] || xl cpupool-cpu-remove "$have" $c; } && xl cpupool-cpu-add "$want" $c; } >/tmp/pool.log 2>&1 ||
+				{ sed 's/^/XENENV: cpupool: /' /tmp/pool.log; say "ERROR could not move pCPU $c from ${have:-no pool} to $want"; return 1; }
+		fi
+		c=$((c + 1))
+	done
+	say "POOL pvtick: pCPUs $(xl cpupool-list -c | awk '$1 == "pvtick" { print $2 }') of $nr ($sched); Pool-0 (dom0): pCPUs $(xl cpupool-list -c | awk '$1 == "Pool-0" { print $2 }')"
+	case $sched in
+	credit2) say "SCHED $(xl sched-credit2 -s -p pvtick 2>&1 | tr '\n' ' ' | sed 's/ *$//')" ;;
+	credit) say "SCHED $(xl sched-credit -s -p pvtick 2>&1 | tr '\n' ' ' | sed 's/ *$//')" ;;
+	*) say "SCHED $sched: no parameters read" ;;
+	esac
+}
 # One domU: its lines, BEGIN to END. Returns at once (state error) if xl create fails.
 run_domu() {
 if ! xl create "/etc/xen/$NAME.cfg" >/tmp/create.log 2>&1; then
@@ -277,8 +316,12 @@ xl dmesg | grep "(d$domid) " | sed 's/^/XENENV: dmesg: /'
 say "MEM after $NAME: dom0 $(awk '/^MemAvailable:/ { print $2 " kB available" }' /proc/meminfo)"
 say "END $NAME state=$state"
 }
-while read -r NAME VCPUS; do
+while read -r NAME VCPUS PCPUS; do
 	say "BEGIN $NAME"
+	if [ "$PCPUS" != - ] && ! pool "$PCPUS"; then
+		say "END $NAME state=error"
+		continue
+	fi
 	run_domu
 done </cases
 say "DONE"
@@ -309,25 +352,26 @@ fi
 run=""
 trap '[ -z "$run" ] || rm -rf "$run" "$run.gz"' EXIT
 make_initrd() {
-	local name vcpus args
+	local name vcpus args pcpus
 	[ -z "$run" ] || rm -rf "$run" "$run.gz"
 	run=$(mktemp -d "$C/run.XXXXXX")
 	mkdir -p "$run/etc/xen"
 	cp "$ELF" "$run/pvtick.elf"
 	nm -n "$ELF" >"$run/pvtick.map" # symbols for xenctx (binutils: a build dependency)
 	: >"$run/cases"
-	while IFS='|' read -r name vcpus args; do
-	echo "$name $vcpus" >>"$run/cases"
+	while IFS='|' read -r name vcpus args pcpus; do
+	echo "$name $vcpus ${pcpus:--}" >>"$run/cases"
 	# The shipped config, with this case's name, kernel, vCPUs and command line; the end actions set
 	# to "preserve" so that /init can read how the domain ended. Every key must be there exactly once.
-	NAME=$name VCPUS=$vcpus ARGS=$args awk '
+	NAME=$name VCPUS=$vcpus ARGS=$args POOL=${pcpus:+pvtick} awk '
 		function set(key, val) { if ($0 ~ "^[ \t]*" key "[ \t]*=") { print key " = " val; seen[key]++; return 1 } return 0 }
 		set("name", "\"" ENVIRON["NAME"] "\"") || set("kernel", "\"/pvtick.elf\"") ||
 		set("vcpus", ENVIRON["VCPUS"]) || set("cmdline", "\"" ENVIRON["ARGS"] "\"") ||
 		set("on_poweroff", "\"preserve\"") || set("on_reboot", "\"preserve\"") ||
 		set("on_crash", "\"preserve\"") { next }
 		{ print }
-		END { n = split("name kernel vcpus cmdline on_poweroff on_reboot on_crash", k, " ")
+		END { if (ENVIRON["POOL"] != "") print "pool = \"" ENVIRON["POOL"] "\""
+		      n = split("name kernel vcpus cmdline on_poweroff on_reboot on_crash", k, " ")
 		      for (i = 1; i <= n; i++) if (seen[k[i]] != 1) { print "missing or repeated key " k[i] >"/dev/stderr"; exit 1 } }
 	' "$CFG" >"$run/etc/xen/$name.cfg" || die "$CFG: every one of name, kernel, vcpus, cmdline, on_poweroff, on_reboot, on_crash must be set once"
 	done <<<"$1"
@@ -513,7 +557,7 @@ else
 		[ $FROZE = 1 ] && echo "xen.sh: boot $attempt froze: its serial console was silent for ${XEN_SILENCE}s" \
 			"(an L0 emulation freeze: the guest cannot stop Xen or dom0 from printing); stopped it" >&2
 		next=""
-		while IFS='|' read -r name vcpus args; do
+		while IFS='|' read -r name vcpus args pcpus; do
 			domid=$(sed -n "s/^XENENV: CREATED $name domid=\([0-9]*\).*/\1/p" "$log" | head -1)
 			state=$(sed -n "s/^XENENV: END $name state=\([a-z_]*\).*/\1/p" "$log" | head -1)
 			if [ -n "$domid" ]; then
@@ -523,16 +567,18 @@ else
 			else
 				: >"$OUT/$name.log"
 			fi
+			# A PCPUS case: its pool's layout and scheduler, as dom0 read them before xl create.
+			[ -z "$pcpus" ] || sed -n "/^XENENV: BEGIN $name\$/,/^XENENV: \(CREATED\|END\) $name /s/^XENENV: \(POOL\|SCHED\) /\1 /p" "$log" >"$OUT/$name.pool"
 			why=""
 			if [ $attempt = 1 ] && [ -z "$state" ] && [ $FROZE = 1 ]; then
 				[ -n "$domid" ] && why="the boot froze while it ran"
-				[ -n "$why" ] || { next+="$name|$vcpus|$args"$'\n'; continue; } # never started
+				[ -n "$why" ] || { next+="$name|$vcpus|$args${pcpus:+|$pcpus}"$'\n'; continue; } # never started
 			elif [ $attempt -lt 3 ] && [ "$state" = reboot ] && l0_fault "$log" "$domid"; then
 				why="it triple-faulted without a guest exception report (see l0_fault)"
 			fi
 			if [ -n "$why" ]; then
 				echo "xen.sh: $name: $why: an L0 emulation fault, not the guest's; booting it again (boot $((attempt + 1)) of at most 3)" >&2
-				next+="$name|$vcpus|$args"$'\n'
+				next+="$name|$vcpus|$args${pcpus:+|$pcpus}"$'\n'
 				again+="$name:boot $attempt: $why"$'\n'
 				continue
 			fi
