@@ -57,6 +57,7 @@ struct ticket_stats {
 	uint64_t handoffs_preempted; /* unlock_kick: nobody blocked for next, and next's vCPU preempted */
 	uint64_t preempt_kicks;    /* backend: kicks sent to such a preempted vCPU anyway (KVM) */
 	uint64_t path_tsc_reads;   /* TSC reads on the kick and wake path (ticket_latency_on only) */
+	uint64_t spins;            /* PAUSEs in the wait loop, over every wait (no clock read) */
 } __attribute__((aligned(64)));
 
 /*

@@ -72,8 +72,10 @@ void ticket_lock_wait(struct ticketlock *lock, uint16_t want)
 	for (;;) {
 		uint32_t n = ticket_spin_threshold, spun = 0;
 		do {
-			if (ticket_served(lock, want)) /* pml:W1 */
+			if (ticket_served(lock, want)) { /* pml:W1 */
+				st->spins += spun;
 				goto served;
+			}
 			__builtin_ia32_pause();
 			/* The first look right away, then every TICKET_PREEMPT_CHECK spins. */
 			if (!(spun++ % TICKET_PREEMPT_CHECK) && holder_preempted(lock, self, first)) {
@@ -82,6 +84,7 @@ void ticket_lock_wait(struct ticketlock *lock, uint16_t want)
 			}
 			first = false;
 		} while (--n);
+		st->spins += spun;
 		st->slow_entries++;
 		/* Inside the hook already: an interrupt handler took a lock (see spinlock.h, "No nesting"). */
 		if (__atomic_load_n(&ticket_waits[self].in_hook, __ATOMIC_RELAXED)) {

@@ -440,6 +440,15 @@ static bool xen_init(struct patch_plan plans[PATCH_NR_KINDS], const char **why)
 	kprintf("# xen: version %u.%u, cpuid base %x, hypercall page via msr %x, callback vector 0x%x, "
 		"%u IPI ports (%u..%u), PV console %s\n", ver >> 16, ver & 0xffff, xen_base, hypercall_msr,
 		VEC_UPCALL, cpu_count, vcpu_port[0], vcpu_port[cpu_count - 1], cons ? "ring" : "none (0xe9 only)");
+	/* What shapes the benchmark's clock: an emulated TSC makes each RDTSC a VM exit. */
+	if (x86_cpuid(xen_base, 0).eax >= xen_base + 3) {
+		static const char *const mode[] = { "default", "always emulate", "native", "native+TSC_AUX" };
+		struct cpuid_regs t = x86_cpuid(xen_base + 3, 0); /* xen/arch-x86/cpuid.h, Leaf 4 */
+		kprintf("# xen: TSC mode %u (%s), RDTSC %s, host TSC %s\n", t.ebx, t.ebx < 4 ? mode[t.ebx] : "unknown",
+			(t.eax & 1) ? "emulated (a VM exit each)" : "not emulated", (t.eax & 2) ? "reliable" : "not known reliable");
+	} else {
+		kprintf("# xen: no TSC leaf (CPUID %x): TSC mode unknown\n", xen_base + 3);
+	}
 	return true;
 }
 

@@ -50,6 +50,8 @@ struct stress_result {
 	u64 tas_contended;    /* stress.lock=tas: acquisitions that had to wait */
 	u64 first_wait_max;   /* the longest of the vCPUs' first waits, TSC cycles */
 	unsigned first_wait_n; /* vCPUs that waited at all */
+	u64 pause_cycles;     /* BSP TSC cycles of `pauses` PAUSEs just before the start */
+	unsigned pauses;
 };
 
 void stress_run(const struct stress_cfg *c, struct stress_result *r);

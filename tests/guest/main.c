@@ -374,6 +374,7 @@ void __attribute__((noreturn)) boot_main(u32 start_info_pa)
 		sum.holder_unknown += s->holder_unknown;
 		sum.handoffs_preempted += s->handoffs_preempted;
 		sum.preempt_kicks += s->preempt_kicks;
+		sum.spins += s->spins;
 	}
 	if (sc.tas)
 		sum.contended = r.tas_contended;
@@ -383,6 +384,8 @@ void __attribute__((noreturn)) boot_main(u32 start_info_pa)
 		sum.slow_entries, sum.slow_acquisitions, sum.unlock_slow, sum.blocks, sum.kicks_sent,
 		sum.kicks_received, sum.spurious_wakeups, sum.early_entries, sum.holder_unknown,
 		sum.handoffs_preempted, sum.preempt_kicks);
+	if (!sc.tas)
+		kprintf("# slowpath: %lu PAUSEs spun in %lu waits\n", sum.spins, sum.contended);
 	u64 tsc_reads = 0;
 	for (unsigned i = 0; i < online; i++)
 		tsc_reads += ticket_stats[i].path_tsc_reads;
@@ -393,6 +396,10 @@ void __attribute__((noreturn)) boot_main(u32 start_info_pa)
 	kprintf("# latency: %lu TSC reads on the kick and wake path\n", tsc_reads);
 	kprintf("# stress: first wait: %u vCPU(s) waited; the longest first wait took %lu TSC cycles\n",
 		r.first_wait_n, r.first_wait_max);
+	if (!sc.tas && r.pauses)
+		kprintf("# stress: a PAUSE took %lu ns on the BSP before the start (%u timed): spin_threshold %u "
+			"spins last about %lu us\n", r.pause_cycles * 1000000 / tsc_khz / r.pauses, r.pauses,
+			ticket_spin_threshold, r.pause_cycles * ticket_spin_threshold / r.pauses * 1000 / tsc_khz);
 	if (sc.switch_ms) {
 		kprintf("# switch: %u live switches every %lu ms: %u off (%s), %u back on (%s); %u sites rewritten, "
 			"longest switch %lu TSC cycles\n", sw.to_native + sw.to_on, sc.switch_ms, sw.to_native,
