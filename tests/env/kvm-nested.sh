@@ -123,6 +123,18 @@ fi
 say "L1 up in $(cut -d' ' -f1 /proc/uptime)s: Linux $(uname -r), $(nproc) CPU(s)," \
 	"kvm_amd nested=$(cat /sys/module/kvm_amd/parameters/nested) npt=$(cat /sys/module/kvm_amd/parameters/npt)," \
 	"$(qemu-system-x86_64 --version | head -1), -accel $L2_ACCEL"
+# What shapes a benchmark here, as L1 reads it: pause-loop exiting needs the CPU's pause filter
+# (CPUID 0x8000000A EDX bit 10, "pausefilter" in /proc/cpuinfo; QEMU's SVM emulation offers none),
+# and the time slices of L1's scheduler, under which every L2 vCPU is a thread.
+pf=absent
+grep -qw pausefilter /proc/cpuinfo && pf=present
+sl=""
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+for f in base_slice_ns latency_ns min_granularity_ns wakeup_granularity_ns; do
+	[ -f "/sys/kernel/debug/sched/$f" ] && sl="$sl $f=$(cat "/sys/kernel/debug/sched/$f")"
+done
+say "HOST pause filter $pf, kvm_amd pause_filter_count=$(cat /sys/module/kvm_amd/parameters/pause_filter_count 2>/dev/null || echo ?);" \
+	"scheduler${sl:- parameters unreadable (no debugfs sched/)}; L2 vCPUs share L1's $(nproc) CPU(s)"
 say "CASES $(grep -c . /cases)"
 l2() { # l2 SMP CPU ARGS: one L2 boot, its console to /tmp/l2.out; returns QEMU's status
 	# stdin from /dev/null: QEMU must not eat the rest of /cases.
