@@ -5,9 +5,13 @@
 # object per point), build/bench/throughput.png and build/bench/BENCHMARKS.md, then copies all three
 # to tests/bench/ (not when a BENCH_* setting below is given). Ends with "N passed, N failed" (a point whose guest run failed counts
 # as failed; so does a missing environment, which is named).
-# env: QUICK=1     5 repetitions of 300 ms runs, without the unpatched mode; default 5 of
-#                  3000 ms, every mode
-#      BENCH_ENVS  "native xen kvm"; BENCH_VCPUS "1 2 4 8";
+# env: QUICK=1     5 repetitions of 300 ms runs, without the unpatched and pvlat modes and the
+#                  1-vCPU points; default 5 of 3000 ms, every mode
+#      BENCH_ENVS  "native xen kvm"; BENCH_VCPUS "1 2 4 8" (QUICK: "2 4 8");
+#      BENCH_XEN_PCPUS "2 1": under Xen the domU runs in a cpupool of exactly that many pCPUs,
+#                  nothing else on them (dom0 keeps a pCPU of its own: Xen gets max+1), at each
+#                  vCPU count of BENCH_VCPUS up to 4 per pCPU; the points are environment
+#                  "xen-2p", "xen-1p"
 #      BENCH_MODES "pv pvpreempt spin spin2 unpatched tas pvlat" (QUICK: "pv pvpreempt spin spin2
 #                  tas"); spin2 is spin under a second label, the A/A control: its ratio to spin
 #                  at a point is that point's noise floor; pvlat is pv with stress.latency=on,
@@ -17,6 +21,9 @@
 #      BENCH_MIN_ACQ (10000), BENCH_LONG (4): a run with fewer acquisitions is run once more,
 #                  BENCH_LONG times as long; still short, stats.awk marks it "short run"
 #      BENCH_ARGS  more guest options for every run (default none: stress.cs=20, spin_threshold=2048)
+#      BENCH_PREV  a points.jsonl to compare this run with in BENCHMARKS.md (default: the committed
+#                  tests/bench/points.jsonl, for a run of make bench's own configuration, which
+#                  then replaces it and moves it to tests/bench/previous/)
 #
 # The method. Each point is one boot of pvtick whose stress runs for BENCH_MS milliseconds of the
 # BSP's TSC (stress.ms) and counts acquisitions; the guest's own TSC is the only clock. The modes
@@ -31,7 +38,28 @@ ELF=${ELF:-build/pvtick.elf}
 if [ "${QUICK:-0}" = 1 ]; then reps=5 ms=300 modes="pv pvpreempt spin spin2 tas"; else reps=5 ms=3000 modes="pv pvpreempt spin spin2 unpatched tas pvlat"; fi
 reps=${BENCH_REPS:-$reps} ms=${BENCH_MS:-$ms}
 envs=${BENCH_ENVS:-native xen kvm}
-vcpus_list=${BENCH_VCPUS:-1 2 4 8}
+# QUICK leaves out 1 vCPU, where the lock is never contended (every mode runs its fast path only).
+vcpus_default="1 2 4 8"
+[ "${QUICK:-0}" = 1 ] && vcpus_default="2 4 8"
+vcpus_list=${BENCH_VCPUS:-$vcpus_default}
+xen_pcpus=${BENCH_XEN_PCPUS:-2 1}
+for p in $xen_pcpus; do [[ $p =~ ^[1-9]$ ]] || { echo "bench.sh: BENCH_XEN_PCPUS: '$p' is not a pCPU count 1..9" >&2; exit 2; }; done
+xen_smp=$(($(tr ' ' '\n' <<<"$xen_pcpus" | sort -n | tail -1) + 1))
+# labels: the environments as the points name them (Xen: one per pool size)
+labels=""
+for env in $envs; do
+	if [ "$env" = xen ]; then for p in $xen_pcpus; do labels+=" xen-${p}p"; done; else labels+=" $env"; fi
+done
+labels=${labels# }
+# vcpus_of LABEL: the vCPU counts measured there (Xen: up to 4 per pCPU of its pool)
+vcpus_of() {
+	local v out=""
+	for v in $vcpus_list; do
+		case $1 in xen-*p) [ "$v" -le $((4 * ${1//[!0-9]/})) ] || continue ;; esac
+		out+=" $v"
+	done
+	echo "${out# }"
+}
 modes=${BENCH_MODES:-$modes}
 extra=${BENCH_ARGS:-}
 [[ $reps =~ ^[1-9][0-9]*$ && $ms =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: BENCH_REPS and BENCH_MS are positive numbers" >&2; exit 2; }
@@ -74,7 +102,7 @@ run_again() {
 # point ENV MODE VCPUS REP LOG [MS]: read one run's log (of MS ms, default ms), append its JSON
 # line, print its progress line.
 point() {
-	local env=$1 mode=$2 v=$3 rep=$4 log=$5 pms=${6:-$ms} ok=true why="" tput total mn mx slowacq kicks lat early handoffs unknown contended firstwait
+	local env=$1 mode=$2 v=$3 rep=$4 log=$5 pms=${6:-$ms} ok=true why="" tput total mn mx slowacq kicks lat early handoffs unknown contended firstwait blocks spurious spins thr pausens
 	n=$((n + 1))
 	tput=$(sed -n 's/^# stress: throughput=\([0-9]*\) acq\/s.*/\1/p' "$log" | head -1)
 	total=$(sed -n 's/^# stress: total=\([0-9]*\) .*/\1/p' "$log" | head -1)
@@ -82,6 +110,11 @@ point() {
 	mx=$(sed -n 's/.*fairness min\/max=[0-9]*\/\([0-9]*\) .*/\1/p' "$log" | head -1)
 	slowacq=$(sed -n 's/^# slowpath: .* slow_acquisitions=\([0-9]*\) .*/\1/p' "$log" | head -1)
 	kicks=$(sed -n 's/^# slowpath: .* kicks_sent=\([0-9]*\) .*/\1/p' "$log" | head -1)
+	blocks=$(sed -n 's/^# slowpath: .* blocks=\([0-9]*\) .*/\1/p' "$log" | head -1)
+	spurious=$(sed -n 's/^# slowpath: .* spurious_wakeups=\([0-9]*\) .*/\1/p' "$log" | head -1)
+	spins=$(sed -n 's/^# slowpath: \([0-9]*\) PAUSEs spun in [0-9]* waits$/\1/p' "$log" | head -1)
+	pausens=$(sed -n 's/^# stress: a PAUSE took \([0-9]*\) ns on the BSP before the start .*/\1/p' "$log" | head -1)
+	thr=$(sed -n 's/^# stress: .*, spin_threshold \([0-9]*\), lock .*/\1/p' "$log" | head -1)
 	contended=$(sed -n 's/^# slowpath: contended=\([0-9]*\) .*/\1/p' "$log" | head -1)
 	early=$(sed -n 's/^# slowpath: .* early_entries=\([0-9]*\) .*/\1/p' "$log" | head -1)
 	handoffs=$(sed -n 's/^# slowpath: .* handoffs_preempted=\([0-9]*\) .*/\1/p' "$log" | head -1)
@@ -107,9 +140,9 @@ point() {
 		passed=$((passed + 1))
 		echo "ok $n $env $mode vcpus=$v rep=$rep: $tput acq/s, min/max $mn/$mx, slow $slowacq/$total, kicks $kicks, early entries ${early:-?}, kick-to-wake median ${lat_med} ns p99 ${lat_p99} ns (n=$lat_n)"
 	fi
-	printf '{"env":"%s","mode":"%s","vcpus":%s,"rep":%s,"ok":%s,"ms":%s,"acq_per_s":%s,"total":%s,"min_acq":%s,"max_acq":%s,"slow_acquisitions":%s,"kicks":%s,"early_entries":%s,"holder_unknown":%s,"handoffs_preempted":%s,"contended":%s,"first_wait_cycles":%s,"path_tsc_reads":%s,"lat_n":%s,"lat_median_ns":%s,"lat_p99_ns":%s,"lat_clamped":%s,"boot_cycles":%s,"patch_cycles":%s,"log":"%s"}\n' \
+	printf '{"env":"%s","mode":"%s","vcpus":%s,"rep":%s,"ok":%s,"ms":%s,"acq_per_s":%s,"total":%s,"min_acq":%s,"max_acq":%s,"slow_acquisitions":%s,"kicks":%s,"blocks":%s,"spurious_wakeups":%s,"spins":%s,"spin_threshold":%s,"pause_ns":%s,"early_entries":%s,"holder_unknown":%s,"handoffs_preempted":%s,"contended":%s,"first_wait_cycles":%s,"path_tsc_reads":%s,"lat_n":%s,"lat_median_ns":%s,"lat_p99_ns":%s,"lat_clamped":%s,"boot_cycles":%s,"patch_cycles":%s,"log":"%s"}\n' \
 		"$env" "$mode" "$v" "$rep" "$ok" "$pms" "${tput:-null}" "${total:-null}" "${mn:-null}" "${mx:-null}" \
-		"${slowacq:-null}" "${kicks:-null}" "${early:-null}" "${unknown:-null}" "${handoffs:-null}" "${contended:-null}" "${firstwait:-null}" "${tscreads:-null}" "$lat_n" "$lat_med" "$lat_p99" "$lat_clamped" "${boot:-null}" \
+		"${slowacq:-null}" "${kicks:-null}" "${blocks:-null}" "${spurious:-null}" "${spins:-null}" "${thr:-null}" "${pausens:-null}" "${early:-null}" "${unknown:-null}" "${handoffs:-null}" "${contended:-null}" "${firstwait:-null}" "${tscreads:-null}" "$lat_n" "$lat_med" "$lat_p99" "$lat_clamped" "${boot:-null}" \
 		"${patch:-null}" "$log" >>"$jsonl"
 }
 
@@ -126,17 +159,18 @@ progress() {
 	done
 }
 
-# batch ENV TAG CASES: the points CASES (name|vCPUs|mode|rep lines) in one boot of the Xen or
-# KVM stack, with a progress line as each guest ends; then every point is read from its log.
+# batch ENV TAG CASES: the points CASES (name|vCPUs|mode|rep|pCPUs lines; pCPUs: Xen's pool, else
+# empty) in one boot of the Xen or KVM stack, with a progress line as each guest ends; then every
+# point is read from its log, and what the stack said of its scheduler goes to facts.txt.
 batch() {
-	local env=$1 tag=$2 cases=$3 name v m rep watcher k
+	local env=$1 tag=$2 cases=$3 name v m rep p watcher k
 	k=$(grep -c . <<<"$cases")
 	local list=$out/runs/$env-$tag.cases dir=$out/runs/$env-$tag wait=$((ms / 1000 + 120))
 	local whole=$((k * (ms / 1000 + 30) + 600))
 	mkdir -p "$dir"
-	while IFS='|' read -r name v m rep; do
+	while IFS='|' read -r name v m rep p; do
 		case $env in
-		xen) echo "$name|$v|$(guest_args "$m")" ;;                        # tests/env/xen.sh domus
+		xen) echo "$name|$v|$(guest_args "$m")|$p" ;;                     # tests/env/xen.sh domus
 		kvm) echo "$name|$v|host,kvm-pv-unhalt=on|$(guest_args "$m")" ;; # tests/env/kvm-nested.sh
 		esac
 	done <<<"$cases" >"$list"
@@ -146,15 +180,16 @@ batch() {
 	esac
 	watcher=$!
 	case $env in
-	xen) DOMU_WAIT=$wait XEN_TIMEOUT=$whole tests/env/xen.sh domus "$dir" "$list" ;;
+	xen) XEN_SMP=$xen_smp DOMU_WAIT=$wait XEN_TIMEOUT=$whole tests/env/xen.sh domus "$dir" "$list" ;;
 	kvm) L2_TIMEOUT=$wait L1_TIMEOUT=$whole tests/env/kvm-nested.sh "$dir" "$list" ;;
 	esac >"$dir.env.log" 2>&1 || tail -3 "$dir.env.log" | sed 's/^/# /'
 	kill $watcher 2>/dev/null
 	wait $watcher 2>/dev/null
 	local long="" pms ldir=""
-	while IFS='|' read -r name v m rep; do
+	while IFS='|' read -r name v m rep p; do
 		[ -f "$dir/$name.log" ] || echo "# no output: the $env environment failed ($dir.env.log)" >"$dir/$name.log"
-		run_again "$dir/$name.log" && long+="$name|$v|$m|$rep"$'\n'
+		run_again "$dir/$name.log" && long+="$name|$v|$m|$rep|$p"$'\n'
+		fact "$env${p:+-${p}p}" "$dir" "$name"
 	done <<<"$cases"
 	# The short ones once more, each for long_ms, in one more boot of the stack.
 	long=$(sed '/^$/d' <<<"$long")
@@ -162,25 +197,39 @@ batch() {
 		echo "# bench: $env $tag: $(grep -c . <<<"$long") run(s) under $min_acq acquisitions: again for $long_ms ms"
 		ldir=$dir-long
 		mkdir -p "$ldir"
-		while IFS='|' read -r name v m rep; do
+		while IFS='|' read -r name v m rep p; do
 			case $env in
-			xen) echo "$name|$v|$(guest_args "$m" "$long_ms")" ;;
+			xen) echo "$name|$v|$(guest_args "$m" "$long_ms")|$p" ;;
 			kvm) echo "$name|$v|host,kvm-pv-unhalt=on|$(guest_args "$m" "$long_ms")" ;;
 			esac
 		done <<<"$long" >"$list.long"
 		case $env in
-		xen) DOMU_WAIT=$((long_ms / 1000 + 120)) XEN_TIMEOUT=$((whole + k * long_ms / 1000)) tests/env/xen.sh domus "$ldir" "$list.long" ;;
+		xen) XEN_SMP=$xen_smp DOMU_WAIT=$((long_ms / 1000 + 120)) XEN_TIMEOUT=$((whole + k * long_ms / 1000)) tests/env/xen.sh domus "$ldir" "$list.long" ;;
 		kvm) L2_TIMEOUT=$((long_ms / 1000 + 120)) L1_TIMEOUT=$((whole + k * long_ms / 1000)) tests/env/kvm-nested.sh "$ldir" "$list.long" ;;
 		esac >"$ldir.env.log" 2>&1 || tail -3 "$ldir.env.log" | sed 's/^/# /'
 	fi
-	while IFS='|' read -r name v m rep; do
+	while IFS='|' read -r name v m rep p; do
 		pms=$ms
 		if grep -q "^$name|" <<<"$long" && [ -f "$ldir/$name.log" ]; then
 			cp "$ldir/$name.log" "$dir/$name.log" && pms=$long_ms
 		fi
-		point "$env" "$m" "$v" "$rep" "$dir/$name.log" "$pms"
+		point "$env${p:+-${p}p}" "$m" "$v" "$rep" "$dir/$name.log" "$pms"
 	done <<<"$cases"
 }
+
+# fact LABEL DIR NAME: the first time LABEL is seen, what its stack said of the CPUs under the
+# guest, its scheduler and its clock, one line in facts.txt ("LABEL|text"), for the report.
+fact() {
+	local t=""
+	grep -q "^$1|" "$out/facts.txt" 2>/dev/null && return
+	case $1 in
+	xen-*p) [ -s "$2/$3.pool" ] || return
+		t="$(paste -sd';' "$2/$3.pool"); $(sed -n 's/^# xen: \(TSC mode .*\)/guest: \1/p' "$2/$3.log" | head -1)" ;;
+	kvm) t=$(sed -n 's/^KVMENV: HOST //p' "$2/l1.log" | head -1) ;;
+	esac
+	[ -n "$t" ] && echo "$1|$t" >>"$out/facts.txt"
+}
+: >"$out/facts.txt"
 
 # ---- the overcommit sweep ----
 # Every repetition runs every vCPU count in every mode, interleaved. Xen boots its stack once per
@@ -188,15 +237,21 @@ batch() {
 # nested KVM once for all of them (its script boots L1 again if L1 freezes).
 for env in $envs; do
 	t_env=$(date +%s)
-	echo "# bench: $env: vCPUs $vcpus_list, modes $modes, $reps repetitions of ${ms} ms"
+	pools="-"
+	[ "$env" = xen ] && pools=$xen_pcpus
+	echo "# bench: $env: vCPUs $vcpus_list$([ "$env" = xen ] && echo " (up to 4 per pCPU) in cpupools of $xen_pcpus pCPU(s), Xen on $xen_smp"), modes $modes, $reps repetitions of ${ms} ms"
 	all=""
 	for rep in $(seq 1 "$reps"); do
-		for v in $vcpus_list; do for m in $modes; do all+="$env-$m-v$v-r$rep|$v|$m|$rep"$'\n'; done; done
+		for p in $pools; do
+			lab=$env p=${p#-}
+			[ -n "$p" ] && lab=$env-${p}p
+			for v in $(vcpus_of "$lab"); do for m in $modes; do all+="$lab-$m-v$v-r$rep|$v|$m|$rep|$p"$'\n'; done; done
+		done
 	done
 	all=$(sed '/^$/d' <<<"$all")
 	case $env in
 	native)
-		while IFS='|' read -r name v m rep; do
+		while IFS='|' read -r name v m rep _; do
 			qemu_boot "$out/runs/$name.log" "$v" $((ms / 1000 + 120)) "$ELF" $(guest_args "$m")
 			pms=$ms
 			if run_again "$out/runs/$name.log"; then
@@ -206,7 +261,7 @@ for env in $envs; do
 			fi
 			point "$env" "$m" "$v" "$rep" "$out/runs/$name.log" "$pms"
 		done <<<"$all" ;;
-	xen) for rep in $(seq 1 "$reps"); do batch xen "r$rep" "$(grep "|$rep\$" <<<"$all")"; done ;;
+	xen) for rep in $(seq 1 "$reps"); do batch xen "r$rep" "$(awk -F'|' -v r="$rep" '$4 == r' <<<"$all")"; done ;;
 	kvm) batch kvm all "$all" ;;
 	*) echo "bench.sh: unknown environment '$env' (native xen kvm)" >&2; exit 2 ;;
 	esac
@@ -294,12 +349,29 @@ printf '{"env":"image","file_bytes":%s,"loaded_bytes":%s,"site_table_bytes":%s,"
 echo "# image: $ELF $size bytes, $loaded bytes loaded, site table ${table:-?} bytes"
 
 # ---- tables, plot, BENCHMARKS.md ----
-"$here/bench/report.sh" "$jsonl" "$out" "$reps" "$ms" "$envs" "$vcpus_list" "$modes" \
+# A run of make bench's own configuration is compared with the committed one, which it replaces
+# (kept in tests/bench/previous/): BENCHMARKS.md says where the two agree.
+default=0
+[ -z "${BENCH_ENVS:-}${BENCH_XEN_PCPUS:-}${BENCH_VCPUS:-}${BENCH_MODES:-}${BENCH_REPS:-}${BENCH_MS:-}${BENCH_ARGS:-}${BENCH_MIN_ACQ:-}${BENCH_LONG:-}" ] && default=1
+prev="" prev_cmd=""
+if [ -n "${BENCH_PREV:-}" ]; then
+	prev=$BENCH_PREV prev_cmd="$BENCH_PREV"
+elif [ $default = 1 ] && [ -s tests/bench/points.jsonl ]; then
+	prev=$out/previous-points.jsonl
+	cp tests/bench/points.jsonl "$prev"
+	prev_cmd=$(sed -n 's/^Written by `\([^`]*\)`.* on \([0-9-]* [0-9:]* UTC\).*/\1, on \2/p' tests/bench/BENCHMARKS.md | head -1)
+fi
+PREV=$prev PREV_CMD=$prev_cmd "$here/bench/report.sh" "$jsonl" "$out" "$reps" "$ms" "$labels" "$vcpus_list" "$modes" \
 	"make bench$([ "${QUICK:-0}" = 1 ] && echo " QUICK=1")" "$(($(date +%s) - start))" || { failed=$((failed + 1)); echo "not ok report"; }
 # Only a run of make bench's own configuration replaces the committed results.
-if [ -z "${BENCH_ENVS:-}${BENCH_VCPUS:-}${BENCH_MODES:-}${BENCH_REPS:-}${BENCH_MS:-}${BENCH_ARGS:-}${BENCH_MIN_ACQ:-}${BENCH_LONG:-}" ]; then
+if [ $default = 1 ]; then
+	rm -rf tests/bench/previous
+	if [ -n "$prev" ] && [ -z "${BENCH_PREV:-}" ]; then
+		mkdir -p tests/bench/previous
+		mv tests/bench/BENCHMARKS.md tests/bench/throughput.png tests/bench/points.jsonl tests/bench/previous/ 2>/dev/null
+	fi
 	cp "$out/BENCHMARKS.md" "$out/throughput.png" "$jsonl" tests/bench/ 2>/dev/null
-	where_to="copied to tests/bench/"
+	where_to="copied to tests/bench/${prev:+, the run before moved to tests/bench/previous/}"
 else
 	where_to="not copied to tests/bench/: BENCH_* settings differ from make bench's"
 fi

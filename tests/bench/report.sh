@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: MIT
 # report.sh: turn make bench's points (JSON lines) into tables, ratios, a plot and BENCHMARKS.md.
 # Usage: tests/bench/report.sh POINTS.jsonl OUTDIR REPS MS "ENVS" "VCPUS" "MODES" "COMMAND" SECONDS
+# ENVS are the points' environments (native, xen-2p, xen-1p, kvm: Xen's carry their pool's pCPUs).
 # Writes OUTDIR/BENCHMARKS.md and OUTDIR/throughput.png. Every figure in them is computed here
-# from POINTS.jsonl: medians over the repetitions, ratios of medians.
+# from POINTS.jsonl: medians over the repetitions, ratios of medians; what each stack said of its
+# scheduler and clock comes from OUTDIR/facts.txt (bench.sh writes it from the stacks' logs).
 set -uo pipefail
 jsonl=$1 out=$2 reps=$3 ms=$4 envs=$5 vcpus_list=$6 modes=$7 command=$8 secs=$9
 here=$(cd "$(dirname "$0")" && pwd)
@@ -46,9 +48,18 @@ fp() { # fp VARIANT LOCKWORD KEY
 where() { # where ENV: the physical CPUs the vCPUs share
 	case $1 in
 	native) echo "QEMU TCG (MTTCG), one host thread per vCPU on this machine's $(nproc) cores" ;;
-	xen) echo "PVH domU of Xen 4.17 with 2 pCPUs (itself under QEMU TCG, both pCPUs on one host thread), dom0 sharing them" ;;
-	kvm) echo "Linux KVM L2 guest on an L1 with 1 vCPU (nested under QEMU TCG): N vCPUs on 1 CPU" ;;
+	xen-*p) echo "PVH domU of Xen 4.17 in a cpupool of ${1//[!0-9]/} pCPU(s) that nothing else uses (dom0 keeps pCPU 0): N vCPUs on ${1//[!0-9]/} pCPU(s); Xen's pCPUs run under QEMU TCG, round-robin on one host thread" ;;
+	kvm) echo "Linux KVM L2 guest on an L1 with 1 vCPU (nested under QEMU TCG): N vCPUs on 1 L1 CPU" ;;
+	*) echo "$1" ;;
 	esac
+}
+facts() { # facts ENV: what the stack said of its scheduler and clock ("" if nothing)
+	sed -n "s/^$1|//p" "$out/facts.txt" 2>/dev/null | head -1
+}
+vcpus_in() { # vcpus_in ENV: the vCPU counts of VCPUS that ENV has points at
+	local v r=""
+	for v in $vcpus_list; do grep -q "\"env\":\"$1\",\"mode\":\"[a-z0-9]*\",\"vcpus\":$v," "$jsonl" && r+=" $v"; done
+	echo "${r# }"
 }
 
 color() { case $1 in pv) echo "#1f77b4" ;; pvpreempt) echo "#2ca02c" ;; spin) echo "#d62728" ;; spin2) echo "#ff9896" ;; unpatched) echo "#9467bd" ;; *) echo "#7f7f7f" ;; esac; }
@@ -68,7 +79,7 @@ plot=$out/plot.gp
 			[ "$m" = pvlat ] && continue # a latency run: its throughput is perturbed by its timing
 			f=$out/plot-$env-$m.dat
 			: >"$f"
-			for v in $vcpus_list; do
+			for v in $(vcpus_in "$env"); do
 				read -r y lo hi _ < <(pstat "$env" "$v" "$m")
 				[ "$y" != - ] && [ "$y" != 0 ] && [ "$lo" != 0 ] && echo "$v $y $lo $hi" >>"$f"
 			done
@@ -136,9 +147,15 @@ gnuplot "$plot" || { echo "report.sh: gnuplot failed on $plot" >&2; exit 1; }
 	for env in $envs; do
 		echo "### $env: $(where "$env")"
 		echo
+		f=$(facts "$env")
+		[ -n "$f" ] && { echo "As the stack reported it: $f."; echo; }
+		case $env in
+		kvm) echo "No pause-loop exiting here: QEMU's SVM emulation offers no pause filter, so a spinning L2 vCPU keeps its L1 CPU for its whole slice; on hardware with a pause filter KVM would deschedule it after a short spin, and spinning would lose far less. These ratios are true of this nested host, not of KVM on hardware."; echo ;;
+		xen-*p) echo "Xen's TSC mode shapes the clock: where RDTSC is emulated every read is a VM exit, which is why no throughput run reads it on the kick and wake path."; echo ;;
+		esac
 		echo "| vCPUs | mode | acq/s: median [interval] (runs) | / spin [95% interval] | A/A: spin2 / spin [95%] | verdict |"
 		echo "| --- | --- | --- | --- | --- | --- |"
-		for v in $vcpus_list; do
+		for v in $(vcpus_in "$env"); do
 			for m in $modes; do
 				read -r pm plo phi _ < <(pstat "$env" "$v" "$m")
 				IFS='|' read -r r rlo rhi aar aalo aahi verdict < <(rstat "$env" "$v" "$m")
@@ -165,7 +182,7 @@ gnuplot "$plot" || { echo "report.sh: gnuplot failed on $plot" >&2; exit 1; }
 		echo
 		echo "| vCPUs | mode | fairness min/max | slow-path share | kicks | kick-to-wake median | p99 | clamped |"
 		echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
-		for v in $vcpus_list; do
+		for v in $(vcpus_in "$env"); do
 			for m in $modes; do
 				[ "$m" = tas ] && continue
 				mn=$(med "$env" "$m" "$v" min_acq) mx=$(med "$env" "$m" "$v" max_acq)
@@ -196,7 +213,7 @@ gnuplot "$plot" || { echo "report.sh: gnuplot failed on $plot" >&2; exit 1; }
 			[ "$env" = native ] && continue
 			echo "| $env vCPUs | pv acq/s | pvpreempt acq/s | pvpreempt / pv [95%] | A/A [95%] | verdict | early entries | handoffs to a preempted vCPU | holder unknown |"
 			echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
-			for v in $vcpus_list; do
+			for v in $(vcpus_in "$env"); do
 				a=$(med "$env" pv "$v" acq_per_s) b=$(med "$env" pvpreempt "$v" acq_per_s)
 				read -r q qlo qhi qv < <(awk -F'\t' -v e="$env" -v v="$v" '$1 == "Q" && $2 == e && $3 == v { print $7, $8, $9, $10; f = 1 } END { if (!f) print "- - - -" }' <<<"$stats")
 				IFS='|' read -r _ _ _ aar aalo aahi _ < <(rstat "$env" "$v" pvpreempt)
@@ -271,7 +288,7 @@ gnuplot "$plot" || { echo "report.sh: gnuplot failed on $plot" >&2; exit 1; }
 	echo "| environment | vCPUs | TSC cycles, PVH entry to all vCPUs up (median, pv runs) | of which patching |"
 	echo "| --- | --- | --- | --- |"
 	for env in $envs; do
-		for v in $vcpus_list; do
+		for v in $(vcpus_in "$env"); do
 			echo "| $env | $v | $(fmt "$(med "$env" pv "$v" boot_cycles)") | $(fmt "$(med "$env" pv "$v" patch_cycles)") |"
 		done
 	done
@@ -280,20 +297,20 @@ gnuplot "$plot" || { echo "report.sh: gnuplot failed on $plot" >&2; exit 1; }
 	echo
 	echo "Goals to measure against, not asserted by tests, each judged by the ratio's 95% interval:"
 	echo "met when the whole interval is on the goal's side, missed when the whole interval is not,"
-	echo "else undecided. \"1x\" is as many vCPUs as CPUs under them (Xen: 2 vCPUs on 2 pCPUs);"
-	echo "\"4 vCPUs\" is 2x overcommit under Xen and 4x under the nested KVM. There is no 1x goal for"
+	echo "else undecided. \"1x\" is as many vCPUs as CPUs under them (Xen: 2 vCPUs on a pool of 2 pCPUs);"
+	echo "\"4 vCPUs\" is 2x overcommit on Xen's 2-pCPU pool, 4x on its 1-pCPU pool and under the nested KVM. There is no 1x goal for"
 	echo "the nested KVM: its only 1x point is 1 vCPU on its 1 L1 CPU, where the KVM backend declines"
 	echo "(pv and spin run the same code there); an L1 with 2 CPUs froze under QEMU TCG"
 	echo "(tests/env/kvm-nested.sh)."
 	echo
 	echo "| goal | measured [95%] | verdict |"
 	echo "| --- | --- | --- |"
-	for env in xen kvm; do
-		grep -qw "$env" <<<"$envs" || continue
+	for env in $envs; do
+		case $env in xen-*p | kvm) ;; *) continue ;; esac
 		IFS='|' read -r r lo hi _ _ _ why < <(rstat "$env" 4 pv)
 		v=$(awk -v lo="$lo" -v hi="$hi" -v w="$why" 'BEGIN { if (lo == "-") print "not measured"; else if (w == "short run") print "undecided: a short run"; else if (lo >= 5) print "met"; else if (hi < 5) print "missed"; else print "undecided" }')
 		echo "| $env: PV >= 5x native spinning at 4 vCPUs | ${r}x [$lo, $hi] | $v |"
-		[ "$env" = xen ] || continue
+		[ "$env" = xen-2p ] || continue
 		IFS='|' read -r r lo hi _ _ _ why < <(rstat "$env" 2 pv)
 		v=$(awk -v lo="$lo" -v hi="$hi" 'BEGIN { if (lo == "-") print "not measured"; else if (lo >= 0.95 && hi <= 1.05) print "met"; else if (hi < 0.95 || lo > 1.05) print "missed"; else print "undecided" }')
 		echo "| $env: PV within 5% of native spinning at 1x (2 vCPUs) | ${r}x [$lo, $hi] | $v |"
@@ -302,7 +319,121 @@ gnuplot "$plot" || { echo "report.sh: gnuplot failed on $plot" >&2; exit 1; }
 	v=$(awk -v d="$d" 'BEGIN { if (d == "-") print "not measured"; else if (d + 0 <= 0) print "met"; else printf "missed by %s instructions", d }')
 	echo "| NOP-patched fast path: no more instructions than hooks compiled out | $d instructions | $v |"
 	echo
-	[ -f "$here/analysis.md" ] && { echo "## Reading the numbers"; echo; cat "$here/analysis.md"; echo; }
+	echo "## What the counters say"
+	echo
+	echo "Worked out by report.sh from this run's counters (medians over the repetitions), not written"
+	echo "by hand. Per acquisition: its share of wall time (1 s / acq/s, every vCPU together); the"
+	echo "share of acquisitions that found the lock taken (*waited*) and that went on to the slow path;"
+	echo "PAUSEs spun per wait (and what one PAUSE cost, timed by the guest before the start); blocks (SCHEDOP_poll under Xen, HLT under KVM) and kicks per"
+	echo "acquisition; fairness as the most / fewest acquisitions of one vCPU (1.0: all the same; a"
+	echo "ticket lock serves in arrival order, test-and-set does not)."
+	echo
+	for env in $envs; do
+		[ "$env" = native ] && continue
+		echo "### $env"
+		echo
+		echo "| vCPUs | mode | us per acquisition | waited | slow path | spins per wait | us per PAUSE | blocks / acq | kicks / acq | fairness max/min |"
+		echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+		for v in $(vcpus_in "$env"); do
+			for m in pv spin tas; do
+				grep -qw "$m" <<<"$modes" || continue
+				awk -v v="$v" -v m="$m" -v t="$(med "$env" "$m" "$v" acq_per_s)" -v tot="$(med "$env" "$m" "$v" total)" \
+					-v c="$(med "$env" "$m" "$v" contended)" -v sl="$(med "$env" "$m" "$v" slow_acquisitions)" -v sp="$(med "$env" "$m" "$v" spins)" \
+					-v b="$(med "$env" "$m" "$v" blocks)" -v k="$(med "$env" "$m" "$v" kicks)" -v pn="$(med "$env" "$m" "$v" pause_ns)" \
+					-v mn="$(med "$env" "$m" "$v" min_acq)" -v mx="$(med "$env" "$m" "$v" max_acq)" '
+					function ok(x) { return x != "-" && x != "" }
+					function per(a, b) { return (!ok(a) || !ok(b) || b == 0) ? "-" : sprintf("%.3g", a / b) }
+					function pc(a, b) { return (!ok(a) || !ok(b) || b == 0) ? "-" : sprintf("%.3g%%", 100 * a / b) }
+					BEGIN { printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", v, m, (!ok(t) || t == 0) ? "-" : sprintf("%.3g", 1e6 / t),
+						pc(c, tot), m == "tas" ? "-" : pc(sl, tot), m == "tas" ? "-" : per(sp, c), m == "tas" || !ok(pn) ? "-" : sprintf("%.3g", pn / 1000),
+						m == "tas" ? "-" : per(b, tot), m == "tas" ? "-" : per(k, tot), per(mx, mn) }'
+			done
+		done
+		echo
+		# The sentences, at the largest vCPU count measured there.
+		v=$(vcpus_in "$env" | awk '{ print $NF }')
+		f=$(facts "$env")
+		sched=""
+		case $env in
+		xen-*p) sched=$(sed -n 's/.*ratelimit=\([0-9]*\)us.*/credit2 ratelimit \1 us/p' <<<"$f") ;;
+		kvm) sched=$(sed -n 's/.*latency_ns=\([0-9]*\).*/\1/p' <<<"$f" | awk '{ printf "L1 scheduler latency %.3g ms", $1 / 1e6 }') ;;
+		esac
+		args=()
+		for m in pv spin tas pvlat; do
+			for k in acq_per_s total contended slow_acquisitions spins blocks min_acq max_acq spin_threshold lat_median_ns pause_ns; do
+				args+=(-v "${m}_$k=$(med "$env" "$m" "$v" "$k")")
+			done
+		done
+		awk -v v="$v" -v sched="$sched" "${args[@]}" '
+			function ok(x) { return x != "-" && x != "" }
+			function us(t) { return 1e6 / t }
+			BEGIN {
+				if (!ok(pv_acq_per_s) || !ok(pv_total) || pv_total == 0 || pv_acq_per_s == 0) { print "- pv has no passing point at " v " vCPUs: nothing to explain."; exit }
+				printf "- **pv at %s vCPUs:** %.3g us per acquisition", v, us(pv_acq_per_s)
+				if (ok(pv_contended)) {
+					printf "; %d of its %d acquisitions waited", pv_contended, pv_total
+					if (ok(pv_slow_acquisitions) && pv_slow_acquisitions == 0 && pv_contended > 0) {
+						if (ok(pv_spins)) printf ", and none went on to the slow path: the waits spun %.3g PAUSEs each on average, fewer than spin_threshold (%s)", pv_spins / pv_contended, pv_spin_threshold
+						else printf ", and none went on to the slow path (the PAUSEs were not counted)"
+						if (ok(pv_pause_ns) && ok(pv_spin_threshold)) printf ". A PAUSE took %.3g us here (timed before the start), so spin_threshold spins would take %.3g ms: a wait ends before", pv_pause_ns / 1000, pv_pause_ns * pv_spin_threshold / 1e6
+						printf ", so pv ran the same instructions as spin here and any difference between them is noise"
+					} else if (ok(pv_slow_acquisitions) && pv_slow_acquisitions > 0) {
+						bpa = ok(pv_blocks) ? pv_blocks / pv_total : 0
+						printf "; %d went on to the slow path, with %.3g blocks per acquisition", pv_slow_acquisitions, bpa
+						if (bpa >= 0.5) printf ": most hand-offs went through a block and a kick, and each took at most %.3g us with its wake-up", us(pv_acq_per_s) / bpa
+					}
+				}
+				if (ok(pvlat_lat_median_ns)) printf "; the pvlat runs measured a median kick-to-wake of %.3g us", pvlat_lat_median_ns / 1000
+				print "."
+				if (ok(spin_acq_per_s) && spin_acq_per_s > 0) {
+					printf "- **spin at %s vCPUs:** %.3g us per acquisition (%.3gx pv'"'"'s)", v, us(spin_acq_per_s), us(spin_acq_per_s) / us(pv_acq_per_s)
+					if (ok(spin_contended) && spin_contended > 0) {
+						printf "; %d of its %d acquisitions waited", spin_contended, spin_total
+						if (ok(spin_spins)) printf ", spinning %.3g PAUSEs each on average", spin_spins / spin_contended
+						if (ok(spin_pause_ns)) printf " (a PAUSE: %.3g us)", spin_pause_ns / 1000
+						printf "; the run (%.0f ms) over its waits gives at most %.3g ms per wait", 1000 * spin_total / spin_acq_per_s, 1000 * spin_total / spin_acq_per_s / spin_contended
+						if (sched != "") printf " (%s)", sched
+					}
+					if (ok(spin_min_acq) && spin_min_acq > 0) printf "; fairness max/min %.3g", spin_max_acq / spin_min_acq
+					print "."
+				}
+				if (ok(tas_acq_per_s) && tas_acq_per_s > 0) {
+					printf "- **tas at %s vCPUs:** %.3g us per acquisition", v, us(tas_acq_per_s)
+					if (ok(tas_min_acq) && tas_min_acq > 0) printf ", fairness max/min %.3g", tas_max_acq / tas_min_acq
+					if (tas_acq_per_s > pv_acq_per_s) printf "; faster than pv: a free test-and-set lock goes to whichever running vCPU tries, so no acquisition waits for a vCPU that is not running, while a ticket lock hands over in arrival order, to a waiter the scheduler may not be running"
+					print "."
+				}
+			}'
+		echo
+	done
+	echo "### How the nested KVM differs from hardware, and Xen from a real host"
+	echo
+	echo "- Nested KVM: L1 is Linux under QEMU TCG with one CPU; QEMU's SVM emulation has no pause"
+	echo "  filter, so L1's KVM cannot exit a spinning L2 vCPU (no pause-loop exiting) and it spins out"
+	echo "  its slice. Native ticket spinning suffers more here than on hardware, where the pause filter"
+	echo "  yields the CPU after a short spin."
+	echo "- Xen: its pCPUs are QEMU TCG vCPUs run round-robin on one host thread, so \"N pCPUs\" share"
+	echo "  one host core in turn; the pool keeps dom0 and every other domain off them."
+	echo
+	if [ -n "${PREV:-}" ] && [ -r "$PREV" ]; then
+		echo "## Reproducibility: this run against the previous committed one"
+		echo
+		echo "\`tests/bench/compare.sh\` with A = the previous run (\`${PREV_CMD:-?}\`, kept in \`tests/bench/previous/\`) and"
+		echo "B = this one. For each ratio to spin at each point: do the two 95% intervals overlap, do the"
+		echo "verdicts agree."
+		echo
+		cmp=$("$here/compare.sh" "$PREV" "$jsonl")
+		echo "**$(tail -1 <<<"$cmp" | sed 's/^compare: //')**."
+		echo
+		if grep -q 'apart\|DISAGREE\|only in' <<<"$cmp"; then
+			echo "Where they differ (ratio [interval] verdict, previous | this run):"
+			echo
+			grep 'apart\|DISAGREE\|only in' <<<"$cmp" | sed 's/^/- /'
+		else
+			echo "Every ratio's intervals overlap and every verdict agrees."
+		fi
+		echo
+	fi
 	echo "## Reproduce"
 	echo
 	echo '```'
