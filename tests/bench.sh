@@ -27,8 +27,8 @@
 #
 # The method. Each point is one boot of pvtick whose stress runs for BENCH_MS milliseconds of the
 # BSP's TSC (stress.ms) and counts acquisitions; the guest's own TSC is the only clock. The modes
-# at a point are interleaved (rep 1: pv spin unpatched tas at 1 vCPU, at 2, ...; then rep 2), so
-# a burst of load on this shared machine hits every mode alike. tests/bench/stats.awk gives each
+# at a point are interleaved, in an order shuffled per repetition (rep 1: every mode at 1 vCPU,
+# at 2, ...; then rep 2), so a burst of load on this shared machine hits every mode alike. tests/bench/stats.awk gives each
 # figure as a median with its interval, and each ratio to spin, paired by repetition, with its
 # 95% interval and a verdict against the A/A control's interval.
 set -uo pipefail
@@ -211,7 +211,8 @@ batch() {
 	while IFS='|' read -r name v m rep p; do
 		pms=$ms
 		if grep -q "^$name|" <<<"$long" && [ -f "$ldir/$name.log" ]; then
-			cp "$ldir/$name.log" "$dir/$name.log" && pms=$long_ms
+			if ktap_verdict "$ldir/$name.log"; then cp "$ldir/$name.log" "$dir/$name.log" && pms=$long_ms
+			else echo "# bench: $name: the longer run failed ($ldir/$name.log): the short run stands"; fi
 		fi
 		point "$env${p:+-${p}p}" "$m" "$v" "$rep" "$dir/$name.log" "$pms"
 	done <<<"$cases"
@@ -224,12 +225,21 @@ fact() {
 	grep -q "^$1|" "$out/facts.txt" 2>/dev/null && return
 	case $1 in
 	xen-*p) [ -s "$2/$3.pool" ] || return
-		t="$(paste -sd';' "$2/$3.pool"); $(sed -n 's/^# xen: \(TSC mode .*\)/guest: \1/p' "$2/$3.log" | head -1)" ;;
+		t=$(paste -sd';' "$2/$3.pool")
+		local tsc
+		tsc=$(sed -n 's/^# xen: \(TSC mode .*\)/guest: \1/p' "$2/$3.log" | head -1)
+		t+=${tsc:+; $tsc} ;;
 	kvm) t=$(sed -n 's/^KVMENV: HOST //p' "$2/l1.log" | head -1) ;;
 	esac
 	[ -n "$t" ] && echo "$1|$t" >>"$out/facts.txt"
 }
 : >"$out/facts.txt"
+
+# shuffle "LIST" R: LIST in an order drawn afresh for repetition R (awk's generator seeded with
+# R: the same order in every run), so that a mode does not always run in the same place (first
+# after a boot, right after spin, ...): a drift within a boot or a batch hits each mode alike,
+# the A/A pair included.
+shuffle() { awk -v r="$2" '{ srand(r); for (i = NF; i > 1; i--) { j = int(rand() * i) + 1; t = $i; $i = $j; $j = t } print }' <<<"$1"; }
 
 # ---- the overcommit sweep ----
 # Every repetition runs every vCPU count in every mode, interleaved. Xen boots its stack once per
@@ -245,7 +255,7 @@ for env in $envs; do
 		for p in $pools; do
 			lab=$env p=${p#-}
 			[ -n "$p" ] && lab=$env-${p}p
-			for v in $(vcpus_of "$lab"); do for m in $modes; do all+="$lab-$m-v$v-r$rep|$v|$m|$rep|$p"$'\n'; done; done
+			for v in $(vcpus_of "$lab"); do for m in $(shuffle "$modes" "$rep"); do all+="$lab-$m-v$v-r$rep|$v|$m|$rep|$p"$'\n'; done; done
 		done
 	done
 	all=$(sed '/^$/d' <<<"$all")
@@ -256,8 +266,10 @@ for env in $envs; do
 			pms=$ms
 			if run_again "$out/runs/$name.log"; then
 				echo "# bench: $name: under $min_acq acquisitions: again for $long_ms ms"
-				qemu_boot "$out/runs/$name.log" "$v" $((long_ms / 1000 + 120)) "$ELF" $(guest_args "$m" "$long_ms")
-				pms=$long_ms
+				qemu_boot "$out/runs/$name.long.log" "$v" $((long_ms / 1000 + 120)) "$ELF" $(guest_args "$m" "$long_ms")
+				# A long run that failed does not replace the short one that passed: it is reported.
+				if ktap_verdict "$out/runs/$name.long.log"; then mv "$out/runs/$name.long.log" "$out/runs/$name.log"; pms=$long_ms
+				else echo "# bench: $name: the longer run failed ($out/runs/$name.long.log): the short run stands"; fi
 			fi
 			point "$env" "$m" "$v" "$rep" "$out/runs/$name.log" "$pms"
 		done <<<"$all" ;;
@@ -352,28 +364,34 @@ echo "# image: $ELF $size bytes, $loaded bytes loaded, site table ${table:-?} by
 # A run of make bench's own configuration is compared with the committed one, which it replaces
 # (kept in tests/bench/previous/): BENCHMARKS.md says where the two agree.
 default=0
-[ -z "${BENCH_ENVS:-}${BENCH_XEN_PCPUS:-}${BENCH_VCPUS:-}${BENCH_MODES:-}${BENCH_REPS:-}${BENCH_MS:-}${BENCH_ARGS:-}${BENCH_MIN_ACQ:-}${BENCH_LONG:-}" ] && default=1
-prev="" prev_cmd=""
+[ -z "${BENCH_ENVS:-}${BENCH_XEN_PCPUS:-}${BENCH_VCPUS:-}${BENCH_MODES:-}${BENCH_REPS:-}${BENCH_MS:-}${BENCH_ARGS:-}${BENCH_MIN_ACQ:-}${BENCH_LONG:-}${BENCH_PREV:-}${ELF#build/pvtick.elf}" ] && default=1
+command="make bench$([ "${QUICK:-0}" = 1 ] && echo " QUICK=1")"
+prev="" prev_cmd="" prev_same=0
 if [ -n "${BENCH_PREV:-}" ]; then
-	prev=$BENCH_PREV prev_cmd="$BENCH_PREV"
+	prev=$BENCH_PREV prev_cmd="$BENCH_PREV" prev_same=1
 elif [ $default = 1 ] && [ -s tests/bench/points.jsonl ]; then
 	prev=$out/previous-points.jsonl
 	cp tests/bench/points.jsonl "$prev"
-	prev_cmd=$(sed -n 's/^Written by `\([^`]*\)`.* on \([0-9-]* [0-9:]* UTC\).*/\1, on \2/p' tests/bench/BENCHMARKS.md | head -1)
+	prev_cmd=$(sed -n 's/^Written by `\([^`]*\)` .* on \([0-9-]* [0-9:]* UTC\).*/\1, on \2/p' tests/bench/BENCHMARKS.md | head -1)
+	# Only a run of the same command is compared: another configuration's points differ in length and labels.
+	[ "${prev_cmd%%, on *}" = "$command" ] && prev_same=1
 fi
-PREV=$prev PREV_CMD=$prev_cmd "$here/bench/report.sh" "$jsonl" "$out" "$reps" "$ms" "$labels" "$vcpus_list" "$modes" \
-	"make bench$([ "${QUICK:-0}" = 1 ] && echo " QUICK=1")" "$(($(date +%s) - start))" || { failed=$((failed + 1)); echo "not ok report"; }
-# Only a run of make bench's own configuration replaces the committed results.
-if [ $default = 1 ]; then
-	rm -rf tests/bench/previous
-	if [ -n "$prev" ] && [ -z "${BENCH_PREV:-}" ]; then
+PREV=$prev PREV_CMD=$prev_cmd PREV_SAME=$prev_same PREV_KEPT=$([ -z "${BENCH_PREV:-}" ] && echo tests/bench/previous/) "$here/bench/report.sh" "$jsonl" "$out" "$reps" "$ms" "$labels" "$vcpus_list" "$modes" \
+	"$command" "$(($(date +%s) - start))" || { failed=$((failed + 1)); echo "not ok report"; }
+# Only a whole run of make bench's own configuration replaces the committed results.
+if [ $default = 1 ] && [ "$failed" = 0 ]; then
+	if [ -n "$prev" ]; then
+		rm -rf tests/bench/previous
 		mkdir -p tests/bench/previous
-		mv tests/bench/BENCHMARKS.md tests/bench/throughput.png tests/bench/points.jsonl tests/bench/previous/ 2>/dev/null
+		mv tests/bench/BENCHMARKS.md tests/bench/throughput.png tests/bench/points.jsonl tests/bench/previous/ ||
+			{ failed=$((failed + 1)); echo "not ok keeping the committed run in tests/bench/previous/"; }
 	fi
-	cp "$out/BENCHMARKS.md" "$out/throughput.png" "$jsonl" tests/bench/ 2>/dev/null
+	cp "$out/BENCHMARKS.md" "$out/throughput.png" "$jsonl" tests/bench/ || { failed=$((failed + 1)); echo "not ok copying the results to tests/bench/"; }
 	where_to="copied to tests/bench/${prev:+, the run before moved to tests/bench/previous/}"
+elif [ $default = 1 ]; then
+	where_to="not copied to tests/bench/: $failed point(s) or step(s) failed"
 else
-	where_to="not copied to tests/bench/: BENCH_* settings differ from make bench's"
+	where_to="not copied to tests/bench/: BENCH_*/ELF settings differ from make bench's"
 fi
 echo "# bench: $(($(date +%s) - start)) s; $jsonl, $out/throughput.png, $out/BENCHMARKS.md ($where_to)"
 echo "1..$n"

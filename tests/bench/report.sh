@@ -112,7 +112,7 @@ gnuplot "$plot" || { echo "report.sh: gnuplot failed on $plot" >&2; exit 1; }
 	echo "(\`stress.ms=$ms\`): every vCPU takes one lock again and again, checking mutual exclusion, and"
 	echo "the acquisitions are counted. **Clock: the guest's TSC** (the BSP's, from the common start to"
 	echo "the last unlock), converted with the TSC frequency the guest found (PIT, or Xen's CPUID leaf)."
-	echo "Modes, interleaved in every repetition (A B C D, A B C D, ...), $reps repetitions$([ "${command% QUICK=1}" != "$command" ] && echo " (QUICK leaves out \`unpatched\`: a full \`make bench\` runs it)"):"
+	echo "Modes, interleaved in every repetition in an order drawn afresh for each (the same in every run), $reps repetitions$([ "${command% QUICK=1}" != "$command" ] && echo " (QUICK leaves out \`unpatched\`, \`pvlat\` and the 1-vCPU points: a full \`make bench\` runs them)"):"
 	echo
 	echo "| mode | guest options | what it is |"
 	echo "| --- | --- | --- |"
@@ -124,7 +124,7 @@ gnuplot "$plot" || { echo "report.sh: gnuplot failed on $plot" >&2; exit 1; }
 		spin2) echo "| spin2 | \`pvlock=off\` | spin again under a second label, interleaved like every mode: **the A/A control**; spin2 / spin at a point is that point's noise floor |" ;;
 		unpatched) echo "| unpatched | \`patch=off preempt=off\` | pv through the unpatched indirect calls |" ;;
 		pvlat) echo "| pvlat | \`pvlock=auto preempt=off stress.latency=on\` | pv with each kick and wake-up timed: **the latency run** (its two TSC reads per hand-off are VM exits where the TSC is emulated); no ratio, no verdict; every other mode must read the TSC 0 times on that path, or its point fails |" ;;
-		tas) echo "| tas | \`pvlock=off stress.lock=tas\` | test-and-set with exponential backoff, no hooks: the lock Linux falls back to on a hypervisor without PV locks |" ;;
+		tas) echo "| tas | \`pvlock=off stress.lock=tas\` | test-and-set with exponential backoff, no hooks: the kind of lock Linux falls back to on a hypervisor without PV locks (its \`virt_spin_lock\` is test-and-test-and-set, without backoff) |" ;;
 		esac
 	done
 	echo
@@ -173,12 +173,13 @@ gnuplot "$plot" || { echo "report.sh: gnuplot failed on $plot" >&2; exit 1; }
 		echo
 		echo "In parentheses: how many of the $reps repetitions passed (a failed run is no point). The"
 		echo "median's interval is the pair of order statistics with at least 95% coverage, or [min, max]"
-		echo "below 6 runs ($reps runs: $(awk -F'\t' '$1 == "P" { print $9 "%"; exit }' <<<"$stats") coverage). A ratio is the"
+		echo "below 6 runs ($reps runs: $(awk -F'\t' '$1 == "P" { print $9 "%"; exit }' <<<"$stats") coverage; a point with fewer passing runs covers less). A ratio is the"
 		echo "geometric mean of the per-repetition ratios (repetition r of a mode against repetition r of"
-		echo "spin, run next to it), with Student's t interval. **Verdict**: pays or costs only where the"
-		echo "ratio's interval lies wholly above or below the A/A interval at that point; else no measurable"
-		echo "difference; *short run*: a repetition there had fewer than 10^4 acquisitions even after it was"
-		echo "run once more 4 times as long (each point's \`ms\` in points.jsonl says how long it ran)."
+		echo "spin, run in the same batch), with Student's t interval. **Verdict**: pays or costs only where the"
+		echo "ratio's interval lies wholly above or below both the A/A interval at that point and 1; else no measurable"
+		echo "difference; *short run*: a repetition there had fewer than ${BENCH_MIN_ACQ:-10000} acquisitions even after it was"
+		echo "run once more ${BENCH_LONG:-4} times as long, in a later boot of its stack (each point's \`ms\` in points.jsonl says how long it ran)."
+		echo "Each verdict is at 95%: among this report's many verdicts, a few pays or costs are expected from chance alone."
 		echo
 		echo "| vCPUs | mode | fairness min/max | slow-path share | kicks | kick-to-wake median | p99 | clamped |"
 		echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
@@ -218,7 +219,10 @@ gnuplot "$plot" || { echo "report.sh: gnuplot failed on $plot" >&2; exit 1; }
 				read -r q qlo qhi qv < <(awk -F'\t' -v e="$env" -v v="$v" '$1 == "Q" && $2 == e && $3 == v { print $7, $8, $9, $10; f = 1 } END { if (!f) print "- - - -" }' <<<"$stats")
 				IFS='|' read -r _ _ _ aar aalo aahi _ < <(rstat "$env" "$v" pvpreempt)
 				e=$(med "$env" pvpreempt "$v" early_entries) h=$(med "$env" pvpreempt "$v" handoffs_preempted)
-				[ "$e" = 0 ] && [ "$h" = 0 ] && qv="did not act: same code"
+				# Acted in no repetition (the most of any run, not the median): pv and pvpreempt ran the same code.
+				acted=$(grep "\"env\":\"$env\",\"mode\":\"pvpreempt\",\"vcpus\":$v," "$jsonl" | grep '"ok":true' |
+					sed -n 's/.*"early_entries":\([0-9]*\).*"handoffs_preempted":\([0-9]*\).*/\1 \2/p' | awk '{ s += $1 + $2 } END { print s + 0 }')
+				[ "$acted" = 0 ] && qv="did not act in any run: same code"
 				echo "| $v | $(fmt "$a") | $(fmt "$b") | $q [$qlo, $qhi] | $aar [$aalo, $aahi] | $qv | $(fmt "$e") | $(fmt "$h") | $(pct "$(med "$env" pvpreempt "$v" holder_unknown)" "$(med "$env" pvpreempt "$v" contended)") |"
 			done
 			echo
@@ -309,11 +313,11 @@ gnuplot "$plot" || { echo "report.sh: gnuplot failed on $plot" >&2; exit 1; }
 		case $env in xen-*p | kvm) ;; *) continue ;; esac
 		IFS='|' read -r r lo hi _ _ _ why < <(rstat "$env" 4 pv)
 		v=$(awk -v lo="$lo" -v hi="$hi" -v w="$why" 'BEGIN { if (lo == "-") print "not measured"; else if (w == "short run") print "undecided: a short run"; else if (lo >= 5) print "met"; else if (hi < 5) print "missed"; else print "undecided" }')
-		echo "| $env: PV >= 5x native spinning at 4 vCPUs | ${r}x [$lo, $hi] | $v |"
+		echo "| $env (emulated, under QEMU TCG): PV >= 5x ticket spinning at 4 vCPUs | ${r}x [$lo, $hi] | $v |"
 		[ "$env" = xen-2p ] || continue
 		IFS='|' read -r r lo hi _ _ _ why < <(rstat "$env" 2 pv)
 		v=$(awk -v lo="$lo" -v hi="$hi" 'BEGIN { if (lo == "-") print "not measured"; else if (lo >= 0.95 && hi <= 1.05) print "met"; else if (hi < 0.95 || lo > 1.05) print "missed"; else print "undecided" }')
-		echo "| $env: PV within 5% of native spinning at 1x (2 vCPUs) | ${r}x [$lo, $hi] | $v |"
+		echo "| $env (emulated, under QEMU TCG): PV within 5% of ticket spinning at 1x (2 vCPUs) | ${r}x [$lo, $hi] | $v |"
 	done
 	d=$(awk -v a="$(fp nop free instructions_per_op)" -v b="$(fp nohooks free instructions_per_op)" 'BEGIN { if (a == "" || b == "") print "-"; else printf "%+.2f", a - b }')
 	v=$(awk -v d="$d" 'BEGIN { if (d == "-") print "not measured"; else if (d + 0 <= 0) print "met"; else printf "missed by %s instructions", d }')
@@ -352,35 +356,31 @@ gnuplot "$plot" || { echo "report.sh: gnuplot failed on $plot" >&2; exit 1; }
 		echo
 		# The sentences, at the largest vCPU count measured there.
 		v=$(vcpus_in "$env" | awk '{ print $NF }')
-		f=$(facts "$env")
-		sched=""
-		case $env in
-		xen-*p) sched=$(sed -n 's/.*ratelimit=\([0-9]*\)us.*/credit2 ratelimit \1 us/p' <<<"$f") ;;
-		kvm) sched=$(sed -n 's/.*latency_ns=\([0-9]*\).*/\1/p' <<<"$f" | awk '{ printf "L1 scheduler latency %.3g ms", $1 / 1e6 }') ;;
-		esac
 		args=()
 		for m in pv spin tas pvlat; do
 			for k in acq_per_s total contended slow_acquisitions spins blocks min_acq max_acq spin_threshold lat_median_ns pause_ns; do
 				args+=(-v "${m}_$k=$(med "$env" "$m" "$v" "$k")")
 			done
 		done
-		awk -v v="$v" -v sched="$sched" "${args[@]}" '
+		pvmaxslow=$(grep "\"env\":\"$env\",\"mode\":\"pv\",\"vcpus\":$v," "$jsonl" | grep '"ok":true' | sed -n 's/.*"slow_acquisitions":\([0-9]*\).*/\1/p' | sort -n | tail -1)
+		IFS='|' read -r tr _ _ _ _ _ tv < <(rstat "$env" "$v" tas)
+		awk -v v="$v" -v pvmaxslow="${pvmaxslow:--1}" -v tasr="${tr}x, $tv" "${args[@]}" '
 			function ok(x) { return x != "-" && x != "" }
 			function us(t) { return 1e6 / t }
+			function dur(ns) { return ns >= 1e9 ? sprintf("%.3g s", ns / 1e9) : ns >= 1e6 ? sprintf("%.3g ms", ns / 1e6) : ns >= 1e3 ? sprintf("%.3g us", ns / 1e3) : sprintf("%.3g ns", ns) }
 			BEGIN {
 				if (!ok(pv_acq_per_s) || !ok(pv_total) || pv_total == 0 || pv_acq_per_s == 0) { print "- pv has no passing point at " v " vCPUs: nothing to explain."; exit }
 				printf "- **pv at %s vCPUs:** %.3g us per acquisition", v, us(pv_acq_per_s)
 				if (ok(pv_contended)) {
-					printf "; %d of its %d acquisitions waited", pv_contended, pv_total
+					printf "; %.0f of its %.0f acquisitions waited", pv_contended, pv_total
 					if (ok(pv_slow_acquisitions) && pv_slow_acquisitions == 0 && pv_contended > 0) {
-						if (ok(pv_spins)) printf ", and none went on to the slow path: the waits spun %.3g PAUSEs each on average, fewer than spin_threshold (%s)", pv_spins / pv_contended, pv_spin_threshold
-						else printf ", and none went on to the slow path (the PAUSEs were not counted)"
-						if (ok(pv_pause_ns) && ok(pv_spin_threshold)) printf ". A PAUSE took %.3g us here (timed before the start), so spin_threshold spins would take %.3g ms: a wait ends before", pv_pause_ns / 1000, pv_pause_ns * pv_spin_threshold / 1e6
-						printf ", so pv ran the same instructions as spin here and any difference between them is noise"
+						if (ok(pv_spins)) printf "; the waits spun %.3g PAUSEs each on average, fewer than spin_threshold (%s)", pv_spins / pv_contended, ok(pv_spin_threshold) ? pv_spin_threshold : "?"
+						if (pvmaxslow == 0) printf ", and no repetition entered the slow path: pv blocked nowhere, and differed from spin only by its hook sites (direct calls where spin has NOPs; see the fast path below)"
+						if (ok(pv_pause_ns) && ok(pv_spin_threshold)) printf ". Each PAUSE took %s of the guest'"'"'s TSC here, time descheduled included (timed before the start): at that rate spin_threshold spins would take %s", dur(pv_pause_ns), dur(pv_pause_ns * pv_spin_threshold)
 					} else if (ok(pv_slow_acquisitions) && pv_slow_acquisitions > 0) {
 						bpa = ok(pv_blocks) ? pv_blocks / pv_total : 0
-						printf "; %d went on to the slow path, with %.3g blocks per acquisition", pv_slow_acquisitions, bpa
-						if (bpa >= 0.5) printf ": most hand-offs went through a block and a kick, and each took at most %.3g us with its wake-up", us(pv_acq_per_s) / bpa
+						printf "; %.0f went on to the slow path, with %.3g blocks per acquisition", pv_slow_acquisitions, bpa
+						if (bpa >= 0.5) printf ": there were at least half as many blocks as acquisitions, so the time per block, wake-up included, was on average at most %.3g us", us(pv_acq_per_s) / bpa
 					}
 				}
 				if (ok(pvlat_lat_median_ns)) printf "; the pvlat runs measured a median kick-to-wake of %.3g us", pvlat_lat_median_ns / 1000
@@ -388,11 +388,10 @@ gnuplot "$plot" || { echo "report.sh: gnuplot failed on $plot" >&2; exit 1; }
 				if (ok(spin_acq_per_s) && spin_acq_per_s > 0) {
 					printf "- **spin at %s vCPUs:** %.3g us per acquisition (%.3gx pv'"'"'s)", v, us(spin_acq_per_s), us(spin_acq_per_s) / us(pv_acq_per_s)
 					if (ok(spin_contended) && spin_contended > 0) {
-						printf "; %d of its %d acquisitions waited", spin_contended, spin_total
+						printf "; %.0f of its %.0f acquisitions waited", spin_contended, spin_total
 						if (ok(spin_spins)) printf ", spinning %.3g PAUSEs each on average", spin_spins / spin_contended
-						if (ok(spin_pause_ns)) printf " (a PAUSE: %.3g us)", spin_pause_ns / 1000
-						printf "; the run (%.0f ms) over its waits gives at most %.3g ms per wait", 1000 * spin_total / spin_acq_per_s, 1000 * spin_total / spin_acq_per_s / spin_contended
-						if (sched != "") printf " (%s)", sched
+						if (ok(spin_pause_ns)) printf " (%s of TSC each, time descheduled included)", dur(spin_pause_ns)
+						printf "; %s vCPUs over the run (%.0f ms) over its waits bound the average wait at %.3g ms", v, 1000 * spin_total / spin_acq_per_s, v * 1000 * spin_total / spin_acq_per_s / spin_contended
 					}
 					if (ok(spin_min_acq) && spin_min_acq > 0) printf "; fairness max/min %.3g", spin_max_acq / spin_min_acq
 					print "."
@@ -400,8 +399,8 @@ gnuplot "$plot" || { echo "report.sh: gnuplot failed on $plot" >&2; exit 1; }
 				if (ok(tas_acq_per_s) && tas_acq_per_s > 0) {
 					printf "- **tas at %s vCPUs:** %.3g us per acquisition", v, us(tas_acq_per_s)
 					if (ok(tas_min_acq) && tas_min_acq > 0) printf ", fairness max/min %.3g", tas_max_acq / tas_min_acq
-					if (tas_acq_per_s > pv_acq_per_s) printf "; faster than pv: a free test-and-set lock goes to whichever running vCPU tries, so no acquisition waits for a vCPU that is not running, while a ticket lock hands over in arrival order, to a waiter the scheduler may not be running"
-					print "."
+					if (tasr != "" && tasr != "-") printf "; its ratio to spin and verdict are in the table above (%s)", tasr
+					print ". No counter here says why it differs: test-and-set never waits for a preempted waiter (a ticket lock serves waiters in arrival order, running or not), but waits for a preempted holder like any lock."
 				}
 			}'
 		echo
@@ -415,12 +414,20 @@ gnuplot "$plot" || { echo "report.sh: gnuplot failed on $plot" >&2; exit 1; }
 	echo "- Xen: its pCPUs are QEMU TCG vCPUs run round-robin on one host thread, so \"N pCPUs\" share"
 	echo "  one host core in turn; the pool keeps dom0 and every other domain off them."
 	echo
-	if [ -n "${PREV:-}" ] && [ -r "$PREV" ]; then
-		echo "## Reproducibility: this run against the previous committed one"
+	if [ -n "${PREV:-}" ] && [ -r "$PREV" ] && [ "${PREV_SAME:-0}" != 1 ]; then
+		echo "## Reproducibility"
 		echo
-		echo "\`tests/bench/compare.sh\` with A = the previous run (\`${PREV_CMD:-?}\`, kept in \`tests/bench/previous/\`) and"
+		echo "The previous committed run was \`${PREV_CMD:-?}\`${PREV_KEPT:+ (kept in \`$PREV_KEPT\`)}: another configuration, whose"
+		echo "points differ in run length or labels, so it is not compared with this one."
+		echo
+	elif [ -n "${PREV:-}" ] && [ -r "$PREV" ]; then
+		echo "## Reproducibility: this run against the previous one of the same command"
+		echo
+		echo "\`tests/bench/compare.sh\` with A = the previous run (\`${PREV_CMD:-?}\`${PREV_KEPT:+, kept in \`$PREV_KEPT\`}) and"
 		echo "B = this one. For each ratio to spin at each point: do the two 95% intervals overlap, do the"
-		echo "verdicts agree."
+		echo "verdicts agree. With 5 repetitions the intervals are wide, so overlapping ones are a weak"
+		echo "test; a verdict that differs (say pays in one run, no measurable difference in the other) is"
+		echo "the stronger sign that a result did not reproduce."
 		echo
 		cmp=$("$here/compare.sh" "$PREV" "$jsonl")
 		echo "**$(tail -1 <<<"$cmp" | sed 's/^compare: //')**."

@@ -20,7 +20,8 @@
 #   t from Student's distribution with n - 1 degrees of freedom. n < 2: no interval ("-").
 # - A/A: aa is base run again under a second label, interleaved like every mode; aa / base at the
 #   point is the noise floor of that point. Verdict of MODE: "pays" if its interval lies wholly
-#   above the A/A interval, "costs" if wholly below, else "no measurable difference"; "short run"
+#   above the A/A interval and above 1, "costs" if wholly below both, else "no measurable
+#   difference" (an A/A interval that misses 1 by chance must not make a ratio of 1 a finding); "short run"
 #   if any of its or base's repetitions there has fewer than min_total acquisitions; "no A/A
 #   control" without one; "-" without an interval.
 BEGIN {
@@ -109,8 +110,8 @@ END {
 		else if (((key, m) in SHORT) || ((key, ref) in SHORT)) verdict = "short run"
 		else if (m == aa) verdict = "A/A control"
 		else if (!an || alo == "-") verdict = "no A/A control"
-		else if (RLO + 0 > ahi + 0) verdict = "pays"
-		else if (RHI + 0 < alo + 0) verdict = "costs"
+		else if (RLO + 0 > ahi + 0 && RLO + 0 > 1) verdict = "pays"
+		else if (RHI + 0 < alo + 0 && RHI + 0 < 1) verdict = "costs"
 		else verdict = "no measurable difference"
 		printf "R\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ev[1], ev[2], m, RN, RR, RLO, RHI, ar, alo, ahi, verdict
 	}
@@ -128,8 +129,8 @@ END {
 			if (RLO == "-") verdict = "-"
 			else if (((key, pm[1]) in SHORT) || ((key, pm[2]) in SHORT)) verdict = "short run"
 			else if (!an || alo == "-") verdict = "no A/A control"
-			else if (RLO + 0 > ahi + 0) verdict = "pays"
-			else if (RHI + 0 < alo + 0) verdict = "costs"
+			else if (RLO + 0 > ahi + 0 && RLO + 0 > 1) verdict = "pays"
+			else if (RHI + 0 < alo + 0 && RHI + 0 < 1) verdict = "costs"
 			else verdict = "no measurable difference"
 			printf "Q\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", ev[1], ev[2], pm[1], pm[2], RN, RR, RLO, RHI, verdict
 		}

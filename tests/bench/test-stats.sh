@@ -33,6 +33,9 @@ points "$a" xen 4 pvpreempt 50000 50 55 45 52.5 47.5        # half
 points "$a" xen 4 tas 50000 110.517 99.532 99.465 95.009 95
 points "$a" xen 8 spin 900 10 11 9 10.5 9.5                   # fewer than 10^4 acquisitions
 points "$a" xen 8 pv 900 20 22 18 21 19
+points "$a" xen 2 spin 50000 100 100 100 100 100
+points "$a" xen 2 spin2 50000 90 90 90 90 90                  # an A/A control that missed 1: 0.9 [0.9, 0.9]
+points "$a" xen 2 pv 50000 100.5 99.5 100.5 99.5 100          # a ratio of 1, above the A/A interval
 points "$a" kvm 2 spin 50000 100 110 90 105 95 101 99 98 102 100 # 10 repetitions, no A/A
 points "$a" kvm 2 pv 50000 200 220 180 210 190 202 198 196 204 200
 s=$(awk -f "$here/stats.awk" "$a")
@@ -43,6 +46,8 @@ check "a mode twice the reference: ratio 2 [2, 2], pays" "$(row R xen 4 pv)" "5 
 check "a mode half the reference: costs" "$(row R xen 4 pvpreempt)" "5 0.500 0.500 0.500 1.000 1.000 1.000 costs"
 check "log ratios +-0.1: the t interval [0.883, 1.132] holds the A/A's, no measurable difference" \
 	"$(row R xen 4 tas)" "5 1.000 0.883 1.132 1.000 1.000 1.000 no measurable difference"
+check "a ratio whose interval holds 1 is no finding, even outside a biased A/A interval" \
+	"$(row R xen 2 pv | awk '{ print $(NF-3), $(NF-2), $(NF-1), $NF }')" "0.900 no measurable difference"
 check "the A/A mode itself is the control" "$(row R xen 4 spin2 | awk '{ print $NF, $(NF-1) }')" "control A/A"
 check "fewer than 10^4 acquisitions: short run, no verdict" "$(row R xen 8 pv | awk -F' ' '{ print $(NF-1), $NF }')" "short run"
 check "no A/A mode at the point: no verdict" "$(row R kvm 2 pv | awk '{ print $(NF-2), $(NF-1), $NF }')" "no A/A control"
@@ -55,11 +60,11 @@ b=$tmp/b.jsonl
 sed 's/"mode":"pv","vcpus":4,"rep":\([0-9]\),"ok":true,"ms":300,"acq_per_s":[0-9.]*/"mode":"pv","vcpus":4,"rep":\1,"ok":true,"ms":300,"acq_per_s":100/' "$a" >"$b"
 "$here/compare.sh" "$a" "$a" >"$tmp/same.txt" 2>&1
 check "compare.sh: a run against itself: every interval overlaps, every verdict agrees" \
-	"$(tail -1 "$tmp/same.txt")" "compare: 5 ratio(s) in both runs: 5 intervals overlap, 5 verdicts agree"
+	"$(tail -1 "$tmp/same.txt")" "compare: 6 ratio(s) in both runs: 6 intervals overlap, 6 verdicts agree"
 "$here/compare.sh" "$a" "$b" >"$tmp/diff.txt" 2>&1
 check "compare.sh: pv's gain gone at xen 4: that point disagrees" \
 	"$(grep -c '^xen 4 pv: .*DISAGREE' "$tmp/diff.txt")/$(tail -1 "$tmp/diff.txt")" \
-	"1/compare: 5 ratio(s) in both runs: 4 intervals overlap, 4 verdicts agree"
+	"1/compare: 6 ratio(s) in both runs: 5 intervals overlap, 5 verdicts agree"
 echo "1..$n"
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
