@@ -344,7 +344,7 @@ awk -v out="$OUT" -f "$top/tests/env/split-l1.awk" "$OUT/l1.log"
 while IFS= read -r name; do
 	[ -n "$name" ] || continue
 	echo l1-stopped >"$OUT/$name.rc"
-	echo "# kvm-nested: L1 (Linux under QEMU TCG) stopped, or stalled 30 s or more, twice while this case ran; see l1.log" >>"$OUT/$name.log"
+	echo "# kvm-nested: L1 (Linux under QEMU TCG) stopped, or stalled ${L1_NUDGE} s or more, twice while this case ran; see l1.log" >>"$OUT/$name.log"
 done <<<"$given_up"
 while IFS='|' read -r name smp cpu args; do
 	if [ -f "$OUT/$name.rc" ]; then
