@@ -379,7 +379,7 @@ gnuplot "$plot" || { echo "report.sh: gnuplot failed on $plot" >&2; exit 1; }
 						if (ok(pv_pause_ns) && ok(pv_spin_threshold)) printf ". Each PAUSE took %s of the guest'"'"'s TSC here, time descheduled included (timed before the start): at that rate spin_threshold spins would take %s", dur(pv_pause_ns), dur(pv_pause_ns * pv_spin_threshold)
 					} else if (ok(pv_slow_acquisitions) && pv_slow_acquisitions > 0) {
 						bpa = ok(pv_blocks) ? pv_blocks / pv_total : 0
-						printf "; %.0f went on to the slow path, with %.3g blocks per acquisition", pv_slow_acquisitions, bpa
+						printf "; %.0f went on to the slow path%s, with %.3g blocks per acquisition", pv_slow_acquisitions, pv_slow_acquisitions == pv_contended ? " (every wait)" : "", bpa
 						if (bpa >= 0.5) printf ": there were at least half as many blocks as acquisitions, so the time per block, wake-up included, was on average at most %.3g us", us(pv_acq_per_s) / bpa
 					}
 				}
@@ -390,7 +390,7 @@ gnuplot "$plot" || { echo "report.sh: gnuplot failed on $plot" >&2; exit 1; }
 					if (ok(spin_contended) && spin_contended > 0) {
 						printf "; %.0f of its %.0f acquisitions waited", spin_contended, spin_total
 						if (ok(spin_spins)) printf ", spinning %.3g PAUSEs each on average", spin_spins / spin_contended
-						if (ok(spin_pause_ns)) printf " (%s of TSC each, time descheduled included)", dur(spin_pause_ns)
+						if (ok(spin_pause_ns)) printf " (%s of TSC each, time descheduled included: about %s of spinning per wait)", dur(spin_pause_ns), ok(spin_spins) ? dur(spin_spins / spin_contended * spin_pause_ns) : "?"
 						printf "; %s vCPUs over the run (%.0f ms) over its waits bound the average wait at %.3g ms", v, 1000 * spin_total / spin_acq_per_s, v * 1000 * spin_total / spin_acq_per_s / spin_contended
 					}
 					if (ok(spin_min_acq) && spin_min_acq > 0) printf "; fairness max/min %.3g", spin_max_acq / spin_min_acq
