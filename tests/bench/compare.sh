@@ -12,7 +12,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 join_rows() {
 	awk -F'\t' -v A="$1" -v B="$2" '
 		FNR == 1 { file++ }
-		$1 == "R" && $12 != "A/A control" {
+		$1 == "R" && $4 != "spin2" && $12 != "A/A control" {
 			k = $2 " " $3 " " $4
 			if (file == 1) { a[k] = $0; order[++n] = k } else b[k] = $0
 		}

@@ -96,7 +96,7 @@ gnuplot "$plot" || { echo "report.sh: gnuplot failed on $plot" >&2; exit 1; }
 {
 	echo "# pvtick benchmarks"
 	echo
-	echo "Written by \`$command\` (tests/bench.sh, tests/bench/report.sh) on $(date -u '+%Y-%m-%d %H:%M UTC'), in ${secs} s."
+	echo "Written by \`$command\` (tests/bench.sh, tests/bench/report.sh) on $(date -u '+%Y-%m-%d %H:%M UTC'), in ${secs} s, at commit $(git -C "$here" describe --always --dirty 2>/dev/null || echo '(not a git checkout)')."
 	echo "Every number below comes from that one run: \`points.jsonl\` beside this file holds each point."
 	echo
 	echo "## Machine"
