@@ -45,10 +45,11 @@ vcpus_list=${BENCH_VCPUS:-$vcpus_default}
 xen_pcpus=${BENCH_XEN_PCPUS:-2 1}
 for p in $xen_pcpus; do [[ $p =~ ^[1-9]$ ]] || { echo "bench.sh: BENCH_XEN_PCPUS: '$p' is not a pCPU count 1..9" >&2; exit 2; }; done
 xen_smp=$(($(tr ' ' '\n' <<<"$xen_pcpus" | sort -n | tail -1) + 1))
-# labels: the environments as the points name them (Xen: one per pool size)
+# label ENV [PCPUS]: the environment as the points name it (Xen: one per pool size, xen-2p)
+label() { echo "$1${2:+-${2}p}"; }
 labels=""
 for env in $envs; do
-	if [ "$env" = xen ]; then for p in $xen_pcpus; do labels+=" xen-${p}p"; done; else labels+=" $env"; fi
+	if [ "$env" = xen ]; then for p in $xen_pcpus; do labels+=" $(label xen "$p")"; done; else labels+=" $env"; fi
 done
 labels=${labels# }
 # vcpus_of LABEL: the vCPU counts measured there (Xen: up to 4 per pCPU of its pool)
@@ -97,6 +98,14 @@ run_again() {
 	[ "$long_ms" -gt "$ms" ] && ktap_verdict "$1" || return 1
 	t=$(sed -n 's/^# stress: total=\([0-9]*\) .*/\1/p' "$1" 2>/dev/null | head -1)
 	[ "${t:-0}" -lt "$min_acq" ]
+}
+
+# adopt_long NAME SHORT LONG: true, with LONG's log now at SHORT, if the longer run passed; a
+# longer run that failed does not replace the short one that passed: it is reported.
+adopt_long() {
+	if ktap_verdict "$3"; then cp "$3" "$2"; return 0; fi
+	echo "# bench: $1: the longer run failed ($3): the short run stands"
+	return 1
 }
 
 # point ENV MODE VCPUS REP LOG [MS]: read one run's log (of MS ms, default ms), append its JSON
@@ -189,7 +198,7 @@ batch() {
 	while IFS='|' read -r name v m rep p; do
 		[ -f "$dir/$name.log" ] || echo "# no output: the $env environment failed ($dir.env.log)" >"$dir/$name.log"
 		run_again "$dir/$name.log" && long+="$name|$v|$m|$rep|$p"$'\n'
-		fact "$env${p:+-${p}p}" "$dir" "$name"
+		fact "$(label "$env" "$p")" "$dir" "$name"
 	done <<<"$cases"
 	# The short ones once more, each for long_ms, in one more boot of the stack.
 	long=$(sed '/^$/d' <<<"$long")
@@ -210,11 +219,8 @@ batch() {
 	fi
 	while IFS='|' read -r name v m rep p; do
 		pms=$ms
-		if grep -q "^$name|" <<<"$long" && [ -f "$ldir/$name.log" ]; then
-			if ktap_verdict "$ldir/$name.log"; then cp "$ldir/$name.log" "$dir/$name.log" && pms=$long_ms
-			else echo "# bench: $name: the longer run failed ($ldir/$name.log): the short run stands"; fi
-		fi
-		point "$env${p:+-${p}p}" "$m" "$v" "$rep" "$dir/$name.log" "$pms"
+		grep -q "^$name|" <<<"$long" && [ -f "$ldir/$name.log" ] && adopt_long "$name" "$dir/$name.log" "$ldir/$name.log" && pms=$long_ms
+		point "$(label "$env" "$p")" "$m" "$v" "$rep" "$dir/$name.log" "$pms"
 	done <<<"$cases"
 }
 
@@ -253,8 +259,8 @@ for env in $envs; do
 	all=""
 	for rep in $(seq 1 "$reps"); do
 		for p in $pools; do
-			lab=$env p=${p#-}
-			[ -n "$p" ] && lab=$env-${p}p
+			p=${p#-}
+			lab=$(label "$env" "$p")
 			for v in $(vcpus_of "$lab"); do for m in $(shuffle "$modes" "$rep"); do all+="$lab-$m-v$v-r$rep|$v|$m|$rep|$p"$'\n'; done; done
 		done
 	done
@@ -267,9 +273,7 @@ for env in $envs; do
 			if run_again "$out/runs/$name.log"; then
 				echo "# bench: $name: under $min_acq acquisitions: again for $long_ms ms"
 				qemu_boot "$out/runs/$name.long.log" "$v" $((long_ms / 1000 + 120)) "$ELF" $(guest_args "$m" "$long_ms")
-				# A long run that failed does not replace the short one that passed: it is reported.
-				if ktap_verdict "$out/runs/$name.long.log"; then mv "$out/runs/$name.long.log" "$out/runs/$name.log"; pms=$long_ms
-				else echo "# bench: $name: the longer run failed ($out/runs/$name.long.log): the short run stands"; fi
+				adopt_long "$name" "$out/runs/$name.log" "$out/runs/$name.long.log" && pms=$long_ms
 			fi
 			point "$env" "$m" "$v" "$rep" "$out/runs/$name.log" "$pms"
 		done <<<"$all" ;;

@@ -18,9 +18,10 @@ pstat() { awk -F'\t' -v e="$1" -v v="$2" -v m="$3" '$1 == "P" && $2 == e && $3 =
 rstat() { awk -F'\t' -v e="$1" -v v="$2" -v m="$3" '$1 == "R" && $2 == e && $3 == v && $4 == m { print $6 "|" $7 "|" $8 "|" $9 "|" $10 "|" $11 "|" $12; f = 1 } END { if (!f) print "-|-|-|-|-|-|-" }' <<<"$stats"; }
 
 # field LINE KEY: a value from one of our flat JSON lines (numbers, true/false/null, plain strings).
-# med ENV MODE VCPUS KEY: the median of KEY over the passing points there ("-" if none).
+# med ENV MODE VCPUS KEY [max]: the median (or the largest) of KEY over the passing points there
+# ("-" if none).
 med() {
-	awk -v e="$1" -v m="$2" -v v="$3" -v k="$4" '
+	awk -v e="$1" -v m="$2" -v v="$3" -v k="$4" -v agg="${5:-median}" '
 		function field(key,   r) {
 			if (match($0, "\"" key "\":(\"[^\"]*\"|[^,}]*)")) { r = substr($0, RSTART + length(key) + 3, RLENGTH - length(key) - 3); gsub(/"/, "", r); return r }
 			return ""
@@ -31,6 +32,7 @@ med() {
 		END {
 			if (!n) { print "-"; exit }
 			for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+			if (agg == "max") { print a[n]; exit }
 			print (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 		}' "$jsonl"
 }
@@ -220,9 +222,8 @@ gnuplot "$plot" || { echo "report.sh: gnuplot failed on $plot" >&2; exit 1; }
 				IFS='|' read -r _ _ _ aar aalo aahi _ < <(rstat "$env" "$v" pvpreempt)
 				e=$(med "$env" pvpreempt "$v" early_entries) h=$(med "$env" pvpreempt "$v" handoffs_preempted)
 				# Acted in no repetition (the most of any run, not the median): pv and pvpreempt ran the same code.
-				acted=$(grep "\"env\":\"$env\",\"mode\":\"pvpreempt\",\"vcpus\":$v," "$jsonl" | grep '"ok":true' |
-					sed -n 's/.*"early_entries":\([0-9]*\).*"handoffs_preempted":\([0-9]*\).*/\1 \2/p' | awk '{ s += $1 + $2 } END { print s + 0 }')
-				[ "$acted" = 0 ] && qv="did not act in any run: same code"
+				[ "$(med "$env" pvpreempt "$v" early_entries max)" = 0 ] && [ "$(med "$env" pvpreempt "$v" handoffs_preempted max)" = 0 ] &&
+					qv="did not act in any run: same code"
 				echo "| $v | $(fmt "$a") | $(fmt "$b") | $q [$qlo, $qhi] | $aar [$aalo, $aahi] | $qv | $(fmt "$e") | $(fmt "$h") | $(pct "$(med "$env" pvpreempt "$v" holder_unknown)" "$(med "$env" pvpreempt "$v" contended)") |"
 			done
 			echo
@@ -362,9 +363,9 @@ gnuplot "$plot" || { echo "report.sh: gnuplot failed on $plot" >&2; exit 1; }
 				args+=(-v "${m}_$k=$(med "$env" "$m" "$v" "$k")")
 			done
 		done
-		pvmaxslow=$(grep "\"env\":\"$env\",\"mode\":\"pv\",\"vcpus\":$v," "$jsonl" | grep '"ok":true' | sed -n 's/.*"slow_acquisitions":\([0-9]*\).*/\1/p' | sort -n | tail -1)
+		pvmaxslow=$(med "$env" pv "$v" slow_acquisitions max)
 		IFS='|' read -r tr _ _ _ _ _ tv < <(rstat "$env" "$v" tas)
-		awk -v v="$v" -v pvmaxslow="${pvmaxslow:--1}" -v tasr="${tr}x, $tv" "${args[@]}" '
+		awk -v v="$v" -v pvmaxslow="$([ "$pvmaxslow" = - ] && echo -1 || echo "$pvmaxslow")" -v tasr="${tr}x, $tv" "${args[@]}" '
 			function ok(x) { return x != "-" && x != "" }
 			function us(t) { return 1e6 / t }
 			function dur(ns) { return ns >= 1e9 ? sprintf("%.3g s", ns / 1e9) : ns >= 1e6 ? sprintf("%.3g ms", ns / 1e6) : ns >= 1e3 ? sprintf("%.3g us", ns / 1e3) : sprintf("%.3g ns", ns) }
