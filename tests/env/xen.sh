@@ -199,19 +199,22 @@ xl sched-credit2 -d Domain-0 -w 65535 >/dev/null 2>&1 || xl sched-credit -d Doma
 # pool N: the cpupool "pvtick" gets exactly the pCPUs 1..N and Pool-0 (dom0's) the others, with
 # Xen's default scheduler; then its layout and scheduler parameters as xl reads them. Between
 # domUs, so no domain is in a pool that loses a pCPU.
-pool_of() { # pool_of CPU: the pool that holds it ("" if none), from xl cpupool-list -c
-	xl cpupool-list -c | awk -v c="$1" 'NR > 1 { n = split($2, a, ","); for (i = 1; i <= n; i++) {
-		if (split(a[i], r, "-") == 2) { if (c >= r[1] + 0 && c <= r[2] + 0) print $1 } else if (a[i] == c) print $1 } }'
+pool_of() { # pool_of CPU: the pool that holds it ("" if none), from /tmp/pools (xl cpupool-list -c)
+	awk -v c="$1" 'NR > 1 { n = split($2, a, ","); for (i = 1; i <= n; i++) {
+		if (split(a[i], r, "-") == 2) { if (c >= r[1] + 0 && c <= r[2] + 0) print $1 } else if (a[i] == c) print $1 } }' /tmp/pools
 }
 pool() {
-	nr=$(xl info | sed -n 's/^nr_cpus *: //p') sched=$(xl info | sed -n 's/^xen_scheduler *: //p')
+	xl info >/tmp/xlinfo
+	nr=$(sed -n 's/^nr_cpus *: //p' /tmp/xlinfo) sched=$(sed -n 's/^xen_scheduler *: //p' /tmp/xlinfo)
 	[ "$1" -lt "${nr:-0}" ] || { say "ERROR a pool of $1 pCPUs: Xen has ${nr:-?}, and pCPU 0 stays dom0's"; return 1; }
-	if [ -z "$(xl cpupool-list | awk '$1 == "pvtick"')" ]; then
+	xl cpupool-list -c >/tmp/pools
+	if [ -z "$(awk '$1 == "pvtick"' /tmp/pools)" ]; then
 		printf 'name="pvtick"\nsched="%s"\ncpus="1"\n' "$sched" >/tmp/pool.cfg
 		{ xl cpupool-cpu-remove Pool-0 1 && xl cpupool-create /tmp/pool.cfg; } >/tmp/pool.log 2>&1 ||
 			{ sed 's/^/XENENV: cpupool: /' /tmp/pool.log; say "ERROR could not create cpupool pvtick"; return 1; }
+		xl cpupool-list -c >/tmp/pools
 	fi
-	c=1
+	c=1 moved=0
 	while [ $c -lt "$nr" ]; do
 		want=Pool-0
 		[ $c -le "$1" ] && want=pvtick
@@ -219,10 +222,12 @@ pool() {
 		if [ "$have" != "$want" ]; then
 			{ { [ -z "$have" ] || xl cpupool-cpu-remove "$have" $c; } && xl cpupool-cpu-add "$want" $c; } >/tmp/pool.log 2>&1 ||
 				{ sed 's/^/XENENV: cpupool: /' /tmp/pool.log; say "ERROR could not move pCPU $c from ${have:-no pool} to $want"; return 1; }
+			moved=1
 		fi
 		c=$((c + 1))
 	done
-	say "POOL pvtick: pCPUs $(xl cpupool-list -c | awk '$1 == "pvtick" { print $2 }') of $nr ($sched); Pool-0 (dom0): pCPUs $(xl cpupool-list -c | awk '$1 == "Pool-0" { print $2 }')"
+	[ $moved = 0 ] || xl cpupool-list -c >/tmp/pools
+	say "POOL pvtick: pCPUs $(awk '$1 == "pvtick" { print $2 }' /tmp/pools) of $nr ($sched); Pool-0 (dom0): pCPUs $(awk '$1 == "Pool-0" { print $2 }' /tmp/pools)"
 	case $sched in
 	credit2) say "SCHED $(xl sched-credit2 -s -p pvtick 2>&1 | tr '\n' ' ' | sed 's/ *$//')" ;;
 	credit) say "SCHED $(xl sched-credit -s -p pvtick 2>&1 | tr '\n' ' ' | sed 's/ *$//')" ;;
