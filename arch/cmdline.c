@@ -59,7 +59,31 @@ const char *cmdline_parse(const char *line, struct cmdline_opt *opts, unsigned n
 		o->seen = true;
 		const char *v = w + nlen + 1;
 		size_t vlen = wlen - nlen - 1;
-		if (o->choices) {
+		if (o->choices && o->list) {
+			u64 mask = 0;
+			for (size_t at = 0; at <= vlen;) {
+				size_t n = 0;
+				while (at + n < vlen && v[at + n] != ',')
+					n++;
+				unsigned i;
+				for (i = 0; o->choices[i]; i++)
+					if (str_eq_n(v + at, o->choices[i], n))
+						break;
+				if (!o->choices[i]) {
+					ksnprintf(err, errlen, "cmdline: %s=%.*s: '%.*s' is not one of %s", o->name,
+						  (int)vlen, v, (int)n, v + at, o->choices_text);
+					return err;
+				}
+				if (mask & (1ull << i)) {
+					ksnprintf(err, errlen, "cmdline: %s=%.*s: '%s' given twice", o->name, (int)vlen,
+						  v, o->choices[i]);
+					return err;
+				}
+				mask |= 1ull << i;
+				at += n + 1;
+			}
+			*o->val = mask;
+		} else if (o->choices) {
 			unsigned i;
 			for (i = 0; o->choices[i]; i++)
 				if (str_eq_n(v, o->choices[i], vlen))

@@ -12,6 +12,11 @@ struct cmdline_opt {
 	const char *const *choices; /* NULL-terminated, or NULL for a number */
 	const char *choices_text;   /* "auto|off", for the error line */
 	bool seen;
+	/*
+	 * list: the value is one or more of the choices, comma-separated, each at
+	 * most once; out: a bit mask, bit i for choices[i] (at most 64 choices).
+	 */
+	bool list;
 };
 
 /*

@@ -201,7 +201,7 @@ static unsigned switch_kind(enum patch_kind kind, const struct patch_plan *plan,
 	return n;
 }
 
-void pv_switch(const struct pv_choice *c, bool on, struct pv_switch_stats *st)
+void pv_switch(const struct pv_choice *c, bool on, bool preempt, struct pv_switch_stats *st)
 {
 	struct patch_plan plans[PATCH_NR_KINDS];
 	u64 t0 = x86_rdtsc();
@@ -211,6 +211,8 @@ void pv_switch(const struct pv_choice *c, bool on, struct pv_switch_stats *st)
 	if (on) {
 		for (unsigned k = 0; k < PATCH_NR_KINDS; k++)
 			plans[k] = c->plans[k];
+		if (!preempt)
+			plans[PATCH_VCPU_IS_PREEMPTED] = pv_native_preempt_plan();
 		st->sites += switch_kind(PATCH_UNLOCK_KICK, &plans[PATCH_UNLOCK_KICK], 0); /* pml:X5 */
 		st->sites += switch_kind(PATCH_RELEASE, &plans[PATCH_RELEASE], 0); /* the unlock that calls it pml:X8 */
 		__atomic_store_n(&ticket_no_block, false, __ATOMIC_SEQ_CST);          /* pml:X6 */

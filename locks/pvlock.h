@@ -109,6 +109,10 @@ void pv_choose_and_patch(enum pv_lock_mode mode, enum pv_preempt_mode preempt, e
  *              3. only then the unlock sites native (ticket_release, then unlock_kick).
  *   to PV:     unlock_kick and ticket_release first, then vcpu_is_preempted, then lock_spinning:
  *              by the time a vCPU can block, every unlock can kick it.
+ * preempt (only with on=true): false leaves the vcpu_is_preempted sites native
+ * even when the chosen plan reads the hypervisor (the backend's records stay
+ * registered; nothing reads them): the hooks without the hint, for make bench's
+ * "pv" beside "pvpreempt" in one boot.
  * MUST NOT run on two CPUs at once, nor from an interrupt handler; the caller
  * holds no ticket lock. Fills *st.
  */
@@ -117,6 +121,6 @@ struct pv_switch_stats {
 	unsigned kicks;   /* hand-over kicks sent (to native only) */
 	u64 cycles;       /* TSC cycles the switch took */
 };
-void pv_switch(const struct pv_choice *c, bool on, struct pv_switch_stats *st);
+void pv_switch(const struct pv_choice *c, bool on, bool preempt, struct pv_switch_stats *st);
 
 #endif

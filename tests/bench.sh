@@ -5,8 +5,9 @@
 # object per point), build/bench/throughput.png and build/bench/BENCHMARKS.md, then copies all three
 # to tests/bench/ (not when a BENCH_* setting below is given). Ends with "N passed, N failed" (a point whose guest run failed counts
 # as failed; so does a missing environment, which is named).
-# env: QUICK=1     5 repetitions of 300 ms runs, without the unpatched and pvlat modes and the
-#                  1-vCPU points; default 5 of 3000 ms, every mode
+# env: QUICK=1     5 repetitions; the mix in windows of 300 ms, 2 to 8 rounds; without the
+#                  unpatched and pvlat modes and the 1-vCPU points; default 5 repetitions, the
+#                  mix in windows of 1000 ms, 3 to 12 rounds, unpatched and pvlat 3000 ms each
 #      BENCH_ENVS  "native xen kvm"; BENCH_VCPUS "1 2 4 8" (QUICK: "2 4 8");
 #      BENCH_XEN_PCPUS "2 1": under Xen the domU runs in a cpupool of exactly that many pCPUs,
 #                  nothing else on them (dom0 keeps a pCPU of its own: Xen gets max+1), at each
@@ -16,27 +17,35 @@
 #                  tas"); spin2 is spin under a second label, the A/A control: its ratio to spin
 #                  at a point is that point's noise floor; pvlat is pv with stress.latency=on,
 #                  the only mode that reads the TSC on the kick and wake path (the latency run;
-#                  a throughput mode that did is a failed point)
-#      BENCH_REPS, BENCH_MS  override the repetitions and the run length
-#      BENCH_MIN_ACQ (10000), BENCH_LONG (4): a run with fewer acquisitions is run once more,
-#                  BENCH_LONG times as long; still short, stats.awk marks it "short run"
+#                  a throughput mode that did is a failed point). spin spin2 pv pvpreempt tas
+#                  run in one boot, "the mix" (below); unpatched and pvlat in a boot each.
+#      BENCH_REPS, BENCH_WINDOW_MS, BENCH_ROUNDS, BENCH_MAX_ROUNDS, BENCH_MS  override the
+#                  repetitions, the mix's window length and rounds, the other modes' run length
+#      BENCH_MIN_ACQ (10000): the mix runs more rounds while a mode has fewer acquisitions;
+#                  BENCH_LONG (4): another mode's run with fewer is run once more, BENCH_LONG
+#                  times as long; still short, stats.awk marks the point "short run"
 #      BENCH_ARGS  more guest options for every run (default none: stress.cs=20, spin_threshold=2048)
 #      BENCH_PREV  a points.jsonl to compare this run with in BENCHMARKS.md (default: the committed
 #                  tests/bench/points.jsonl, for a run of make bench's own configuration, which
 #                  then replaces it and moves it to tests/bench/previous/)
 #
-# The method. Each point is one boot of pvtick whose stress runs for BENCH_MS milliseconds of the
-# BSP's TSC (stress.ms) and counts acquisitions; the guest's own TSC is the only clock. The modes
-# at a point are interleaved, in an order shuffled per repetition (rep 1: every mode at 1 vCPU,
-# at 2, ...; then rep 2), so a burst of load on this shared machine hits every mode alike. tests/bench/stats.awk gives each
-# figure as a median with its interval, and each ratio to spin, paired by repetition, with its
-# 95% interval and a verdict against the A/A control's interval.
+# The method. The guest's own TSC is the only clock. A point is one mode at one vCPU count in one
+# repetition. The mix's modes run in one boot of pvtick (stress.modes): rounds of windows, each
+# window one mode for BENCH_WINDOW_MS of the BSP's TSC, every mode once per round in an order the
+# guest shuffles per round; between two windows every vCPU is out of the lock and the BSP
+# rewrites the sites for the next mode. A mode's point is its acquisitions over its windows'
+# time. So the A/A pair and the modes it judges share a boot and alternate within it: what
+# differs between boots (where QEMU's threads landed, a burst of load on this shared machine)
+# hits them alike. Another mode's point is a boot of its own for BENCH_MS (stress.ms). The
+# boots of a repetition run in an order shuffled per repetition. tests/bench/stats.awk gives
+# each figure as a median with its interval, and each ratio to spin, paired by repetition, with
+# its 95% interval and a verdict against the A/A control's interval.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh" # sets top (the repository) and here (tests/)
 cd "$top" || exit 1
 ELF=${ELF:-build/pvtick.elf}
-if [ "${QUICK:-0}" = 1 ]; then reps=5 ms=300 modes="pv pvpreempt spin spin2 tas"; else reps=5 ms=3000 modes="pv pvpreempt spin spin2 unpatched tas pvlat"; fi
-reps=${BENCH_REPS:-$reps} ms=${BENCH_MS:-$ms}
+if [ "${QUICK:-0}" = 1 ]; then reps=5 ms=300 win_ms=300 modes="pv pvpreempt spin spin2 tas"; else reps=5 ms=3000 win_ms=1000 modes="pv pvpreempt spin spin2 unpatched tas pvlat"; fi
+reps=${BENCH_REPS:-$reps} ms=${BENCH_MS:-$ms} win_ms=${BENCH_WINDOW_MS:-$win_ms}
 envs=${BENCH_ENVS:-native xen kvm}
 # QUICK leaves out 1 vCPU, where the lock is never contended (every mode runs its fast path only).
 vcpus_default="1 2 4 8"
@@ -63,7 +72,7 @@ vcpus_of() {
 }
 modes=${BENCH_MODES:-$modes}
 extra=${BENCH_ARGS:-}
-[[ $reps =~ ^[1-9][0-9]*$ && $ms =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: BENCH_REPS and BENCH_MS are positive numbers" >&2; exit 2; }
+[[ $reps =~ ^[1-9][0-9]*$ && $ms =~ ^[1-9][0-9]*$ && $win_ms =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: BENCH_REPS, BENCH_MS and BENCH_WINDOW_MS are positive numbers" >&2; exit 2; }
 [ "$reps" -ge 5 ] || echo "# bench: BENCH_REPS=$reps: fewer than 5 repetitions, the intervals are wide" >&2
 "$here/deps.sh" bench || exit 2
 out=build/bench
@@ -87,10 +96,39 @@ mode_args() { # mode_args MODE: the guest options of a lock mode
 	esac
 }
 for m in $modes; do mode_args "$m" >/dev/null || exit 2; done
-guest_args() { echo "$(mode_args "$1") stress.ms=${2:-$ms} stress.iters=100000000 watchdog=60 $extra"; }
+# The mix: the modes one boot runs side by side, in windows (the guest's stress.modes): every
+# round of windows runs each of them once for ms, in an order the guest shuffles per round
+# (seeded with the repetition), for at least mix_rounds rounds, and more, up to mix_max, while a
+# mode has fewer than min_acq acquisitions. One boot per point and repetition: a boot's own
+# luck (where QEMU's threads landed, what else ran) hits every mode of the mix alike, and the
+# ratios are taken within the boot. The other modes need a boot of their own: unpatched leaves
+# the sites unpatched, pvlat reads the TSC on the path.
+mixed="" alone=""
+for m in $modes; do case $m in spin | spin2 | pv | pvpreempt | tas) mixed+=" $m" ;; *) alone+=" $m" ;; esac; done
+mixed=${mixed# } alone=${alone# }
+if [ "${QUICK:-0}" = 1 ]; then mix_rounds=2 mix_max=8; else mix_rounds=3 mix_max=12; fi
+mix_rounds=${BENCH_ROUNDS:-$mix_rounds} mix_max=${BENCH_MAX_ROUNDS:-$mix_max}
+[[ $mix_rounds =~ ^[1-9][0-9]*$ && $mix_max =~ ^[1-9][0-9]*$ && $mix_max -ge $mix_rounds ]] ||
+	{ echo "bench.sh: BENCH_ROUNDS and BENCH_MAX_ROUNDS are numbers, BENCH_MAX_ROUNDS >= BENCH_ROUNDS" >&2; exit 2; }
+# guest_args MODE [MS] [REP]: the guest options of one boot: a lock mode, or "mix" (the mixed modes)
+guest_args() {
+	if [ "$1" = mix ]; then
+		echo "pvlock=auto preempt=auto stress.modes=${mixed// /,} stress.rounds=$mix_rounds stress.max_rounds=$mix_max" \
+			"stress.min_acq=$min_acq stress.seed=${3:-1} stress.ms=$win_ms stress.iters=100000000 watchdog=60 $extra"
+	else
+		echo "$(mode_args "$1") stress.ms=${2:-$ms} stress.iters=100000000 watchdog=60 $extra"
+	fi
+}
 # Enough events: a run with fewer than min_acq acquisitions is run again, once, for long_ms; a point
 # still short is marked "short run" by stats.awk and gets no verdict.
 min_acq=${BENCH_MIN_ACQ:-10000} long_ms=$((ms * ${BENCH_LONG:-4}))
+# boot_s MODE: a time bound for one boot of MODE, in seconds (a mix: every window of its last round)
+boot_s() {
+	local n
+	n=$(wc -w <<<"$mixed")
+	if [ "$1" = mix ]; then echo $((mix_max * n * (win_ms / 1000 + 2) + 120)); else echo $((ms / 1000 + 120)); fi
+}
+
 # run_again LOG: true if LOG's run passed but counted fewer than min_acq acquisitions, and a
 # longer run is possible.
 run_again() {
@@ -155,6 +193,19 @@ point() {
 		"${patch:-null}" "$log" >>"$jsonl"
 }
 
+# points ENV MODE VCPUS REP LOG [MS]: point() for one boot; a mix boot's log gives one point per
+# mode of the mix, from its lines tagged "[mode] " (with the boot's untagged lines: its KTAP
+# verdict, the PAUSE timing), each kept as LOG.MODE.
+points() {
+	local env=$1 mode=$2 v=$3 rep=$4 log=$5 m pms
+	if [ "$mode" != mix ]; then point "$@"; return; fi
+	for m in $mixed; do
+		sed -n -e '/^# \[/!p' -e "s/^# \[$m\] /# /p" "$log" >"$log.$m"
+		pms=$(sed -n 's/^# stress: throughput=[0-9]* acq\/s over \([0-9]*\) ms.*/\1/p' "$log.$m" | head -1)
+		point "$env" "$m" "$v" "$rep" "$log.$m" "${pms:-$ms}"
+	done
+}
+
 # progress LOG PATTERN N LABEL: while an environment runs a batch, a line for each point that ends
 # (its figures follow when the batch is done). Runs in the background until killed.
 progress() {
@@ -172,15 +223,17 @@ progress() {
 # empty) in one boot of the Xen or KVM stack, with a progress line as each guest ends; then every
 # point is read from its log, and what the stack said of its scheduler goes to facts.txt.
 batch() {
-	local env=$1 tag=$2 cases=$3 name v m rep p watcher k
+	local env=$1 tag=$2 cases=$3 name v m rep p watcher k wait=0 whole=600 b
 	k=$(grep -c . <<<"$cases")
-	local list=$out/runs/$env-$tag.cases dir=$out/runs/$env-$tag wait=$((ms / 1000 + 120))
-	local whole=$((k * (ms / 1000 + 30) + 600))
+	local list=$out/runs/$env-$tag.cases dir=$out/runs/$env-$tag
 	mkdir -p "$dir"
 	while IFS='|' read -r name v m rep p; do
+		b=$(boot_s "$m")
+		[ "$b" -gt "$wait" ] && wait=$b
+		whole=$((whole + b - 90))
 		case $env in
-		xen) echo "$name|$v|$(guest_args "$m")|$p" ;;                     # tests/env/xen.sh domus
-		kvm) echo "$name|$v|host,kvm-pv-unhalt=on|$(guest_args "$m")" ;; # tests/env/kvm-nested.sh
+		xen) echo "$name|$v|$(guest_args "$m" "$ms" "$rep")|$p" ;;                     # tests/env/xen.sh domus
+		kvm) echo "$name|$v|host,kvm-pv-unhalt=on|$(guest_args "$m" "$ms" "$rep")" ;; # tests/env/kvm-nested.sh
 		esac
 	done <<<"$cases" >"$list"
 	case $env in
@@ -197,7 +250,7 @@ batch() {
 	local long="" pms ldir=""
 	while IFS='|' read -r name v m rep p; do
 		[ -f "$dir/$name.log" ] || echo "# no output: the $env environment failed ($dir.env.log)" >"$dir/$name.log"
-		run_again "$dir/$name.log" && long+="$name|$v|$m|$rep|$p"$'\n'
+		[ "$m" != mix ] && run_again "$dir/$name.log" && long+="$name|$v|$m|$rep|$p"$'\n'
 		fact "$(label "$env" "$p")" "$dir" "$name"
 	done <<<"$cases"
 	# The short ones once more, each for long_ms, in one more boot of the stack.
@@ -220,7 +273,7 @@ batch() {
 	while IFS='|' read -r name v m rep p; do
 		pms=$ms
 		grep -q "^$name|" <<<"$long" && [ -f "$ldir/$name.log" ] && adopt_long "$name" "$dir/$name.log" "$ldir/$name.log" && pms=$long_ms
-		point "$(label "$env" "$p")" "$m" "$v" "$rep" "$dir/$name.log" "$pms"
+		points "$(label "$env" "$p")" "$m" "$v" "$rep" "$dir/$name.log" "$pms"
 	done <<<"$cases"
 }
 
@@ -248,40 +301,51 @@ fact() {
 shuffle() { awk -v r="$2" '{ srand(r); for (i = NF; i > 1; i--) { j = int(rand() * i) + 1; t = $i; $i = $j; $j = t } print }' <<<"$1"; }
 
 # ---- the overcommit sweep ----
-# Every repetition runs every vCPU count in every mode, interleaved. Xen boots its stack once per
-# repetition (one dom0 that ran 60 domUs in one boot lost its init: see tests/env/xen.sh), the
-# nested KVM once for all of them (its script boots L1 again if L1 freezes).
+# Every repetition runs every vCPU count: one boot for the mix, one for each other mode, in an
+# order shuffled per repetition. Xen runs up to 30 domUs per boot of its stack, whole
+# repetitions each (one dom0 that ran 60 domUs in one boot lost its init: see tests/env/xen.sh),
+# the nested KVM all of them in one (its script boots L1 again if L1 freezes).
+boots=$alone
+[ -n "$mixed" ] && boots="mix${alone:+ $alone}"
 for env in $envs; do
 	t_env=$(date +%s)
 	pools="-"
 	[ "$env" = xen ] && pools=$xen_pcpus
-	echo "# bench: $env: vCPUs $vcpus_list$([ "$env" = xen ] && echo " (up to 4 per pCPU) in cpupools of $xen_pcpus pCPU(s), Xen on $xen_smp"), modes $modes, $reps repetitions of ${ms} ms"
+	echo "# bench: $env: vCPUs $vcpus_list$([ "$env" = xen ] && echo " (up to 4 per pCPU) in cpupools of $xen_pcpus pCPU(s), Xen on $xen_smp"), $reps repetitions;${mixed:+ one boot runs $mixed in windows of ${win_ms} ms, $mix_rounds to $mix_max rounds;}${alone:+ a boot each for $alone, ${ms} ms}"
 	all=""
 	for rep in $(seq 1 "$reps"); do
 		for p in $pools; do
 			p=${p#-}
 			lab=$(label "$env" "$p")
-			for v in $(vcpus_of "$lab"); do for m in $(shuffle "$modes" "$rep"); do all+="$lab-$m-v$v-r$rep|$v|$m|$rep|$p"$'\n'; done; done
+			for v in $(vcpus_of "$lab"); do for m in $(shuffle "$boots" "$rep"); do all+="$lab-$m-v$v-r$rep|$v|$m|$rep|$p"$'\n'; done; done
 		done
 	done
 	all=$(sed '/^$/d' <<<"$all")
 	case $env in
 	native)
 		while IFS='|' read -r name v m rep _; do
-			qemu_boot "$out/runs/$name.log" "$v" $((ms / 1000 + 120)) "$ELF" $(guest_args "$m")
+			qemu_boot "$out/runs/$name.log" "$v" "$(boot_s "$m")" "$ELF" $(guest_args "$m" "$ms" "$rep")
 			pms=$ms
-			if run_again "$out/runs/$name.log"; then
+			if [ "$m" != mix ] && run_again "$out/runs/$name.log"; then
 				echo "# bench: $name: under $min_acq acquisitions: again for $long_ms ms"
 				qemu_boot "$out/runs/$name.long.log" "$v" $((long_ms / 1000 + 120)) "$ELF" $(guest_args "$m" "$long_ms")
 				adopt_long "$name" "$out/runs/$name.log" "$out/runs/$name.long.log" && pms=$long_ms
 			fi
-			point "$env" "$m" "$v" "$rep" "$out/runs/$name.log" "$pms"
+			points "$env" "$m" "$v" "$rep" "$out/runs/$name.log" "$pms"
 		done <<<"$all" ;;
-	xen) for rep in $(seq 1 "$reps"); do batch xen "r$rep" "$(awk -F'|' -v r="$rep" '$4 == r' <<<"$all")"; done ;;
+	xen)
+		per_rep=$(awk -F'|' '$4 == 1' <<<"$all" | grep -c .)
+		group=$((30 / per_rep))
+		[ "$group" -ge 1 ] || group=1
+		for first in $(seq 1 "$group" "$reps"); do
+			last=$((first + group - 1))
+			[ "$last" -le "$reps" ] || last=$reps
+			batch xen "r$first-$last" "$(awk -F'|' -v a="$first" -v b="$last" '$4 >= a && $4 <= b' <<<"$all")"
+		done ;;
 	kvm) batch kvm all "$all" ;;
 	*) echo "bench.sh: unknown environment '$env' (native xen kvm)" >&2; exit 2 ;;
 	esac
-	echo "# bench: $env: $(grep -c . <<<"$all") points in $(($(date +%s) - t_env)) s"
+	echo "# bench: $env: $(grep -c . <<<"$all") boots in $(($(date +%s) - t_env)) s"
 done
 
 # ---- patching: boot-time against lazy, and the UP alternatives, in native TCG ----
@@ -368,7 +432,7 @@ echo "# image: $ELF $size bytes, $loaded bytes loaded, site table ${table:-?} by
 # A run of make bench's own configuration is compared with the committed one, which it replaces
 # (kept in tests/bench/previous/): BENCHMARKS.md says where the two agree.
 default=0
-[ -z "${BENCH_ENVS:-}${BENCH_XEN_PCPUS:-}${BENCH_VCPUS:-}${BENCH_MODES:-}${BENCH_REPS:-}${BENCH_MS:-}${BENCH_ARGS:-}${BENCH_MIN_ACQ:-}${BENCH_LONG:-}${BENCH_PREV:-}${ELF#build/pvtick.elf}" ] && default=1
+[ -z "${BENCH_ENVS:-}${BENCH_XEN_PCPUS:-}${BENCH_VCPUS:-}${BENCH_MODES:-}${BENCH_REPS:-}${BENCH_MS:-}${BENCH_WINDOW_MS:-}${BENCH_ROUNDS:-}${BENCH_MAX_ROUNDS:-}${BENCH_ARGS:-}${BENCH_MIN_ACQ:-}${BENCH_LONG:-}${BENCH_PREV:-}${ELF#build/pvtick.elf}" ] && default=1
 command="make bench$([ "${QUICK:-0}" = 1 ] && echo " QUICK=1")"
 prev="" prev_cmd="" prev_same=0
 if [ -n "${BENCH_PREV:-}" ]; then
@@ -380,7 +444,7 @@ elif [ $default = 1 ] && [ -s tests/bench/points.jsonl ]; then
 	# Only a run of the same command is compared: another configuration's points differ in length and labels.
 	[ "${prev_cmd%%, on *}" = "$command" ] && prev_same=1
 fi
-PREV=$prev PREV_CMD=$prev_cmd PREV_SAME=$prev_same PREV_KEPT=$([ -z "${BENCH_PREV:-}" ] && echo tests/bench/previous/) "$here/bench/report.sh" "$jsonl" "$out" "$reps" "$ms" "$labels" "$vcpus_list" "$modes" \
+WIN_MS=$win_ms ROUNDS=$mix_rounds MAX_ROUNDS=$mix_max PREV=$prev PREV_CMD=$prev_cmd PREV_SAME=$prev_same PREV_KEPT=$([ -z "${BENCH_PREV:-}" ] && echo tests/bench/previous/) "$here/bench/report.sh" "$jsonl" "$out" "$reps" "$ms" "$labels" "$vcpus_list" "$modes" \
 	"$command" "$(($(date +%s) - start))" || { failed=$((failed + 1)); echo "not ok report"; }
 # Only a whole run of make bench's own configuration replaces the committed results.
 if [ $default = 1 ] && [ "$failed" = 0 ]; then

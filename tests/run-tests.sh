@@ -284,6 +284,17 @@ BOOT_MACHINE=microvm boot "microvm with ACPI: CPUs from the MADT, TSC from the R
 boot "a stress of 11 s prints a progress line every 5 s" 2 pass "stress.ms=11000 stress.iters=100000000 stress.switch=100" \
 	'^# progress: 5 s: [1-9][0-9]* acquisitions, per vCPU min [0-9]+ max [1-9][0-9]*, [1-9][0-9]* live switches$' \
 	'^# progress: 10 s: [1-9][0-9]* acquisitions' '^# stress: total=([0-9]+) expected=\1 counter=\1 violations=0$'
+# make bench's mix (stress.modes): every mode in windows of one boot, the sites rewritten between
+# them; the exact total over every window. stress.min_acq out of reach: rounds up to the cap.
+boot "smp=4 stress.modes: five modes in windows, exact total" 4 pass \
+	"stress.modes=spin,spin2,pv,pvpreempt,tas stress.rounds=2 stress.ms=100 stress.iters=100000000" \
+	'^# mix: backend=native: spin, spin2, pv and pvpreempt all run the native lock' '^# mix: round 2: ' \
+	'^# \[spin2\] stress: total=[1-9][0-9]* in 2 window\(s\)$' '^# \[tas\] stress: total=[1-9][0-9]* in 2 window\(s\)$' \
+	'^# stress: all windows: total=([0-9]+) counter=\1 violations=0$' '^ok 10 sites_after_stress$'
+boot "smp=2 stress.min_acq out of reach: stress.max_rounds rounds" 2 pass \
+	"stress.modes=spin,tas stress.rounds=1 stress.max_rounds=3 stress.min_acq=1000000000 stress.ms=50 stress.iters=100000000" \
+	'^# mix: round 3: ' '^# \[spin\] stress: total=[1-9][0-9]* in 3 window\(s\)$' \
+	'^# stress: all windows: total=([0-9]+) counter=\1 violations=0$'
 boot "inject=slow-patch with nothing written live: no effect, said" 1 pass "inject=slow-patch stress.iters=100" \
 	'^# inject: slow-patch has no effect: nothing is written live'
 boot "smp=1 up=off" 1 pass "up=off stress.iters=2000" '^# patch: up: [1-9][0-9]* LOCK prefixes kept \(up=off\)$' \
@@ -305,6 +316,14 @@ boot "bad option: stress.switches without a time-limited switching run" 1 fail "
 	'^# cmdline: stress.switches needs stress.switch= and stress.ms= ' '^not ok 2 cmdline$'
 boot "bad option: inject=conform without suite=conform" 1 fail "inject=conform" \
 	'^# cmdline: inject=conform needs suite=conform ' '^not ok 2 cmdline$'
+boot "bad option: a list item that is no mode" 1 fail "stress.modes=spin,bogus stress.ms=10" \
+	"^# cmdline: stress.modes=spin,bogus: 'bogus' is not one of spin\\|spin2\\|pv\\|pvpreempt\\|tas$" '^not ok 2 cmdline$'
+boot "bad option: stress.rounds without stress.modes" 1 fail "stress.rounds=2" \
+	'^# cmdline: stress.rounds, stress.max_rounds, stress.min_acq and stress.seed need stress.modes= ' '^not ok 2 cmdline$'
+boot "bad option: stress.modes with patch=off" 1 fail "stress.modes=spin,pv stress.ms=10 patch=off" \
+	'^# cmdline: stress.modes= needs stress.ms= \(each window.s length\) with patch=on ' '^not ok 2 cmdline$'
+boot "bad option: stress.max_rounds below stress.rounds" 1 fail "stress.modes=spin stress.ms=10 stress.rounds=3 stress.max_rounds=2" \
+	'^# cmdline: stress.max_rounds is below stress.rounds$' '^not ok 2 cmdline$'
 boot "bad option: not a number" 1 fail "spin_threshold=12x" \
 	"^# cmdline: spin_threshold=12x: not a decimal number$" '^not ok 2 cmdline$'
 boot "bad option: given twice" 1 fail "pvlock=off pvlock=auto" \
@@ -390,6 +409,13 @@ done
 xen_case domu domu-smp4-switch 4 pass "pvlock=auto stress.iters=3000 stress.cs=2000 spin_threshold=16 stress.switch=20" \
 	'^# switch: ([2-9]|[1-9][0-9]+) live switches every 20 ms: [0-9]+ off \(native\), [0-9]+ back on \(xen\)' \
 	'^ok 10 sites_after_stress$' '^# stress: total=12000 expected=12000 counter=12000 violations=0$'
+# make bench's mix under Xen: the windows really switch: pv blocks and kicks, spin never, and the
+# exact total over every window.
+MIX="stress.modes=spin,pv,pvpreempt,tas stress.rounds=2 stress.ms=300 stress.iters=100000000 $CONTEND"
+MIX_SPIN='^# \[spin\] slowpath: contended=[0-9]+ slow_entries=[0-9]+ slow_acquisitions=[0-9]+ unlock_kicks=0 blocks=0 kicks_sent=0 '
+MIX_PV='^# \[pv\] slowpath: .* blocks=[1-9][0-9]* kicks_sent=[1-9][0-9]* '
+xen_case domu domu-mix 4 pass "pvlock=auto $MIX" "$MIX_SPIN" "$MIX_PV" '^# \[tas\] stress: total=[1-9][0-9]* in 2 window' \
+	'^# stress: all windows: total=([0-9]+) counter=\1 violations=0$' '^ok 10 sites_after_stress$'
 # A TSC rate from Xen's CPUID leaf that Xen's own time scale contradicts (inject=tsc-leaf: read as
 # 4x): refused, the run uses the time scale, and the stress still ends with its exact total.
 xen_case domu domu-tsc-leaf 1 pass "inject=tsc-leaf stress.iters=300" \
@@ -416,6 +442,7 @@ kvm-no-steal-time|4|host,kvm-pv-unhalt=on,kvm-steal-time=off|pvlock=auto stress.
 kvm-preempt-off|4|host,kvm-pv-unhalt=on|pvlock=auto preempt=off stress.iters=50
 kvm-hint-realtime|4|host,kvm-pv-unhalt=on,kvm-hint-dedicated=on|pvlock=auto stress.iters=50
 kvm-switch|4|host,kvm-pv-unhalt=on|pvlock=auto stress.iters=3000 stress.cs=2000 spin_threshold=16 stress.switch=20
+kvm-mix|4|host,kvm-pv-unhalt=on|pvlock=auto $MIX
 kvm-lazy|4|host,kvm-pv-unhalt=on|pvlock=auto patch=lazy stress.iters=3000 stress.cs=2000 spin_threshold=16
 kvm-drop-kick|4|host,kvm-pv-unhalt=on|pvlock=auto stress.iters=3000 stress.cs=2000 spin_threshold=16 inject=drop-kick watchdog=5
 kvm-late-flag|2|host,kvm-pv-unhalt=on|pvlock=auto stress.iters=3000 stress.cs=2000 spin_threshold=16 inject=late-flag watchdog=5
@@ -475,6 +502,8 @@ kvm_case kvm-hint-realtime pass '^# pv: backend=native reason=KVM_HINTS_REALTIME
 	'^# stress: total=200 expected=200 '
 kvm_case kvm-switch pass '^# switch: ([2-9]|[1-9][0-9]+) live switches every 20 ms: [0-9]+ off \(native\), [0-9]+ back on \(kvm\)' \
 	'^ok 10 sites_after_stress$' '^# stress: total=12000 expected=12000 counter=12000 violations=0$'
+kvm_case kvm-mix pass "$MIX_SPIN" "$MIX_PV" '^# \[tas\] stress: total=[1-9][0-9]* in 2 window' \
+	'^# stress: all windows: total=([0-9]+) counter=\1 violations=0$' '^ok 10 sites_after_stress$'
 kvm_case kvm-lazy pass '^# pv: backend=kvm .* patched=lazy ' '^# patch: lazy: [1-9][0-9]* site\(s\) patched by their first run' \
 	'^ok 10 sites_after_stress$' '^# stress: total=12000 expected=12000 counter=12000 violations=0$'
 for f in drop-kick late-flag; do

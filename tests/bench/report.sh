@@ -71,7 +71,7 @@ plot=$out/plot.gp
 {
 	echo "set terminal pngcairo size $((460 * nenv)),420 font ',10'"
 	echo "set output '$out/throughput.png'"
-	echo "set multiplot layout 1,$nenv title 'pvtick make bench: lock acquisitions/s, median of $reps x ${ms} ms with its interval, log scale'"
+	echo "set multiplot layout 1,$nenv title 'pvtick make bench: lock acquisitions/s, median of $reps boots with its interval, log scale'"
 	echo "set logscale y; set xlabel 'vCPUs'; set ylabel 'acquisitions/s'; set key top right; set grid"
 	echo "set xtics ($(sed 's/ /, /g' <<<"$vcpus_list"))"
 	for env in $envs; do
@@ -110,23 +110,31 @@ gnuplot "$plot" || { echo "report.sh: gnuplot failed on $plot" >&2; exit 1; }
 	echo
 	echo "## Method"
 	echo
-	echo "Each point is one boot of pvtick whose stress runs for ${ms} ms on the BSP's TSC"
-	echo "(\`stress.ms=$ms\`): every vCPU takes one lock again and again, checking mutual exclusion, and"
-	echo "the acquisitions are counted. **Clock: the guest's TSC** (the BSP's, from the common start to"
-	echo "the last unlock), converted with the TSC frequency the guest found (PIT, or Xen's CPUID leaf)."
-	echo "Modes, interleaved in every repetition in an order drawn afresh for each (the same in every run), $reps repetitions$([ "${command% QUICK=1}" != "$command" ] && echo " (QUICK leaves out \`unpatched\`, \`pvlat\` and the 1-vCPU points: a full \`make bench\` runs them)"):"
+	echo "Every vCPU takes one lock again and again, checking mutual exclusion, and the acquisitions"
+	echo "are counted. **Clock: the guest's TSC** (the BSP's, from a common start to the last unlock),"
+	echo "converted with the TSC frequency the guest found (PIT, or Xen's CPUID leaf)."
+	echo
+	echo "**The mix.** The modes \`spin spin2 pv pvpreempt tas\` run side by side in one boot of pvtick"
+	echo "per vCPU count and repetition (\`stress.modes=\`): in windows of ${WIN_MS:-?} ms each, in rounds"
+	echo "(at least ${ROUNDS:-?}, up to ${MAX_ROUNDS:-?} while a mode has fewer than 10^4 acquisitions), each"
+	echo "mode once per round, in an order the guest shuffles per round (seeded with the repetition)."
+	echo "Between two windows every vCPU is out of the lock, and the BSP rewrites the sites for the"
+	echo "next mode. A mode's figure is its acquisitions over its windows' time. So spin and spin2,"
+	echo "the A/A pair, share their boot with the modes they judge, and alternate with them in it."
+	echo "**Other modes** (\`unpatched\`, \`pvlat\`): a boot of their own, of ${ms} ms (\`stress.ms=$ms\`)."
+	echo "The boots of a repetition run in an order drawn afresh for each (the same in every run); $reps repetitions$([ "${command% QUICK=1}" != "$command" ] && echo " (QUICK leaves out \`unpatched\`, \`pvlat\` and the 1-vCPU points: a full \`make bench\` runs them)"):"
 	echo
 	echo "| mode | guest options | what it is |"
 	echo "| --- | --- | --- |"
 	for m in $modes; do
 		case $m in
-		pv) echo "| pv | \`pvlock=auto preempt=off\` | the backend's slow path (Xen: SCHEDOP_poll / EVTCHNOP_send; KVM: HLT / KVM_HC_KICK_CPU) after \`spin_threshold\` spins, sites patched to direct calls; native TCG has no backend: NOPs |" ;;
-		pvpreempt) echo "| pvpreempt | \`pvlock=auto preempt=auto\` | pv, and \`vcpu_is_preempted\` read from the hypervisor (Xen: runstate area; KVM: steal-time record): a waiter whose served ticket's vCPU is preempted blocks at once; KVM kicks a preempted next waiter for the directed yield |" ;;
-		spin) echo "| spin | \`pvlock=off\` | plain ticket spinning, sites patched to NOPs: **the reference of every ratio** |" ;;
-		spin2) echo "| spin2 | \`pvlock=off\` | spin again under a second label, interleaved like every mode: **the A/A control**; spin2 / spin at a point is that point's noise floor |" ;;
+		pv) echo "| pv | mix: the backend's calls, \`vcpu_is_preempted\` native | the backend's slow path (Xen: SCHEDOP_poll / EVTCHNOP_send; KVM: HLT / KVM_HC_KICK_CPU) after \`spin_threshold\` spins, sites patched to direct calls; native TCG has no backend: NOPs |" ;;
+		pvpreempt) echo "| pvpreempt | mix: the backend's plans (\`pvlock=auto preempt=auto\` at boot) | pv, and \`vcpu_is_preempted\` read from the hypervisor (Xen: runstate area; KVM: steal-time record): a waiter whose served ticket's vCPU is preempted blocks at once; KVM kicks a preempted next waiter for the directed yield |" ;;
+		spin) echo "| spin | mix: every site native | plain ticket spinning, sites patched to NOPs: **the reference of every ratio** |" ;;
+		spin2) echo "| spin2 | mix: every site native | spin again under a second label, interleaved like every mode: **the A/A control**; spin2 / spin at a point is that point's noise floor |" ;;
 		unpatched) echo "| unpatched | \`patch=off preempt=off\` | pv through the unpatched indirect calls |" ;;
 		pvlat) echo "| pvlat | \`pvlock=auto preempt=off stress.latency=on\` | pv with each kick and wake-up timed: **the latency run** (its two TSC reads per hand-off are VM exits where the TSC is emulated); no ratio, no verdict; every other mode must read the TSC 0 times on that path, or its point fails |" ;;
-		tas) echo "| tas | \`pvlock=off stress.lock=tas\` | test-and-set with exponential backoff, no hooks: the kind of lock Linux falls back to on a hypervisor without PV locks (its \`virt_spin_lock\` is test-and-test-and-set, without backoff) |" ;;
+		tas) echo "| tas | mix: the test-and-set lock instead (as \`stress.lock=tas\`) | test-and-set with exponential backoff, no hooks: the kind of lock Linux falls back to on a hypervisor without PV locks (its \`virt_spin_lock\` is test-and-test-and-set, without backoff) |" ;;
 		esac
 	done
 	echo

@@ -37,15 +37,15 @@ static const char *const inject_choices[] = { "none", "drop-kick", 0 };
 
 #define NOPTS 9
 static const struct cmdline_opt table[NOPTS] = {
-	{ "pvlock", 0, 0, 0, pvlock_choices, "auto|off", false },
-	{ "patch", 0, 0, 0, patch_choices, "on|off", false },
-	{ "stress.iters", 0, 1, 100000000, 0, 0, false },
-	{ "stress.cs", 0, 0, 100000, 0, 0, false },
-	{ "spin_threshold", 0, 1, 1u << 30, 0, 0, false },
-	{ "watchdog", 0, 1, 3600, 0, 0, false },
-	{ "inject", 0, 0, 0, inject_choices, "none|drop-kick", false },
-	{ "big", 0, 0, UINT64_MAX, 0, 0, false },
-	{ "stress", 0, 7, 7, 0, 0, false },
+	{ "pvlock", 0, 0, 0, pvlock_choices, "auto|off", false, false },
+	{ "patch", 0, 0, 0, patch_choices, "on|off", false, false },
+	{ "stress.iters", 0, 1, 100000000, 0, 0, false, false },
+	{ "stress.cs", 0, 0, 100000, 0, 0, false, false },
+	{ "spin_threshold", 0, 1, 1u << 30, 0, 0, false, false },
+	{ "watchdog", 0, 1, 3600, 0, 0, false, false },
+	{ "inject", 0, 0, 0, inject_choices, "none|drop-kick", false, false },
+	{ "big", 0, 0, UINT64_MAX, 0, 0, false, false },
+	{ "stress", 0, 7, 7, 0, 0, false, false },
 };
 static const u64 defaults[NOPTS] = { 0, 0, 1000, 20, 2048, 60, 0, 12345, 7 };
 

@@ -39,7 +39,21 @@ struct stress_cfg {
 	 */
 	bool (*preempted)(unsigned cpu);
 	u64 switches;   /* > 0: the run stops after this many live switches (stress.ms runs only) */
+	/*
+	 * stress.modes: > 0, a bit mask of enum stress_mode: the run is a series of
+	 * windows of `ms` each, in rounds; every round runs each mode once, in an
+	 * order shuffled afresh (seeded by `seed`), and mode_fn(mode) sets the
+	 * lock up before its window (true: the test-and-set lock). At least
+	 * `rounds` rounds; more, up to `max_rounds`, while a mode has fewer than
+	 * `min_acq` acquisitions over its windows.
+	 */
+	u64 modes, rounds, max_rounds, min_acq, seed;
+	bool (*mode_fn)(unsigned mode);
 };
+
+/* The modes of a windowed run, named as make bench names its points. */
+enum stress_mode { MODE_SPIN, MODE_SPIN2, MODE_PV, MODE_PVPREEMPT, MODE_TAS, STRESS_NR_MODES };
+extern const char *const stress_mode_names[STRESS_NR_MODES + 1]; /* NULL-terminated: a choice list */
 
 struct stress_result {
 	u64 total, violations, counter;
@@ -52,9 +66,15 @@ struct stress_result {
 	unsigned first_wait_n; /* vCPUs that waited at all */
 	u64 pause_cycles;     /* BSP TSC cycles of `pauses` PAUSEs just before the start */
 	unsigned pauses;
+	unsigned windows;     /* windowed run: the windows this mode ran (0: not a windowed run) */
+	struct ticket_stats stats; /* the slow-path counters, summed over the vCPUs (and windows) */
 };
 
-void stress_run(const struct stress_cfg *c, struct stress_result *r);
+/*
+ * Run the stress; fills *r for the whole run, and with c->modes per_mode[m]
+ * for each mode m of the mix (its windows only; the counts, stats and span).
+ */
+void stress_run(const struct stress_cfg *c, struct stress_result *r, struct stress_result per_mode[STRESS_NR_MODES]);
 
 /*
  * suite=conform (conform.c): the conformance cases, numbered from `first`;

@@ -41,25 +41,39 @@ static const char *const onoff_choices[] = { "off", "on", 0 };
 static u64 opt_pvlock = PVLOCK_AUTO, opt_patch = 0, opt_iters = 1000, opt_cs = 20,
 	   opt_threshold = 2048, opt_watchdog = 60, opt_inject = 0, opt_ms = 0, opt_lock = 0,
 	   opt_preempt = PREEMPT_AUTO, opt_up = 0, opt_switch = 0, opt_switches = 0, opt_suite = 0,
-	   opt_latency = 0;
+	   opt_latency = 0, opt_modes = 0, opt_rounds = 1, opt_max_rounds = 0, opt_min_acq = 0, opt_seed = 1;
 static struct cmdline_opt opts[] = {
-	{ "pvlock", &opt_pvlock, 0, 0, pvlock_choices, "auto|off", false },
-	{ "patch", &opt_patch, 0, 0, patch_choices, "on|off|lazy", false },
-	{ "preempt", &opt_preempt, 0, 0, preempt_choices, "auto|off", false },
-	{ "up", &opt_up, 0, 0, up_choices, "auto|off", false },
-	{ "stress.iters", &opt_iters, 1, 100000000, 0, 0, false },
-	{ "stress.cs", &opt_cs, 0, 100000, 0, 0, false },
-	{ "stress.ms", &opt_ms, 0, 86400000, 0, 0, false },
-	{ "stress.lock", &opt_lock, 0, 0, lock_choices, "ticket|tas", false },
-	{ "stress.switch", &opt_switch, 0, 60000, 0, 0, false },
-	{ "stress.switches", &opt_switches, 0, 100000000, 0, 0, false },
-	{ "stress.latency", &opt_latency, 0, 0, onoff_choices, "off|on", false },
-	{ "spin_threshold", &opt_threshold, 1, 1u << 30, 0, 0, false },
-	{ "watchdog", &opt_watchdog, 1, 3600, 0, 0, false },
+	{ "pvlock", &opt_pvlock, 0, 0, pvlock_choices, "auto|off", false, false },
+	{ "patch", &opt_patch, 0, 0, patch_choices, "on|off|lazy", false, false },
+	{ "preempt", &opt_preempt, 0, 0, preempt_choices, "auto|off", false, false },
+	{ "up", &opt_up, 0, 0, up_choices, "auto|off", false, false },
+	{ "stress.iters", &opt_iters, 1, 100000000, 0, 0, false, false },
+	{ "stress.cs", &opt_cs, 0, 100000, 0, 0, false, false },
+	{ "stress.ms", &opt_ms, 0, 86400000, 0, 0, false, false },
+	{ "stress.lock", &opt_lock, 0, 0, lock_choices, "ticket|tas", false, false },
+	{ "stress.switch", &opt_switch, 0, 60000, 0, 0, false, false },
+	{ "stress.switches", &opt_switches, 0, 100000000, 0, 0, false, false },
+	{ "stress.latency", &opt_latency, 0, 0, onoff_choices, "off|on", false, false },
+	{ "stress.modes", &opt_modes, 0, 0, stress_mode_names, "spin|spin2|pv|pvpreempt|tas", false, true },
+	{ "stress.rounds", &opt_rounds, 1, 1000, 0, 0, false, false },
+	{ "stress.max_rounds", &opt_max_rounds, 1, 1000, 0, 0, false, false },
+	{ "stress.min_acq", &opt_min_acq, 0, 1000000000, 0, 0, false, false },
+	{ "stress.seed", &opt_seed, 0, 1u << 30, 0, 0, false, false },
+	{ "spin_threshold", &opt_threshold, 1, 1u << 30, 0, 0, false, false },
+	{ "watchdog", &opt_watchdog, 1, 3600, 0, 0, false, false },
 	{ "inject", &opt_inject, 0, 0, inject_choices,
-	  "none|drop-kick|late-flag|hold|bad-hypercall|slow-patch|tsc-leaf|conform", false },
-	{ "suite", &opt_suite, 0, 0, suite_choices, "stress|conform", false },
+	  "none|drop-kick|late-flag|hold|bad-hypercall|slow-patch|tsc-leaf|conform", false, false },
+	{ "suite", &opt_suite, 0, 0, suite_choices, "stress|conform", false, false },
 };
+
+/* Was the option that sets *val on the command line? */
+static bool given(const u64 *val)
+{
+	for (unsigned i = 0; i < ARRAY_SIZE(opts); i++)
+		if (opts[i].val == val)
+			return opts[i].seen;
+	return false;
+}
 
 /* ---- kick-to-wake latency: every vCPU's histogram merged, its median and 99th percentile ---- */
 static void latency_report(unsigned online)
@@ -152,13 +166,57 @@ static struct {
 static void stress_switch(bool on)
 {
 	struct pv_switch_stats st;
-	pv_switch(&pv, on, &st);
+	pv_switch(&pv, on, true, &st);
 	sw.to_on += on;
 	sw.to_native += !on;
 	sw.sites += st.sites;
 	sw.kicks += st.kicks;
 	if (st.cycles > sw.max_cycles)
 		sw.max_cycles = st.cycles;
+}
+
+/*
+ * stress.modes: set the lock up for the next window (between windows: no vCPU
+ * is in the lock). spin, spin2: every site native (NOPs); pv: the backend's
+ * hooks with a native vcpu_is_preempted; pvpreempt: the backend's plans, as
+ * patched at boot; tas: the sites as they are (the test-and-set lock has none).
+ * Under the native backend every mode but tas is the boot's NOPs: nothing to write.
+ */
+static bool mix_set_mode(unsigned mode)
+{
+	struct pv_switch_stats st;
+	if (mode == MODE_TAS)
+		return true;
+	if (!pv.native)
+		pv_switch(&pv, mode == MODE_PV || mode == MODE_PVPREEMPT, mode == MODE_PVPREEMPT, &st);
+	return false;
+}
+
+/*
+ * One run's figures (a windowed run: one mode's windows, each line tagged
+ * "[mode] "): throughput over the BSP's span, fairness, the slow-path counters.
+ */
+static void report_run(const char *mode, const struct stress_result *r, bool tas)
+{
+	char tag[16] = "";
+	if (mode)
+		ksnprintf(tag, sizeof(tag), "[%s] ", mode);
+	u64 per_s = r->max_cycles ? r->total * tsc_khz * 1000 / r->max_cycles : 0;
+	if (mode)
+		kprintf("# %sstress: total=%lu in %u window(s)\n", tag, r->total, r->windows);
+	kprintf("# %sstress: throughput=%lu acq/s over %lu ms (TSC), fairness min/max=%lu/%lu per vCPU "
+		"%s\n", tag, per_s, r->max_cycles / tsc_khz, r->min_acq, r->max_acq,
+		mode ? "over its windows" : "when the first finished");
+	const struct ticket_stats *s = &r->stats;
+	kprintf("# %sslowpath: contended=%lu slow_entries=%lu slow_acquisitions=%lu unlock_kicks=%lu "
+		"blocks=%lu kicks_sent=%lu kicks_received=%lu spurious_wakeups=%lu early_entries=%lu "
+		"holder_unknown=%lu handoffs_preempted=%lu preempt_kicks=%lu\n", tag,
+		tas ? r->tas_contended : s->contended, s->slow_entries, s->slow_acquisitions, s->unlock_slow,
+		s->blocks, s->kicks_sent, s->kicks_received, s->spurious_wakeups, s->early_entries,
+		s->holder_unknown, s->handoffs_preempted, s->preempt_kicks);
+	if (!tas)
+		kprintf("# %sslowpath: %lu PAUSEs spun in %lu waits\n", tag, s->spins, s->contended);
+	kprintf("# %slatency: %lu TSC reads on the kick and wake path\n", tag, s->path_tsc_reads);
 }
 
 /*
@@ -235,6 +293,28 @@ void __attribute__((noreturn)) boot_main(u32 start_info_pa)
 	if (opt_inject == INJECT_CONFORM && !conform)
 		ktap_fatal(KTAP_CMDLINE, "cmdline", "cmdline: inject=conform needs suite=conform (it breaks the "
 			   "conformance cases' promises)");
+	if (opt_modes) {
+		kprintf("# cmdline: stress.modes=");
+		for (unsigned m = 0, first = 1; m < STRESS_NR_MODES; m++)
+			if (opt_modes & (1ull << m)) {
+				kprintf("%s%s", first ? "" : ",", stress_mode_names[m]);
+				first = 0;
+			}
+		kprintf(" stress.rounds=%lu stress.max_rounds=%lu stress.min_acq=%lu stress.seed=%lu\n", opt_rounds,
+			opt_max_rounds ? opt_max_rounds : opt_rounds, opt_min_acq, opt_seed);
+	}
+	if (!opt_modes && (given(&opt_rounds) || given(&opt_max_rounds) || given(&opt_min_acq) ||
+			   given(&opt_seed)))
+		ktap_fatal(KTAP_CMDLINE, "cmdline", "cmdline: stress.rounds, stress.max_rounds, stress.min_acq and "
+			   "stress.seed need stress.modes= (they shape a run of windows)");
+	/* A windowed run switches the sites between its windows: it needs them patched, all plans at hand. */
+	if (opt_modes && (!opt_ms || opt_patch != 0 || opt_pvlock != PVLOCK_AUTO || opt_preempt != PREEMPT_AUTO ||
+			  opt_switch || opt_lock != 0 || opt_latency))
+		ktap_fatal(KTAP_CMDLINE, "cmdline", "cmdline: stress.modes= needs stress.ms= (each window's length) "
+			   "with patch=on pvlock=auto preempt=auto stress.lock=ticket stress.latency=off and no "
+			   "stress.switch= (it sets the lock up itself, window by window)");
+	if (opt_modes && opt_max_rounds && opt_max_rounds < opt_rounds)
+		ktap_fatal(KTAP_CMDLINE, "cmdline", "cmdline: stress.max_rounds is below stress.rounds");
 	if (opt_switches && (!opt_switch || !opt_ms))
 		ktap_fatal(KTAP_CMDLINE, "cmdline", "cmdline: stress.switches needs stress.switch= and stress.ms= "
 			   "(it ends a time-limited run after that many live switches)");
@@ -340,63 +420,48 @@ void __attribute__((noreturn)) boot_main(u32 start_info_pa)
 	/* 7, 8. the stress */
 	struct stress_cfg sc = { opt_iters, opt_cs, opt_watchdog, opt_inject == INJECT_HOLD, opt_ms,
 				 opt_lock == 1, !pv.native, opt_switch, stress_switch,
-				 (bool (*)(unsigned))pv.plans[PATCH_VCPU_IS_PREEMPTED].target, opt_switches };
+				 (bool (*)(unsigned))pv.plans[PATCH_VCPU_IS_PREEMPTED].target, opt_switches,
+				 opt_modes, opt_rounds, opt_max_rounds ? opt_max_rounds : opt_rounds, opt_min_acq, opt_seed,
+				 mix_set_mode };
 	if (opt_switch && (opt_patch == 1 || opt_lock == 1)) {
 		kprintf("# switch: stress.switch needs patched sites and the ticket lock (%s): no switching\n",
 			opt_patch == 1 ? "patch=off" : "stress.lock=tas");
 		sc.switch_ms = 0;
 	}
-	struct stress_result r;
+	/* A mix whose modes are the same code here says so: its ratios are then A/A controls too. */
+	if (sc.modes && pv.native)
+		kprintf("# mix: backend=native: spin, spin2, pv and pvpreempt all run the native lock (NOPs)\n");
+	else if (sc.modes && pv.plans[PATCH_VCPU_IS_PREEMPTED].how == PATCH_HOW_INLINE)
+		kprintf("# mix: vcpu_is_preempted is native here (preempt=%s): pvpreempt runs what pv runs\n",
+			pv.preempt);
+	struct stress_result r, per_mode[STRESS_NR_MODES];
 	kprintf("# stress: %u vCPU(s) x %lu acquisitions%s, critical section %lu loops, spin_threshold %u, "
 		"lock %s\n", online, sc.iters, sc.ms ? " at most" : "", sc.cs, ticket_spin_threshold,
-		sc.tas ? "test-and-set with backoff (no hooks)" : "ticket");
+		sc.modes ? "per window (stress.modes)" : sc.tas ? "test-and-set with backoff (no hooks)" : "ticket");
 	if (sc.ms)
-		kprintf("# stress: time limit %lu ms on the BSP's TSC\n", sc.ms);
-	stress_run(&sc, &r);
-	u64 expect_total = r.expected;
-	u64 per_s = r.max_cycles ? r.total * tsc_khz * 1000 / r.max_cycles : 0;
-	kprintf("# stress: total=%lu expected=%lu counter=%lu violations=%lu\n", r.total, expect_total,
-		r.counter, r.violations);
-	kprintf("# stress: throughput=%lu acq/s over %lu ms (TSC), fairness min/max=%lu/%lu per vCPU "
-		"when the first finished\n", per_s, r.max_cycles / tsc_khz, r.min_acq, r.max_acq);
-	struct ticket_stats sum = { 0 };
-	for (unsigned i = 0; i < online; i++) {
-		struct ticket_stats *s = &ticket_stats[i];
-		sum.contended += s->contended;
-		sum.slow_entries += s->slow_entries;
-		sum.unlock_slow += s->unlock_slow;
-		sum.blocks += s->blocks;
-		sum.kicks_sent += s->kicks_sent;
-		sum.kicks_received += s->kicks_received;
-		sum.spurious_wakeups += s->spurious_wakeups;
-		sum.slow_acquisitions += s->slow_acquisitions;
-		sum.early_entries += s->early_entries;
-		sum.holder_unknown += s->holder_unknown;
-		sum.handoffs_preempted += s->handoffs_preempted;
-		sum.preempt_kicks += s->preempt_kicks;
-		sum.spins += s->spins;
+		kprintf("# stress: time limit %lu ms on the BSP's TSC%s\n", sc.ms, sc.modes ? " per window" : "");
+	stress_run(&sc, &r, per_mode);
+	if (sc.modes) {
+		/* The sites back to the chosen plans, as the boot left them (case 10 checks them). */
+		mix_set_mode(MODE_PVPREEMPT);
+		kprintf("# stress: all windows: total=%lu counter=%lu violations=%lu\n", r.total, r.counter,
+			r.violations);
+		for (unsigned m = 0; m < STRESS_NR_MODES; m++)
+			if (sc.modes & (1ull << m))
+				report_run(stress_mode_names[m], &per_mode[m], m == MODE_TAS);
+	} else {
+		kprintf("# stress: total=%lu expected=%lu counter=%lu violations=%lu\n", r.total, r.expected,
+			r.counter, r.violations);
+		report_run(0, &r, sc.tas);
 	}
-	if (sc.tas)
-		sum.contended = r.tas_contended;
-	kprintf("# slowpath: contended=%lu slow_entries=%lu slow_acquisitions=%lu unlock_kicks=%lu "
-		"blocks=%lu kicks_sent=%lu kicks_received=%lu spurious_wakeups=%lu early_entries=%lu "
-		"holder_unknown=%lu handoffs_preempted=%lu preempt_kicks=%lu\n", sum.contended,
-		sum.slow_entries, sum.slow_acquisitions, sum.unlock_slow, sum.blocks, sum.kicks_sent,
-		sum.kicks_received, sum.spurious_wakeups, sum.early_entries, sum.holder_unknown,
-		sum.handoffs_preempted, sum.preempt_kicks);
-	if (!sc.tas)
-		kprintf("# slowpath: %lu PAUSEs spun in %lu waits\n", sum.spins, sum.contended);
-	u64 tsc_reads = 0;
-	for (unsigned i = 0; i < online; i++)
-		tsc_reads += ticket_stats[i].path_tsc_reads;
+	u64 expect_total = r.expected;
 	if (ticket_latency_on)
 		latency_report(online);
 	else
 		kprintf("# latency: off (stress.latency=on measures it)\n");
-	kprintf("# latency: %lu TSC reads on the kick and wake path\n", tsc_reads);
 	kprintf("# stress: first wait: %u vCPU(s) waited; the longest first wait took %lu TSC cycles\n",
 		r.first_wait_n, r.first_wait_max);
-	if (!sc.tas && r.pauses)
+	if (r.pauses)
 		kprintf("# stress: a PAUSE took %lu ns on the BSP before the start (%u timed): spin_threshold %u "
 			"spins last about %lu us\n", r.pause_cycles * 1000000 / tsc_khz / r.pauses, r.pauses,
 			ticket_spin_threshold, r.pause_cycles * ticket_spin_threshold / r.pauses * 1000 / tsc_khz);

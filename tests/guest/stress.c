@@ -39,6 +39,10 @@ static volatile u32 stop; /* stress.ms: set by the BSP's timer tick at the deadl
 static u64 t_go;          /* the BSP's TSC when it released everyone */
 static u64 t_stop;        /* t_go + stress.ms, on the BSP's clock */
 static volatile u64 switches_total; /* stress.switch: live switches so far (the progress line) */
+/* This window's lock and whether it measures the skews first (the first window only). */
+static bool run_tas, run_skew;
+
+const char *const stress_mode_names[STRESS_NR_MODES + 1] = { "spin", "spin2", "pv", "pvpreempt", "tas", 0 };
 
 /*
  * TSC skew of each vCPU against the BSP, for the kick-to-wake latency (a kick
@@ -96,7 +100,7 @@ static void stress_worker(void *arg)
 	unsigned me = this_cpu()->index;
 	struct stress_cpu *pc = &per_cpu[me];
 
-	if (me && cfg.skew)
+	if (me && run_skew)
 		skew_ap(me);
 	/* Start together: the BSP releases everyone once all have arrived. */
 	__atomic_fetch_add(&arrived, 1, __ATOMIC_ACQ_REL);
@@ -116,7 +120,7 @@ static void stress_worker(void *arg)
 				WRITE_ONCE(stop, 1);
 		}
 		WRITE_ONCE(pc->phase, PH_WAIT);
-		if (cfg.tas)
+		if (run_tas)
 			pc->tas_contended += tas_lock(&tas_lock_word);
 		else
 			ticket_lock(&stress_lock);
@@ -137,7 +141,7 @@ static void stress_worker(void *arg)
 		V(shared.counter) = c + 1;
 		V(shared.complement) = ~(c + 1);
 		V(shared.owner) = NOBODY;
-		if (cfg.tas)
+		if (run_tas)
 			tas_unlock(&tas_lock_word);
 		else
 			ticket_unlock(&stress_lock);
@@ -230,29 +234,38 @@ static void watchdog_tick(void)
 	}
 }
 
-void stress_run(const struct stress_cfg *c, struct stress_result *r)
+/* The slow-path counters summed over the vCPUs: every field a u64 count (first_wait_cycles is read apart). */
+static void stats_sum(struct ticket_stats *out)
 {
-	cfg = *c;
-	shared.owner = NOBODY;
-	shared.complement = ~0ull;
+	u64 *o = (u64 *)out;
+	*out = (struct ticket_stats){ 0 };
+	for (unsigned i = 0; i < cpus_online; i++) {
+		const u64 *s = (const u64 *)&ticket_stats[i];
+		for (unsigned k = 0; k < sizeof(*out) / sizeof(u64); k++)
+			o[k] += s[k];
+	}
+}
 
-	wd_last_tsc = x86_rdtsc();
-	wd_limit_cycles = cfg.watchdog_s * tsc_khz * 1000;
-	timer_tick_fn = watchdog_tick;
-	apic_timer_start(100000); /* 100 ms */
-	x86_sti();
-
+/*
+ * One window: release every vCPU into the worker at once, let them run until
+ * the tick sets stop at t_go + ms (or each has done iters), wait for all.
+ * Returns the span on the BSP's clock. The first window also measures the
+ * skews and what a PAUSE costs, before its start.
+ */
+static u64 window(bool first, struct stress_result *r)
+{
 	go = 0;
 	stop = 0;
 	arrived = 0;
 	snapshot_taken = 0;
+	run_skew = first && cfg.skew;
 	/*
 	 * Measure the skews (16 round trips per AP, one AP at a time: with many vCPUs on
 	 * few CPUs that takes long, so only when a backend kicks), then release the
 	 * vCPUs once all are in the worker. The watchdog counts from the release.
 	 */
 	smp_run_all_async(stress_worker, 0);
-	if (cfg.skew)
+	if (run_skew)
 		skew_bsp();
 	while (__atomic_load_n(&arrived, __ATOMIC_ACQUIRE) != cpus_online - 1)
 		x86_pause();
@@ -261,13 +274,17 @@ void stress_run(const struct stress_cfg *c, struct stress_result *r)
 	 * batches of 16, up to 1024 of them or 20 ms (one PAUSE took milliseconds in a Xen
 	 * domU under QEMU TCG), one TSC read per batch.
 	 */
-	u64 p0 = x86_rdtsc(), pause_cycles = 0;
-	unsigned pauses = 0;
-	while (pauses < 1024 && pause_cycles < 20 * tsc_khz) {
-		for (unsigned i = 0; i < 16; i++)
-			x86_pause();
-		pauses += 16;
-		pause_cycles = x86_rdtsc() - p0;
+	if (first) {
+		u64 p0 = x86_rdtsc(), pause_cycles = 0;
+		unsigned pauses = 0;
+		while (pauses < 1024 && pause_cycles < 20 * tsc_khz) {
+			for (unsigned i = 0; i < 16; i++)
+				x86_pause();
+			pauses += 16;
+			pause_cycles = x86_rdtsc() - p0;
+		}
+		r->pause_cycles = pause_cycles;
+		r->pauses = pauses;
 	}
 	t_go = x86_rdtsc();
 	wd_last_tsc = t_go;
@@ -282,15 +299,120 @@ void stress_run(const struct stress_cfg *c, struct stress_result *r)
 	 * KVM each vCPU's TSC starts when the vCPU is created), so another vCPU's
 	 * end minus the BSP's start can even be negative.
 	 */
-	u64 span = x86_rdtsc() - t_go;
+	return x86_rdtsc() - t_go;
+}
+
+/* A small generator for the window order (xorshift64): the same seed, the same order. */
+static u64 rng_state;
+static unsigned rng_below(unsigned n)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return (unsigned)(rng_state % n);
+}
+
+static u64 mode_acq[STRESS_NR_MODES][MAX_CPUS]; /* per mode, each vCPU's acquisitions in its windows */
+
+/* The windows of a mix (cfg.modes): rounds of every mode once, each round in a shuffled order. */
+static void windows(struct stress_result *r, struct stress_result per_mode[STRESS_NR_MODES])
+{
+	unsigned order[STRESS_NR_MODES], n = 0, w = 0;
+	u64 before[MAX_CPUS];
+	struct ticket_stats s0, s1;
+
+	for (unsigned m = 0; m < STRESS_NR_MODES; m++) {
+		per_mode[m] = (struct stress_result){ 0 };
+		for (unsigned i = 0; i < cpus_online; i++)
+			mode_acq[m][i] = 0;
+		if (cfg.modes & (1ull << m))
+			order[n++] = m;
+	}
+	rng_state = cfg.seed * 0x9e3779b97f4a7c15ull + 1;
+	for (u64 round = 1;; round++) {
+		for (unsigned k = n; k > 1; k--) {
+			unsigned j = rng_below(k), t = order[k - 1];
+			order[k - 1] = order[j];
+			order[j] = t;
+		}
+		kprintf("# mix: round %lu:", round);
+		for (unsigned k = 0; k < n; k++)
+			kprintf(" %s", stress_mode_names[order[k]]);
+		kprintf("\n");
+		for (unsigned k = 0; k < n; k++) {
+			unsigned m = order[k];
+			struct stress_result *pm = &per_mode[m];
+			run_tas = cfg.mode_fn(m);
+			u64 tas0 = 0;
+			for (unsigned i = 0; i < cpus_online; i++) {
+				before[i] = per_cpu[i].acquisitions;
+				tas0 += per_cpu[i].tas_contended;
+			}
+			stats_sum(&s0);
+			u64 span = window(w++ == 0, r);
+			stats_sum(&s1);
+			u64 acq = 0;
+			for (unsigned i = 0; i < cpus_online; i++) {
+				u64 d = per_cpu[i].acquisitions - before[i];
+				mode_acq[m][i] += d;
+				acq += d;
+				pm->tas_contended += per_cpu[i].tas_contended;
+			}
+			pm->tas_contended -= tas0;
+			const u64 *a = (const u64 *)&s0, *b = (const u64 *)&s1;
+			u64 *o = (u64 *)&pm->stats;
+			for (unsigned f = 0; f < sizeof(s0) / sizeof(u64); f++)
+				o[f] += b[f] - a[f];
+			pm->total += acq;
+			pm->max_cycles += span;
+			pm->windows++;
+			kprintf("# window: %u (round %lu) %s: %lu acquisitions in %lu ms\n", w, round,
+				stress_mode_names[m], acq, span / tsc_khz);
+		}
+		bool enough = true;
+		for (unsigned k = 0; k < n; k++)
+			enough &= per_mode[order[k]].total >= cfg.min_acq;
+		if (round >= cfg.max_rounds || (round >= cfg.rounds && enough))
+			break;
+	}
+	for (unsigned k = 0; k < n; k++) {
+		struct stress_result *pm = &per_mode[order[k]];
+		pm->min_acq = ~0ull;
+		for (unsigned i = 0; i < cpus_online; i++) {
+			u64 a = mode_acq[order[k]][i];
+			pm->min_acq = a < pm->min_acq ? a : pm->min_acq;
+			pm->max_acq = a > pm->max_acq ? a : pm->max_acq;
+		}
+		pm->expected = pm->total;
+	}
+}
+
+void stress_run(const struct stress_cfg *c, struct stress_result *r, struct stress_result per_mode[STRESS_NR_MODES])
+{
+	cfg = *c;
+	shared.owner = NOBODY;
+	shared.complement = ~0ull;
+
+	wd_last_tsc = x86_rdtsc();
+	wd_limit_cycles = cfg.watchdog_s * tsc_khz * 1000;
+	timer_tick_fn = watchdog_tick;
+	apic_timer_start(100000); /* 100 ms */
+	x86_sti();
+
+	*r = (struct stress_result){ 0 };
+	if (cfg.modes) {
+		windows(r, per_mode);
+		for (unsigned m = 0; m < STRESS_NR_MODES; m++)
+			r->max_cycles += per_mode[m].max_cycles;
+	} else {
+		run_tas = cfg.tas;
+		r->max_cycles = window(true, r);
+	}
 
 	x86_cli();
 	apic_timer_stop();
 	timer_tick_fn = 0;
 
-	*r = (struct stress_result){ 0 };
-	r->pause_cycles = pause_cycles;
-	r->pauses = pauses;
 	r->min_acq = ~0ull;
 	for (unsigned i = 0; i < cpus_online; i++) {
 		struct stress_cpu *pc = &per_cpu[i];
@@ -302,12 +424,13 @@ void stress_run(const struct stress_cfg *c, struct stress_result *r)
 		if (fw > r->first_wait_max)
 			r->first_wait_max = fw;
 		r->first_wait_n += fw != 0;
+		/* Fairness: when the first vCPU finished (a windowed run: of its last window). */
 		if (snapshot[i] < r->min_acq)
 			r->min_acq = snapshot[i];
 		if (snapshot[i] > r->max_acq)
 			r->max_acq = snapshot[i];
 	}
-	r->max_cycles = span;
+	stats_sum(&r->stats);
 	r->expected = cfg.ms ? r->total : (u64)cpus_online * cfg.iters;
 	r->counter = shared.counter;
 	r->complement_ok = shared.complement == ~shared.counter;

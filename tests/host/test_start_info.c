@@ -118,23 +118,31 @@ static void test_start_info(void)
 static void test_cmdline(void)
 {
 	static const char *const ch[] = { "auto", "off", 0 };
-	u64 mode, iters;
+	static const char *const lch[] = { "spin", "pv", "tas", 0 };
+	u64 mode, iters, modes;
 	char err[160];
-	struct cmdline_opt o[2];
+	struct cmdline_opt o[3];
 	const char *e;
 #define RESET()                                                                       \
 	do {                                                                          \
-		mode = 0, iters = 100;                                                \
-		o[0] = (struct cmdline_opt){ "pvlock", &mode, 0, 0, ch, "auto|off", false }; \
-		o[1] = (struct cmdline_opt){ "stress.iters", &iters, 1, 1000, 0, 0, false }; \
+		mode = 0, iters = 100, modes = 0;                                     \
+		o[0] = (struct cmdline_opt){ "pvlock", &mode, 0, 0, ch, "auto|off", false, false }; \
+		o[1] = (struct cmdline_opt){ "stress.iters", &iters, 1, 1000, 0, 0, false, false }; \
+		o[2] = (struct cmdline_opt){ "stress.modes", &modes, 0, 0, lch, "spin|pv|tas", false, true }; \
 	} while (0)
 
 	RESET();
-	e = cmdline_parse("  pvlock=off   stress.iters=1000 ", o, 2, err, sizeof(err));
+	e = cmdline_parse("  pvlock=off   stress.iters=1000 ", o, 3, err, sizeof(err));
 	CHECK(e == NULL && mode == 1 && iters == 1000);
 	RESET();
-	e = cmdline_parse("", o, 2, err, sizeof(err));
-	CHECK(e == NULL && mode == 0 && iters == 100);
+	e = cmdline_parse("", o, 3, err, sizeof(err));
+	CHECK(e == NULL && mode == 0 && iters == 100 && modes == 0);
+	RESET();
+	e = cmdline_parse("stress.modes=tas,spin", o, 3, err, sizeof(err));
+	CHECK(e == NULL && modes == 5);
+	RESET();
+	e = cmdline_parse("stress.modes=pv", o, 3, err, sizeof(err));
+	CHECK(e == NULL && modes == 2);
 	end_case("cmdline_good");
 
 	struct {
@@ -151,10 +159,15 @@ static void test_cmdline(void)
 		{ "stress.iters=99999999999999999999", "not a decimal number" },
 		{ "stress.iters=", "not a decimal number" },
 		{ "pvlock=off pvlock=auto", "given twice" },
+		{ "stress.modes=", "'' is not one of spin|pv|tas" },
+		{ "stress.modes=spin,,pv", "'' is not one of" },
+		{ "stress.modes=spin,", "'' is not one of" },
+		{ "stress.modes=spin,pvx", "'pvx' is not one of" },
+		{ "stress.modes=pv,spin,pv", "'pv' given twice" },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		RESET();
-		e = cmdline_parse(bad[i].line, o, 2, err, sizeof(err));
+		e = cmdline_parse(bad[i].line, o, 3, err, sizeof(err));
 		if (!e || !strstr(e, bad[i].want)) {
 			printf("# '%s' -> '%s', want '%s'\n", bad[i].line, e ? e : "(accepted)", bad[i].want);
 			case_failed = 1;
