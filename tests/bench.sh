@@ -158,7 +158,7 @@ point() {
 	slowacq=$(sed -n 's/^# slowpath: .* slow_acquisitions=\([0-9]*\) .*/\1/p' "$log" | head -1)
 	kicks=$(sed -n 's/^# slowpath: .* kicks_sent=\([0-9]*\) .*/\1/p' "$log" | head -1)
 	blocks=$(sed -n 's/^# slowpath: .* blocks=\([0-9]*\) .*/\1/p' "$log" | head -1)
-	spurious=$(sed -n 's/^# slowpath: .* spurious_wakeups=\([0-9]*\) .*/\1/p' "$log" | head -1)
+	spurious=$(sed -n 's/^# slowpath: .* spurious_wakeups=\([0-9]*\).*/\1/p' "$log" | head -1)
 	spins=$(sed -n 's/^# slowpath: \([0-9]*\) PAUSEs spun in [0-9]* waits$/\1/p' "$log" | head -1)
 	pausens=$(sed -n 's/^# stress: a PAUSE took \([0-9]*\) ns on the BSP before the start .*/\1/p' "$log" | head -1)
 	thr=$(sed -n 's/^# stress: .*, spin_threshold \([0-9]*\), lock .*/\1/p' "$log" | head -1)
