@@ -32,9 +32,9 @@
 # The method. The guest's own TSC is the only clock. A point is one mode at one vCPU count in one
 # repetition. The mix's modes run in one boot of pvtick (stress.modes): rounds of windows, each
 # window one mode for BENCH_WINDOW_MS of the BSP's TSC, every mode once per round in an order the
-# guest shuffles per round; between two windows every vCPU is out of the lock and the BSP
-# rewrites the sites for the next mode. A mode's point is its acquisitions over its windows'
-# time. So the A/A pair and the modes it judges share a boot and alternate within it: what
+# guest shuffles per round (round 0, a warm-up, not counted); between two windows every vCPU is
+# out of the lock and the BSP rewrites the sites for the next mode. A mode's point is its
+# acquisitions over its windows' time, each window up to the tick that stopped it. So the A/A pair and the modes it judges share a boot and alternate within it: what
 # differs between boots (where QEMU's threads landed, a burst of load on this shared machine)
 # hits them alike. Another mode's point is a boot of its own for BENCH_MS (stress.ms). The
 # boots of a repetition run in an order shuffled per repetition. tests/bench/stats.awk gives
@@ -110,7 +110,8 @@ if [ "${QUICK:-0}" = 1 ]; then mix_rounds=2 mix_max=8; else mix_rounds=3 mix_max
 mix_rounds=${BENCH_ROUNDS:-$mix_rounds} mix_max=${BENCH_MAX_ROUNDS:-$mix_max}
 [[ $mix_rounds =~ ^[1-9][0-9]*$ && $mix_max =~ ^[1-9][0-9]*$ && $mix_max -ge $mix_rounds ]] ||
 	{ echo "bench.sh: BENCH_ROUNDS and BENCH_MAX_ROUNDS are numbers, BENCH_MAX_ROUNDS >= BENCH_ROUNDS" >&2; exit 2; }
-# guest_args MODE [MS] [REP]: the guest options of one boot: a lock mode, or "mix" (the mixed modes)
+# guest_args MODE [MS] [SEED]: the guest options of one boot: a lock mode, or "mix" (the mixed
+# modes; SEED, from the repetition and the vCPU count, orders its windows)
 guest_args() {
 	if [ "$1" = mix ]; then
 		echo "pvlock=auto preempt=auto stress.modes=${mixed// /,} stress.rounds=$mix_rounds stress.max_rounds=$mix_max" \
@@ -126,7 +127,7 @@ min_acq=${BENCH_MIN_ACQ:-10000} long_ms=$((ms * ${BENCH_LONG:-4}))
 boot_s() {
 	local n
 	n=$(wc -w <<<"$mixed")
-	if [ "$1" = mix ]; then echo $((mix_max * n * (win_ms / 1000 + 2) + 120)); else echo $((ms / 1000 + 120)); fi
+	if [ "$1" = mix ]; then echo $(((mix_max + 1) * n * (win_ms / 1000 + 2) + 120)); else echo $((ms / 1000 + 120)); fi
 }
 
 # run_again LOG: true if LOG's run passed but counted fewer than min_acq acquisitions, and a
@@ -232,8 +233,8 @@ batch() {
 		[ "$b" -gt "$wait" ] && wait=$b
 		whole=$((whole + b - 90))
 		case $env in
-		xen) echo "$name|$v|$(guest_args "$m" "$ms" "$rep")|$p" ;;                     # tests/env/xen.sh domus
-		kvm) echo "$name|$v|host,kvm-pv-unhalt=on|$(guest_args "$m" "$ms" "$rep")" ;; # tests/env/kvm-nested.sh
+		xen) echo "$name|$v|$(guest_args "$m" "$ms" "$((rep * 100 + v))")|$p" ;;                     # tests/env/xen.sh domus
+		kvm) echo "$name|$v|host,kvm-pv-unhalt=on|$(guest_args "$m" "$ms" "$((rep * 100 + v))")" ;; # tests/env/kvm-nested.sh
 		esac
 	done <<<"$cases" >"$list"
 	case $env in
@@ -324,7 +325,7 @@ for env in $envs; do
 	case $env in
 	native)
 		while IFS='|' read -r name v m rep _; do
-			qemu_boot "$out/runs/$name.log" "$v" "$(boot_s "$m")" "$ELF" $(guest_args "$m" "$ms" "$rep")
+			qemu_boot "$out/runs/$name.log" "$v" "$(boot_s "$m")" "$ELF" $(guest_args "$m" "$ms" "$((rep * 100 + v))")
 			pms=$ms
 			if [ "$m" != mix ] && run_again "$out/runs/$name.log"; then
 				echo "# bench: $name: under $min_acq acquisitions: again for $long_ms ms"

@@ -59,6 +59,12 @@ struct stress_result {
 	u64 total, violations, counter;
 	bool complement_ok;
 	u64 max_cycles;       /* BSP TSC cycles from the common start until every vCPU finished */
+	/*
+	 * What the throughput counts: acquisitions and BSP cycles from the start to
+	 * the tick that stopped a time-limited run (the drain after it excluded);
+	 * a run that ended otherwise: all of it.
+	 */
+	u64 meas_acq, meas_cycles;
 	u64 min_acq, max_acq; /* per-vCPU counts when the first vCPU finished */
 	u64 expected;         /* vCPUs x iters, or with a time limit the sum of per-vCPU counts */
 	u64 tas_contended;    /* stress.lock=tas: acquisitions that had to wait */

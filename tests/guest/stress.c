@@ -38,6 +38,13 @@ static volatile u32 go;
 static volatile u32 stop; /* stress.ms: set by the BSP's timer tick at the deadline */
 static u64 t_go;          /* the BSP's TSC when it released everyone */
 static u64 t_stop;        /* t_go + stress.ms, on the BSP's clock */
+/*
+ * The tick that set stop: its TSC and every vCPU's acquisitions summed there.
+ * A time-limited run's throughput counts up to that tick, not the drain after
+ * it (each vCPU finishing its acquisition, a blocked waiter woken in turn),
+ * which would weigh once per window. 0: the run ended otherwise (iters).
+ */
+static u64 t_stopped, acq_at_stop;
 static volatile u64 switches_total; /* stress.switch: live switches so far (the progress line) */
 /* This window's lock and whether it measures the skews first (the first window only). */
 static bool run_tas, run_skew;
@@ -214,8 +221,14 @@ static void progress_tick(u64 now)
 static void watchdog_tick(void)
 {
 	u64 sum = 0, now = x86_rdtsc();
-	if (cfg.ms && __atomic_load_n(&go, __ATOMIC_ACQUIRE) && (s64)(now - t_stop) >= 0)
+	if (cfg.ms && __atomic_load_n(&go, __ATOMIC_ACQUIRE) && (s64)(now - t_stop) >= 0 && !READ_ONCE(stop)) {
+		u64 at = 0;
+		for (unsigned i = 0; i < cpus_online; i++)
+			at += READ_ONCE(per_cpu[i].acquisitions);
+		acq_at_stop = at;
+		t_stopped = now;
 		WRITE_ONCE(stop, 1);
+	}
 	progress_tick(now);
 	for (unsigned i = 0; i < cpus_online; i++)
 		sum += READ_ONCE(per_cpu[i].acquisitions);
@@ -234,11 +247,17 @@ static void watchdog_tick(void)
 	}
 }
 
-/* The slow-path counters summed over the vCPUs: every field a u64 count (first_wait_cycles is read apart). */
+/*
+ * The slow-path counters summed over the vCPUs, word by word: every field is a
+ * u64 count (first_wait_cycles, summed too, is read apart), the padding up to
+ * the 64-byte alignment zero in ticket_stats[] and here.
+ */
+_Static_assert(sizeof(struct ticket_stats) % sizeof(u64) == 0, "ticket_stats: u64 words only");
 static void stats_sum(struct ticket_stats *out)
 {
 	u64 *o = (u64 *)out;
-	*out = (struct ticket_stats){ 0 };
+	for (unsigned k = 0; k < sizeof(*out) / sizeof(u64); k++)
+		o[k] = 0;
 	for (unsigned i = 0; i < cpus_online; i++) {
 		const u64 *s = (const u64 *)&ticket_stats[i];
 		for (unsigned k = 0; k < sizeof(*out) / sizeof(u64); k++)
@@ -249,11 +268,17 @@ static void stats_sum(struct ticket_stats *out)
 /*
  * One window: release every vCPU into the worker at once, let them run until
  * the tick sets stop at t_go + ms (or each has done iters), wait for all.
- * Returns the span on the BSP's clock. The first window also measures the
- * skews and what a PAUSE costs, before its start.
+ * Returns the span on the BSP's clock, and in *acq and *cycles what the
+ * throughput counts: the acquisitions and BSP cycles from the release to the
+ * tick that set stop (a run that ended otherwise: to its end). The first
+ * window also measures the skews and what a PAUSE costs, before its start.
  */
-static u64 window(bool first, struct stress_result *r)
+static u64 window(bool first, struct stress_result *r, u64 *acq, u64 *cycles)
 {
+	u64 base = 0;
+	for (unsigned i = 0; i < cpus_online; i++)
+		base += per_cpu[i].acquisitions;
+	t_stopped = 0;
 	go = 0;
 	stop = 0;
 	arrived = 0;
@@ -299,7 +324,12 @@ static u64 window(bool first, struct stress_result *r)
 	 * KVM each vCPU's TSC starts when the vCPU is created), so another vCPU's
 	 * end minus the BSP's start can even be negative.
 	 */
-	return x86_rdtsc() - t_go;
+	u64 span = x86_rdtsc() - t_go, all = 0;
+	for (unsigned i = 0; i < cpus_online; i++)
+		all += per_cpu[i].acquisitions;
+	*acq = (t_stopped ? acq_at_stop : all) - base;
+	*cycles = t_stopped ? t_stopped - t_go : span;
+	return span;
 }
 
 /* A small generator for the window order (xorshift64): the same seed, the same order. */
@@ -314,7 +344,13 @@ static unsigned rng_below(unsigned n)
 
 static u64 mode_acq[STRESS_NR_MODES][MAX_CPUS]; /* per mode, each vCPU's acquisitions in its windows */
 
-/* The windows of a mix (cfg.modes): rounds of every mode once, each round in a shuffled order. */
+/*
+ * The windows of a mix (cfg.modes): rounds of every mode once, each round in a
+ * shuffled order. Round 0 is a warm-up, measured by nobody: the boot's first
+ * window (its skews and PAUSE timing before the start, QEMU translating each
+ * mode's code for the first time, the first waits' clock reads) would otherwise
+ * fall on whichever mode the shuffle put first.
+ */
 static void windows(struct stress_result *r, struct stress_result per_mode[STRESS_NR_MODES])
 {
 	unsigned order[STRESS_NR_MODES], n = 0, w = 0;
@@ -329,27 +365,34 @@ static void windows(struct stress_result *r, struct stress_result per_mode[STRES
 			order[n++] = m;
 	}
 	rng_state = cfg.seed * 0x9e3779b97f4a7c15ull + 1;
-	for (u64 round = 1;; round++) {
+	for (u64 round = 0;; round++) {
 		for (unsigned k = n; k > 1; k--) {
 			unsigned j = rng_below(k), t = order[k - 1];
 			order[k - 1] = order[j];
 			order[j] = t;
 		}
-		kprintf("# mix: round %lu:", round);
+		kprintf("# mix: round %lu%s:", round, round ? "" : " (warm-up, not counted)");
 		for (unsigned k = 0; k < n; k++)
 			kprintf(" %s", stress_mode_names[order[k]]);
 		kprintf("\n");
 		for (unsigned k = 0; k < n; k++) {
 			unsigned m = order[k];
 			struct stress_result *pm = &per_mode[m];
+			u64 macq, mcycles;
 			run_tas = cfg.mode_fn(m);
+			if (!round) {
+				u64 span = window(w++ == 0, r, &macq, &mcycles);
+				kprintf("# window: %u (round 0) %s: %lu acquisitions in %lu ms, not counted\n", w,
+					stress_mode_names[m], macq, span / tsc_khz);
+				continue;
+			}
 			u64 tas0 = 0;
 			for (unsigned i = 0; i < cpus_online; i++) {
 				before[i] = per_cpu[i].acquisitions;
 				tas0 += per_cpu[i].tas_contended;
 			}
 			stats_sum(&s0);
-			u64 span = window(w++ == 0, r);
+			u64 span = window(w++ == 0, r, &macq, &mcycles);
 			stats_sum(&s1);
 			u64 acq = 0;
 			for (unsigned i = 0; i < cpus_online; i++) {
@@ -365,10 +408,14 @@ static void windows(struct stress_result *r, struct stress_result per_mode[STRES
 				o[f] += b[f] - a[f];
 			pm->total += acq;
 			pm->max_cycles += span;
+			pm->meas_acq += macq;
+			pm->meas_cycles += mcycles;
 			pm->windows++;
-			kprintf("# window: %u (round %lu) %s: %lu acquisitions in %lu ms\n", w, round,
-				stress_mode_names[m], acq, span / tsc_khz);
+			kprintf("# window: %u (round %lu) %s: %lu acquisitions in %lu ms (%lu in %lu ms to the stop)\n",
+				w, round, stress_mode_names[m], acq, span / tsc_khz, macq, mcycles / tsc_khz);
 		}
+		if (!round)
+			continue;
 		bool enough = true;
 		for (unsigned k = 0; k < n; k++)
 			enough &= per_mode[order[k]].total >= cfg.min_acq;
@@ -406,7 +453,7 @@ void stress_run(const struct stress_cfg *c, struct stress_result *r, struct stre
 			r->max_cycles += per_mode[m].max_cycles;
 	} else {
 		run_tas = cfg.tas;
-		r->max_cycles = window(true, r);
+		r->max_cycles = window(true, r, &r->meas_acq, &r->meas_cycles);
 	}
 
 	x86_cli();
