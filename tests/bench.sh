@@ -242,12 +242,29 @@ batch() {
 	kvm) progress "$dir/l1-boot.log.raw" 'KVMENV: END ' "$k" "$env $tag" & ;;
 	esac
 	watcher=$!
-	case $env in
-	xen) XEN_SMP=$xen_smp DOMU_WAIT=$wait XEN_TIMEOUT=$whole tests/env/xen.sh domus "$dir" "$list" ;;
-	kvm) L2_TIMEOUT=$wait L1_TIMEOUT=$whole tests/env/kvm-nested.sh "$dir" "$list" ;;
-	esac >"$dir.env.log" 2>&1 || tail -3 "$dir.env.log" | sed 's/^/# /'
+	stack "$env" "$dir" "$list" "$wait" "$whole"
 	kill $watcher 2>/dev/null
 	wait $watcher 2>/dev/null
+	# A case the nested KVM gave up (L1 stalled twice under it: its l1.log has the KVMENV-L0
+	# lines) is a fault of the emulated environment, not a result: once more in a new L1 boot.
+	local again=""
+	[ "$env" = kvm ] && again=$(while IFS='|' read -r name _; do [ "$(cat "$dir/$name.rc" 2>/dev/null)" = l1-stopped ] && grep "^$name|" "$list"; done <<<"$cases")
+	if [ -n "$again" ]; then
+		echo "# bench: $env $tag: $(grep -c . <<<"$again") case(s) given up after two L1 stalls ($dir/l1.log): once more in a new L1 boot"
+		echo "$again" >"$list.again"
+		stack "$env" "$dir-again" "$list.again" "$wait" "$whole"
+		while IFS='|' read -r name _; do
+			cp "$dir/$name.log" "$dir/$name.log.given-up"
+			[ -f "$dir-again/$name.log" ] && cp "$dir-again/$name.log" "$dir/$name.log"
+			cp "$dir-again/$name.rc" "$dir/$name.rc" 2>/dev/null || echo none >"$dir/$name.rc"
+			echo "# bench: $env $tag: $name again: rc $(cat "$dir/$name.rc")"
+		done <<<"$again"
+	fi
+	# Still given up: its figures ran through L1 stalls, whatever its guest said. A failed point.
+	[ "$env" = kvm ] && while IFS='|' read -r name _; do
+		[ "$(cat "$dir/$name.rc" 2>/dev/null)" = l1-stopped ] &&
+			echo "not ok 0 bench # L1 stalled twice under this case in two L1 boots: no figure (see $dir${again:+-again}/l1.log)" >>"$dir/$name.log"
+	done <<<"$cases"
 	local long="" pms ldir=""
 	while IFS='|' read -r name v m rep p; do
 		[ -f "$dir/$name.log" ] || echo "# no output: the $env environment failed ($dir.env.log)" >"$dir/$name.log"
@@ -266,16 +283,22 @@ batch() {
 			kvm) echo "$name|$v|host,kvm-pv-unhalt=on|$(guest_args "$m" "$long_ms")" ;;
 			esac
 		done <<<"$long" >"$list.long"
-		case $env in
-		xen) XEN_SMP=$xen_smp DOMU_WAIT=$((long_ms / 1000 + 120)) XEN_TIMEOUT=$((whole + k * long_ms / 1000)) tests/env/xen.sh domus "$ldir" "$list.long" ;;
-		kvm) L2_TIMEOUT=$((long_ms / 1000 + 120)) L1_TIMEOUT=$((whole + k * long_ms / 1000)) tests/env/kvm-nested.sh "$ldir" "$list.long" ;;
-		esac >"$ldir.env.log" 2>&1 || tail -3 "$ldir.env.log" | sed 's/^/# /'
+		stack "$env" "$ldir" "$list.long" $((long_ms / 1000 + 120)) $((whole + k * long_ms / 1000))
 	fi
 	while IFS='|' read -r name v m rep p; do
 		pms=$ms
 		grep -q "^$name|" <<<"$long" && [ -f "$ldir/$name.log" ] && adopt_long "$name" "$dir/$name.log" "$ldir/$name.log" && pms=$long_ms
 		points "$(label "$env" "$p")" "$m" "$v" "$rep" "$dir/$name.log" "$pms"
 	done <<<"$cases"
+}
+
+# stack ENV DIR LIST WAIT WHOLE: one boot of the Xen or nested KVM stack running LIST's cases
+# (each guest within WAIT s, all within WHOLE s), their logs in DIR.
+stack() {
+	case $1 in
+	xen) XEN_SMP=$xen_smp DOMU_WAIT=$4 XEN_TIMEOUT=$5 tests/env/xen.sh domus "$2" "$3" ;;
+	kvm) L2_TIMEOUT=$4 L1_TIMEOUT=$5 tests/env/kvm-nested.sh "$2" "$3" ;;
+	esac >"$2.env.log" 2>&1 || tail -3 "$2.env.log" | sed 's/^/# /'
 }
 
 # fact LABEL DIR NAME: the first time LABEL is seen, what its stack said of the CPUs under the
