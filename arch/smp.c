@@ -109,6 +109,14 @@ static void __attribute__((noreturn)) ap_idle(unsigned index)
 		}
 		x86_sti();
 		seen = g;
+		/*
+		 * New work may come with code the BSP wrote while this CPU was out of it
+		 * (make bench's mix rewrites the lock's sites between windows, with no
+		 * sync: locks/pvlock.h, pv_set_quiet): serialise before running it. A
+		 * CPU that halted has serialised (the wake-up's IRET); one that saw the
+		 * work without halting has not.
+		 */
+		x86_serialize();
 		work_fn(work_arg);
 		__atomic_fetch_add(&work_done, 1, __ATOMIC_RELEASE);
 	}

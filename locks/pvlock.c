@@ -264,6 +264,36 @@ void pv_switch(const struct pv_choice *c, bool on, bool preempt, struct pv_switc
 	st->cycles = x86_rdtsc() - t0;
 }
 
+void pv_set_quiet(const struct pv_choice *c, bool on, bool preempt)
+{
+	struct patch_plan plans[PATCH_NR_KINDS];
+	const struct patch_site *first = patch_table.sites, *last = first + patch_table.count;
+
+	if (on) {
+		for (unsigned k = 0; k < PATCH_NR_KINDS; k++)
+			plans[k] = c->plans[k];
+		if (!preempt)
+			plans[PATCH_VCPU_IS_PREEMPTED] = pv_native_preempt_plan();
+	} else {
+		off_plans(c, plans);
+	}
+	/* pv_ops as pv_switch leaves them (off: the release stub still reaches the chosen release). */
+	for (unsigned k = 0; k < PATCH_NR_KINDS; k++)
+		pv_ops[k] = !on && k == PATCH_RELEASE ? c->plans[PATCH_RELEASE].target : plans[k].target;
+	__atomic_store_n(&ticket_no_block, !on, __ATOMIC_SEQ_CST);
+	for (const struct patch_site *s = first; s < last; s++) {
+		u8 want[PATCH_SITE_LEN], *at = patch_site_addr(s);
+		bool fell_back, same = true;
+		if (!patch_build(at, PATCH_SITE_LEN, &plans[s->kind], want, &fell_back))
+			patch_original_bytes(at, s->kind, want);
+		for (unsigned i = 0; i < PATCH_SITE_LEN; i++)
+			same &= at[i] == want[i];
+		if (!same)
+			paging_write_text(at, want, PATCH_SITE_LEN);
+	}
+	x86_serialize(); /* this CPU runs the new bytes next */
+}
+
 /* The lock's notion of "this vCPU" (locks/spinlock.h): the per-CPU index arch/ keeps. */
 unsigned ticket_self(void)
 {

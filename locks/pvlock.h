@@ -123,4 +123,18 @@ struct pv_switch_stats {
 };
 void pv_switch(const struct pv_choice *c, bool on, bool preempt, struct pv_switch_stats *st);
 
+/*
+ * pv_set_quiet(c, on, preempt): the sites and hooks pv_switch(c, on, preempt)
+ * would leave, written with plain stores: no int3, no sync, no IPI. For a
+ * caller under which no other CPU runs, or is inside, the lock's code, and
+ * each other CPU serialises before it runs that code again (make bench's mix
+ * between two windows: every AP out of the lock and halted in arch/smp.c's
+ * idle loop, which serialises before it runs new work). Those 4 syncs per site
+ * rewritten are what a live switch needs; here they would be IPIs to halted
+ * vCPUs by the hundred per boot (under Xen under QEMU TCG, a pCPU of Xen that
+ * missed such a wake-up once left a domU stalled: README, "Benchmarks").
+ * MUST run on one CPU; the caller holds no ticket lock.
+ */
+void pv_set_quiet(const struct pv_choice *c, bool on, bool preempt);
+
 #endif

@@ -176,19 +176,19 @@ static void stress_switch(bool on)
 }
 
 /*
- * stress.modes: set the lock up for the next window (between windows: no vCPU
- * is in the lock). spin, spin2: every site native (NOPs); pv: the backend's
+ * stress.modes: set the lock up for the next window, with plain writes
+ * (pv_set_quiet): between windows every AP is out of the lock and halted, and
+ * serialises when the next window wakes it. spin, spin2: every site native (NOPs); pv: the backend's
  * hooks with a native vcpu_is_preempted; pvpreempt: the backend's plans, as
  * patched at boot; tas: the sites as they are (the test-and-set lock has none).
  * Under the native backend every mode but tas is the boot's NOPs: nothing to write.
  */
 static bool mix_set_mode(unsigned mode)
 {
-	struct pv_switch_stats st;
 	if (mode == MODE_TAS)
 		return true;
 	if (!pv.native)
-		pv_switch(&pv, mode == MODE_PV || mode == MODE_PVPREEMPT, mode == MODE_PVPREEMPT, &st);
+		pv_set_quiet(&pv, mode == MODE_PV || mode == MODE_PVPREEMPT, mode == MODE_PVPREEMPT);
 	return false;
 }
 
