@@ -112,9 +112,9 @@ static void __attribute__((noreturn)) ap_idle(unsigned index)
 		/*
 		 * New work may come with code the BSP wrote while this CPU was out of it
 		 * (make bench's mix rewrites the lock's sites between windows, with no
-		 * sync: locks/pvlock.h, pv_set_quiet): serialise before running it. A
-		 * CPU that halted has serialised (the wake-up's IRET); one that saw the
-		 * work without halting has not.
+		 * sync: locks/pvlock.h, pv_set_quiet): serialise before running it,
+		 * whichever way this CPU got here (it may have seen the work without
+		 * halting, or been let out of HLT with no interrupt: KVM's PV unhalt).
 		 */
 		x86_serialize();
 		work_fn(work_arg);

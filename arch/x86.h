@@ -33,7 +33,12 @@ static inline struct cpuid_regs x86_cpuid(u32 leaf, u32 subleaf)
 }
 
 /* CPUID is serialising: used after code is rewritten, before it runs. */
-static inline void x86_serialize(void) { (void)x86_cpuid(0, 0); }
+static inline void x86_serialize(void)
+{
+	__asm__ volatile("" ::: "memory"); /* and no memory access moves across it */
+	(void)x86_cpuid(0, 0);
+	__asm__ volatile("" ::: "memory");
+}
 
 static inline u64 x86_rdmsr(u32 msr)
 {

@@ -269,6 +269,9 @@ void pv_set_quiet(const struct pv_choice *c, bool on, bool preempt)
 	struct patch_plan plans[PATCH_NR_KINDS];
 	const struct patch_site *first = patch_table.sites, *last = first + patch_table.count;
 
+	/* Lazy resolvers and live writes track the sites they write (patch/live.c): not these. */
+	if (c->patching != PATCH_MODE_BOOT)
+		panic("pv_set_quiet: the sites were not all patched at boot (patch=off or lazy)");
 	if (on) {
 		for (unsigned k = 0; k < PATCH_NR_KINDS; k++)
 			plans[k] = c->plans[k];

@@ -296,6 +296,10 @@ boot "smp=2 stress.min_acq out of reach: stress.max_rounds rounds" 2 pass \
 	"stress.modes=spin,tas stress.rounds=1 stress.max_rounds=3 stress.min_acq=1000000000 stress.ms=50 stress.iters=100000000" \
 	'^# mix: round 3: ' '^# \[spin\] stress: total=[1-9][0-9]* in 3 window\(s\)$' \
 	'^# stress: all windows: total=([0-9]+) counter=\1 violations=0$'
+boot "smp=2 stress.modes: windows ended by stress.iters, throughput over their span" 2 pass \
+	"stress.modes=spin,tas stress.rounds=2 stress.ms=300 stress.iters=1000" \
+	'^# \[spin\] stress: throughput=[1-9][0-9]* acq/s over [0-9]+ ms \(TSC\), fairness min/max=2000/2000 ' \
+	'^# stress: all windows: total=([0-9]+) counter=\1 violations=0$' '^ok 8 stress_total$'
 boot "inject=slow-patch with nothing written live: no effect, said" 1 pass "inject=slow-patch stress.iters=100" \
 	'^# inject: slow-patch has no effect: nothing is written live'
 boot "smp=1 up=off" 1 pass "up=off stress.iters=2000" '^# patch: up: [1-9][0-9]* LOCK prefixes kept \(up=off\)$' \

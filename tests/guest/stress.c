@@ -278,8 +278,13 @@ static u64 window(bool first, struct stress_result *r, u64 *acq, u64 *cycles)
 	u64 base = 0;
 	for (unsigned i = 0; i < cpus_online; i++)
 		base += per_cpu[i].acquisitions;
-	t_stopped = 0;
+	/*
+	 * go first: the tick (on this CPU) sets t_stopped only while go is set, and
+	 * a window that ended by stress.iters leaves go set and stop clear.
+	 */
 	go = 0;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	t_stopped = 0;
 	stop = 0;
 	arrived = 0;
 	snapshot_taken = 0;
@@ -292,8 +297,21 @@ static u64 window(bool first, struct stress_result *r, u64 *acq, u64 *cycles)
 	smp_run_all_async(stress_worker, 0);
 	if (run_skew)
 		skew_bsp();
-	while (__atomic_load_n(&arrived, __ATOMIC_ACQUIRE) != cpus_online - 1)
+	/*
+	 * Every AP in the worker. One that is not after 10 s has slept through its
+	 * VEC_WAKE (or its vCPU is not being run): said, and woken again (ap_idle
+	 * takes a second wake-up as a look at work_gen). Not the watchdog's "stuck"
+	 * 60 s later, which would read as a lock that hangs.
+	 */
+	for (u64 t0 = x86_rdtsc(); __atomic_load_n(&arrived, __ATOMIC_ACQUIRE) != cpus_online - 1;) {
+		if (x86_rdtsc() - t0 > 10000 * tsc_khz) {
+			kprintf("# stress: %u of %u AP(s) in the worker after 10 s: VEC_WAKE sent again\n",
+				__atomic_load_n(&arrived, __ATOMIC_ACQUIRE), cpus_online - 1);
+			apic_send_others(VEC_WAKE);
+			t0 = x86_rdtsc();
+		}
 		x86_pause();
+	}
 	/*
 	 * What one spin of a wait costs here, while the APs spin for the start: PAUSEs in
 	 * batches of 16, up to 1024 of them or 20 ms (one PAUSE took milliseconds in a Xen
@@ -324,11 +342,11 @@ static u64 window(bool first, struct stress_result *r, u64 *acq, u64 *cycles)
 	 * KVM each vCPU's TSC starts when the vCPU is created), so another vCPU's
 	 * end minus the BSP's start can even be negative.
 	 */
-	u64 span = x86_rdtsc() - t_go, all = 0;
+	u64 span = x86_rdtsc() - t_go, all = 0, ts = t_stopped; /* read once: a later tick may not change it */
 	for (unsigned i = 0; i < cpus_online; i++)
 		all += per_cpu[i].acquisitions;
-	*acq = (t_stopped ? acq_at_stop : all) - base;
-	*cycles = t_stopped ? t_stopped - t_go : span;
+	*acq = (ts ? acq_at_stop : all) - base;
+	*cycles = ts ? ts - t_go : span;
 	return span;
 }
 
@@ -382,8 +400,8 @@ static void windows(struct stress_result *r, struct stress_result per_mode[STRES
 			run_tas = cfg.mode_fn(m);
 			if (!round) {
 				u64 span = window(w++ == 0, r, &macq, &mcycles);
-				kprintf("# window: %u (round 0) %s: %lu acquisitions in %lu ms, not counted\n", w,
-					stress_mode_names[m], macq, span / tsc_khz);
+				kprintf("# window: %u (round 0) %s: %lu acquisitions in %lu ms to the stop (%lu in all), "
+					"not counted\n", w, stress_mode_names[m], macq, mcycles / tsc_khz, span / tsc_khz);
 				continue;
 			}
 			u64 tas0 = 0;
