@@ -9,6 +9,16 @@
 set -uo pipefail
 jsonl=$1 out=$2 reps=$3 ms=$4 envs=$5 vcpus_list=$6 modes=$7 command=$8 secs=$9
 here=$(cd "$(dirname "$0")" && pwd)
+# commit: the checkout's commit, "-dirty" if a file differs from it other than make bench's own
+# results in tests/bench/ (a run before this one of make bench wrote them there).
+commit() {
+	local c top
+	c=$(git -C "$here" rev-parse --short HEAD 2>/dev/null) && top=$(git -C "$here" rev-parse --show-toplevel) ||
+		{ echo '(not a git checkout)'; return; }
+	[ -n "$(git -C "$top" status --porcelain -- . ':(exclude)tests/bench/BENCHMARKS.md' ':(exclude)tests/bench/points.jsonl' \
+		':(exclude)tests/bench/throughput.png' ':(exclude)tests/bench/previous')" ] && c+=-dirty
+	echo "$c"
+}
 md=$out/BENCHMARKS.md
 # Medians with their intervals, ratios to spin with theirs, the A/A control, verdicts.
 stats=$(awk -f "$here/stats.awk" -v pairs="pvpreempt:pv" "$jsonl")
@@ -98,7 +108,7 @@ gnuplot "$plot" || { echo "report.sh: gnuplot failed on $plot" >&2; exit 1; }
 {
 	echo "# pvtick benchmarks"
 	echo
-	echo "Written by \`$command\` (tests/bench.sh, tests/bench/report.sh) on $(date -u '+%Y-%m-%d %H:%M UTC'), in ${secs} s, at commit $(git -C "$here" describe --always --dirty 2>/dev/null || echo '(not a git checkout)')."
+	echo "Written by \`$command\` (tests/bench.sh, tests/bench/report.sh) on $(date -u '+%Y-%m-%d %H:%M UTC'), in ${secs} s, at commit $(commit)."
 	echo "Every number below comes from that one run: \`points.jsonl\` beside this file holds each point."
 	echo
 	echo "## Machine"
