@@ -34,6 +34,7 @@ static struct stress_cfg cfg;
 static u64 snapshot[MAX_CPUS]; /* everyone's count when the first vCPU finished: fairness */
 static volatile u32 snapshot_taken;
 static volatile u32 arrived;
+static volatile u32 entered; /* APs inside stress_worker (before the skews and the start) */
 static volatile u32 go;
 static volatile u32 stop; /* stress.ms: set by the BSP's timer tick at the deadline */
 static u64 t_go;          /* the BSP's TSC when it released everyone */
@@ -107,6 +108,8 @@ static void stress_worker(void *arg)
 	unsigned me = this_cpu()->index;
 	struct stress_cpu *pc = &per_cpu[me];
 
+	if (me)
+		__atomic_fetch_add(&entered, 1, __ATOMIC_ACQ_REL);
 	if (me && run_skew)
 		skew_ap(me);
 	/* Start together: the BSP releases everyone once all have arrived. */
@@ -266,6 +269,29 @@ static void stats_sum(struct ticket_stats *out)
 }
 
 /*
+ * Wait until *count says every AP is there (in the worker, or at its start).
+ * One that is not after 10 s has slept through its VEC_WAKE, or its vCPU is
+ * not being run: said, and woken again (ap_idle takes a second wake-up as one
+ * more look at work_gen). Not the watchdog's "stuck" 60 s later, which would
+ * read as a lock that hangs. Seen in make test's nested KVM: after an L1 stall
+ * of 32 s, every AP still idle at the start, and the BSP waiting for the first
+ * AP's skew round trip with no bound, until the watchdog fired.
+ */
+static void all_in(volatile u32 *count)
+{
+	for (u64 t0 = x86_rdtsc(); __atomic_load_n(count, __ATOMIC_ACQUIRE) != cpus_online - 1;) {
+		if (x86_rdtsc() - t0 > 10000 * tsc_khz) {
+			kprintf("# stress: %u of %u AP(s) %s after 10 s: VEC_WAKE sent again\n",
+				__atomic_load_n(count, __ATOMIC_ACQUIRE), cpus_online - 1,
+				count == &entered ? "in the worker" : "at the start");
+			apic_send_others(VEC_WAKE);
+			t0 = x86_rdtsc();
+		}
+		x86_pause();
+	}
+}
+
+/*
  * One window: release every vCPU into the worker at once, let them run until
  * the tick sets stop at t_go + ms (or each has done iters), wait for all.
  * Returns the span on the BSP's clock, and in *acq and *cycles what the
@@ -287,6 +313,7 @@ static u64 window(bool first, struct stress_result *r, u64 *acq, u64 *cycles)
 	t_stopped = 0;
 	stop = 0;
 	arrived = 0;
+	entered = 0;
 	snapshot_taken = 0;
 	run_skew = first && cfg.skew;
 	/*
@@ -295,23 +322,10 @@ static u64 window(bool first, struct stress_result *r, u64 *acq, u64 *cycles)
 	 * vCPUs once all are in the worker. The watchdog counts from the release.
 	 */
 	smp_run_all_async(stress_worker, 0);
+	all_in(&entered);
 	if (run_skew)
 		skew_bsp();
-	/*
-	 * Every AP in the worker. One that is not after 10 s has slept through its
-	 * VEC_WAKE (or its vCPU is not being run): said, and woken again (ap_idle
-	 * takes a second wake-up as a look at work_gen). Not the watchdog's "stuck"
-	 * 60 s later, which would read as a lock that hangs.
-	 */
-	for (u64 t0 = x86_rdtsc(); __atomic_load_n(&arrived, __ATOMIC_ACQUIRE) != cpus_online - 1;) {
-		if (x86_rdtsc() - t0 > 10000 * tsc_khz) {
-			kprintf("# stress: %u of %u AP(s) in the worker after 10 s: VEC_WAKE sent again\n",
-				__atomic_load_n(&arrived, __ATOMIC_ACQUIRE), cpus_online - 1);
-			apic_send_others(VEC_WAKE);
-			t0 = x86_rdtsc();
-		}
-		x86_pause();
-	}
+	all_in(&arrived);
 	/*
 	 * What one spin of a wait costs here, while the APs spin for the start: PAUSEs in
 	 * batches of 16, up to 1024 of them or 20 ms (one PAUSE took milliseconds in a Xen
