@@ -7,7 +7,9 @@
 # as failed; so does a missing environment, which is named).
 # env: QUICK=1     5 repetitions; the mix in windows of 300 ms, 2 to 8 rounds; without the
 #                  unpatched and pvlat modes and the 1-vCPU points; default 5 repetitions, the
-#                  mix in windows of 1000 ms, 3 to 12 rounds, unpatched and pvlat 3000 ms each
+#                  mix in windows of 300 ms, 3 to 12 rounds, unpatched and pvlat 1000 ms each
+#                  (more windows, not longer ones: BENCHMARKS.md's "noise floor" shows that the
+#                  A/A interval wants the number of windows; the whole fits in 45 minutes)
 #      BENCH_ENVS  "native xen kvm"; BENCH_VCPUS "1 2 4 8" (QUICK: "2 4 8");
 #      BENCH_XEN_PCPUS "2 1": under Xen the domU runs in a cpupool of exactly that many pCPUs,
 #                  nothing else on them (dom0 keeps a pCPU of its own: Xen gets max+1), at each
@@ -44,7 +46,7 @@ set -uo pipefail
 . "$(dirname "$0")/lib.sh" # sets top (the repository) and here (tests/)
 cd "$top" || exit 1
 ELF=${ELF:-build/pvtick.elf}
-if [ "${QUICK:-0}" = 1 ]; then reps=5 ms=300 win_ms=300 modes="pv pvpreempt spin spin2 tas"; else reps=5 ms=3000 win_ms=1000 modes="pv pvpreempt spin spin2 unpatched tas pvlat"; fi
+if [ "${QUICK:-0}" = 1 ]; then reps=5 ms=300 win_ms=300 modes="pv pvpreempt spin spin2 tas"; else reps=5 ms=1000 win_ms=300 modes="pv pvpreempt spin spin2 unpatched tas pvlat"; fi
 reps=${BENCH_REPS:-$reps} ms=${BENCH_MS:-$ms} win_ms=${BENCH_WINDOW_MS:-$win_ms}
 envs=${BENCH_ENVS:-native xen kvm}
 # QUICK leaves out 1 vCPU, where the lock is never contended (every mode runs its fast path only).
@@ -150,7 +152,7 @@ adopt_long() {
 # point ENV MODE VCPUS REP LOG [MS]: read one run's log (of MS ms, default ms), append its JSON
 # line, print its progress line.
 point() {
-	local env=$1 mode=$2 v=$3 rep=$4 log=$5 pms=${6:-$ms} ok=true why="" tput total mn mx slowacq kicks lat early handoffs unknown contended firstwait blocks spurious spins thr pausens
+	local env=$1 mode=$2 v=$3 rep=$4 log=$5 pms=${6:-$ms} ok=true why="" tput total mn mx slowacq kicks lat early handoffs unknown contended firstwait blocks spurious spins thr pausens wins winsd
 	n=$((n + 1))
 	tput=$(sed -n 's/^# stress: throughput=\([0-9]*\) acq\/s.*/\1/p' "$log" | head -1)
 	total=$(sed -n 's/^# stress: total=\([0-9]*\) .*/\1/p' "$log" | head -1)
@@ -175,6 +177,15 @@ point() {
 	# "# boot: C TSC cycles from the PVH entry to all vCPUs up (patching: P)"
 	read -r boot patch < <(sed -n 's/^# boot: \([0-9]*\) TSC cycles from the PVH entry to all vCPUs up (patching: \([0-9]*\))$/\1 \2/p' "$log" | head -1)
 	read -r lat_n lat_med lat_p99 lat_clamped <<<"$lat"
+	# The mix's counted windows of this mode ("# window: W (round R) MODE: A acquisitions in T ms
+	# (A' in T' ms to the stop)", round 0 not counted): how many, and the standard deviation of
+	# log(A'/T') among them (a window with no acquisition counts as one), for stats.awk's W lines.
+	read -r wins winsd < <(awk -v m="$mode" '$1 == "#" && $2 == "window:" && $5 != "0)" && $6 == m ":" {
+			s = $0; sub(/.*\(/, "", s); split(s, q, " "); a = q[1] + 0; t = q[3] + 0
+			if (t <= 0) next
+			l = log((a < 1 ? 1 : a) / t); n++; S += l; SS += l * l
+		}
+		END { if (n < 2) print (n ? n : "null"), "null"; else { x = (SS - S * S / n) / (n - 1); printf "%d %.4f\n", n, sqrt(x < 0 ? 0 : x) } }' "$log")
 	if [ "$mode" != pvlat ] && [ "${tscreads:-0}" != 0 ]; then
 		ok=false why="a throughput run read the TSC $tscreads times on the kick and wake path: $log"
 		failed=$((failed + 1))
@@ -188,10 +199,10 @@ point() {
 		passed=$((passed + 1))
 		echo "ok $n $env $mode vcpus=$v rep=$rep: $tput acq/s, min/max $mn/$mx, slow $slowacq/$total, kicks $kicks, early entries ${early:-?}, kick-to-wake median ${lat_med} ns p99 ${lat_p99} ns (n=$lat_n)"
 	fi
-	printf '{"env":"%s","mode":"%s","vcpus":%s,"rep":%s,"ok":%s,"ms":%s,"acq_per_s":%s,"total":%s,"min_acq":%s,"max_acq":%s,"slow_acquisitions":%s,"kicks":%s,"blocks":%s,"spurious_wakeups":%s,"spins":%s,"spin_threshold":%s,"pause_ns":%s,"early_entries":%s,"holder_unknown":%s,"handoffs_preempted":%s,"contended":%s,"first_wait_cycles":%s,"path_tsc_reads":%s,"lat_n":%s,"lat_median_ns":%s,"lat_p99_ns":%s,"lat_clamped":%s,"boot_cycles":%s,"patch_cycles":%s,"log":"%s"}\n' \
+	printf '{"env":"%s","mode":"%s","vcpus":%s,"rep":%s,"ok":%s,"ms":%s,"acq_per_s":%s,"total":%s,"min_acq":%s,"max_acq":%s,"slow_acquisitions":%s,"kicks":%s,"blocks":%s,"spurious_wakeups":%s,"spins":%s,"spin_threshold":%s,"pause_ns":%s,"early_entries":%s,"holder_unknown":%s,"handoffs_preempted":%s,"contended":%s,"first_wait_cycles":%s,"path_tsc_reads":%s,"lat_n":%s,"lat_median_ns":%s,"lat_p99_ns":%s,"lat_clamped":%s,"boot_cycles":%s,"patch_cycles":%s,"windows":%s,"window_sd_log":%s,"log":"%s"}\n' \
 		"$env" "$mode" "$v" "$rep" "$ok" "$pms" "${tput:-null}" "${total:-null}" "${mn:-null}" "${mx:-null}" \
 		"${slowacq:-null}" "${kicks:-null}" "${blocks:-null}" "${spurious:-null}" "${spins:-null}" "${thr:-null}" "${pausens:-null}" "${early:-null}" "${unknown:-null}" "${handoffs:-null}" "${contended:-null}" "${firstwait:-null}" "${tscreads:-null}" "$lat_n" "$lat_med" "$lat_p99" "$lat_clamped" "${boot:-null}" \
-		"${patch:-null}" "$log" >>"$jsonl"
+		"${patch:-null}" "$wins" "$winsd" "$log" >>"$jsonl"
 }
 
 # points ENV MODE VCPUS REP LOG [MS]: point() for one boot; a mix boot's log gives one point per
@@ -474,7 +485,7 @@ elif [ $default = 1 ] && [ -s tests/bench/points.jsonl ]; then
 	# Only a run of the same command is compared: another configuration's points differ in length and labels.
 	[ "${prev_cmd%%, on *}" = "$command" ] && prev_same=1
 fi
-WIN_MS=$win_ms ROUNDS=$mix_rounds MAX_ROUNDS=$mix_max PREV=$prev PREV_CMD=$prev_cmd PREV_SAME=$prev_same PREV_KEPT=$([ -z "${BENCH_PREV:-}" ] && echo tests/bench/previous/) "$here/bench/report.sh" "$jsonl" "$out" "$reps" "$ms" "$labels" "$vcpus_list" "$modes" \
+MIXED="$mixed" WIN_MS=$win_ms ROUNDS=$mix_rounds MAX_ROUNDS=$mix_max PREV=$prev PREV_CMD=$prev_cmd PREV_SAME=$prev_same PREV_KEPT=$([ -z "${BENCH_PREV:-}" ] && echo tests/bench/previous/) "$here/bench/report.sh" "$jsonl" "$out" "$reps" "$ms" "$labels" "$vcpus_list" "$modes" \
 	"$command" "$(($(date +%s) - start))" || { failed=$((failed + 1)); echo "not ok report"; }
 # Only a whole run of make bench's own configuration replaces the committed results.
 if [ $default = 1 ] && [ "$failed" = 0 ]; then

@@ -219,6 +219,33 @@ gnuplot "$plot" || { echo "report.sh: gnuplot failed on $plot" >&2; exit 1; }
 		done
 		echo
 	done
+	if grep -q '^W' <<<"$stats"; then
+		nmix=$(wc -w <<<"${MIXED:-}")
+		echo "## The noise floor"
+		echo
+		echo "The A/A interval (spin2 / spin) at each point, beside what the windows of the two modes say"
+		echo "of it. *Windows*: how many windows of spin, and of spin2, the point counted over its"
+		echo "repetitions (per mode, the mean of the two). *Dispersion*: the standard deviation of"
+		echo "log(window throughput) within a boot, pooled over both modes. *Model*: the A/A interval that"
+		echo "dispersion gives if windows were independent and a figure the mean of its windows' logs"
+		echo "(t s sqrt(2 / windows), stats.awk); where it is close to the measured one, the model holds."
+		echo "*Needed*: how many windows of each mode would bring the model's interval within"
+		echo "[0.90, 1.10] at that dispersion, and how long the mix would run for them ($nmix modes a"
+		echo "round, ${WIN_MS:-?} ms a window)."
+		echo
+		echo "| environment | vCPUs | A/A [95%] | within [0.90, 1.10] | windows | dispersion | model | needed | the mix would run |"
+		echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+		awk -F'\t' -v nmix="$nmix" -v wms="${WIN_MS:-0}" '
+			$1 == "R" && $4 == "spin2" { A[$2 "|" $3] = $6 " [" $7 ", " $8 "]"; IN[$2 "|" $3] = ($7 != "-" && $7 + 0 >= 0.90 && $8 + 0 <= 1.10) ? "yes" : "no" }
+			$1 == "W" {
+				k = $2 "|" $3; t = $9 * nmix * wms / 1000
+				run = $9 <= $5 ? "(this run had them)" : (t >= 3600 ? sprintf("%.1f h", t / 3600) : sprintf("%.0f min", t / 60)) " a point"
+				printf "| %s | %s | %s | %s | %s | %s | [%s, %s] | %s | %s |\n", $2, $3, A[k], IN[k], $5, $6, $7, $8, $9, run
+			}' <<<"$stats"
+		echo
+		echo "The A/A interval lies within [0.90, 1.10] at $(awk -F'\t' '$1 == "R" && $4 == "spin2" && $7 != "-" { n++; if ($7 + 0 >= 0.90 && $8 + 0 <= 1.10) k++ } END { print k + 0 " of " n + 0 }' <<<"$stats") points."
+		echo
+	fi
 	if grep -qw pvpreempt <<<"$modes" && grep -qw pv <<<"$modes"; then
 		echo "## Preemption awareness"
 		echo
@@ -343,6 +370,9 @@ gnuplot "$plot" || { echo "report.sh: gnuplot failed on $plot" >&2; exit 1; }
 	done
 	d=$(awk -v a="$(fp nop free instructions_per_op)" -v b="$(fp nohooks free instructions_per_op)" 'BEGIN { if (a == "" || b == "") print "-"; else printf "%+.2f", a - b }')
 	v=$(awk -v d="$d" 'BEGIN { if (d == "-") print "not measured"; else if (d + 0 <= 0) print "met"; else printf "missed by %s instructions", d }')
+	aa=$(awk -F'\t' '$1 == "R" && $4 == "spin2" && $7 != "-" && $12 != "short run" { n++; if ($7 + 0 >= 0.90 && $8 + 0 <= 1.10) k++ } END { print k + 0, n + 0 }' <<<"$stats")
+	av=$(awk -v a="$aa" 'BEGIN { split(a, x, " "); if (x[2] == 0) print "not measured"; else if (x[1] == x[2]) print "met"; else print "missed" }')
+	echo "| A/A control (spin2 / spin) within [0.90, 1.10] at every point with at least ${BENCH_MIN_ACQ:-10000} acquisitions | within at ${aa% *} of ${aa#* } points (the noise floor, above) | $av |"
 	echo "| NOP-patched fast path: no more instructions than hooks compiled out | $d instructions | $v |"
 	echo
 	echo "## What the counters say"

@@ -9,6 +9,7 @@
 #   (the ratio is to base; for make bench's patching modes to their own reference: patchlazy to
 #   patchboot, noup to up)
 #   Q env vcpus mode ref n ratio lo hi verdict       (for each MODE:REF of pairs)
+#   W env vcpus n windows s lo hi needed             (where base and aa ran in windows: the mix)
 # The method:
 # - Median: the middle of the n throughputs; its interval is the pair of order statistics
 #   (k-th smallest, k-th largest) with the largest k whose distribution-free coverage,
@@ -24,6 +25,16 @@
 #   difference" (an A/A interval that misses 1 by chance must not make a ratio of 1 a finding); "short run"
 #   if any of its or base's repetitions there has fewer than min_total acquisitions; "no A/A
 #   control" without one; "-" without an interval.
+# - W, the A/A interval from the window dispersion: s is the standard deviation of log(window
+#   throughput) within a boot, pooled over base's and aa's windows of every repetition (each
+#   point's window_sd_log over its windows - 1 degrees of freedom); windows is how many of them
+#   base and aa counted at the point, per mode (the mean of the two). If windows were independent
+#   and a mode's figure in a boot the mean of its windows' logs, n repetitions of k windows
+#   would give each repetition's log(aa / base) a standard deviation s * sqrt(2 / k), and the A/A
+#   interval a half-width t * s * sqrt(2 / K), K = n k the windows per mode in all: [lo, hi] is
+#   that interval around 1 for this run's K, and needed the K for which it would lie within
+#   [1 / 1.1, 1.1] (half-width log 1.1), with this run's n. A model, to compare with the A/A
+#   interval the repetitions gave: it says how many windows the noise floor wants, not what it is.
 BEGIN {
 	if (base == "") base = "spin"
 	if (aa == "") aa = "spin2"
@@ -78,6 +89,10 @@ function ratio_ci(mode, ref, key,   r, n, s, ss, d, mean, sd, h) {
 	if (x == "" || x == "null" || v == "") next
 	key = e "|" v
 	X[key, m, r] = x + 0
+	w = field("windows"); sd = field("window_sd_log")
+	if ((m == base || m == aa) && w + 0 >= 2 && sd != "null" && sd != "") {
+		WK[key, m] += w; WDF[key] += w - 1; WSS[key] += (w - 1) * sd * sd
+	}
 	if (field("total") + 0 < min_total) SHORT[key, m] = 1
 	if (!((key, m) in SEEN)) { SEEN[key, m] = 1; order[++nk] = key SUBSEP m }
 	if (!(key in KEYSEEN)) { KEYSEEN[key] = 1; keys[++nkeys] = key }
@@ -114,6 +129,17 @@ END {
 		else if (RHI + 0 < alo + 0 && RHI + 0 < 1) verdict = "costs"
 		else verdict = "no measurable difference"
 		printf "R\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ev[1], ev[2], m, RN, RR, RLO, RHI, ar, alo, ahi, verdict
+	}
+	for (i = 1; i <= nkeys; i++) {
+		key = keys[i]
+		if (!(key in WDF) || WDF[key] <= 0 || !((key, base) in WK) || !((key, aa) in WK)) continue
+		ratio_ci(aa, base, key)
+		if (RN < 2) continue
+		split(key, ev, "|")
+		sw = sqrt(WSS[key] / WDF[key]); kw = (WK[key, base] + WK[key, aa]) / 2
+		h = tq(RN - 1) * sw * sqrt(2 / kw)
+		need = 2 * (tq(RN - 1) * sw / log(1.1)) ^ 2
+		printf "W\t%s\t%s\t%d\t%.1f\t%.3f\t%.3f\t%.3f\t%d\n", ev[1], ev[2], RN, kw, sw, exp(-h), exp(h), need == int(need) ? need : int(need) + 1
 	}
 	# Q lines: one mode against another than base (pvpreempt against pv), judged against the
 	# same point's A/A interval (two runs of one lock under two labels).
