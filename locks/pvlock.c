@@ -177,6 +177,28 @@ static void off_plans(const struct pv_choice *c, struct patch_plan out[PATCH_NR_
 			out[k].how = PATCH_HOW_CALL;
 }
 
+/* The plans of the state pv_switch and pv_set_quiet move to. */
+static void target_plans(const struct pv_choice *c, bool on, bool preempt, struct patch_plan plans[PATCH_NR_KINDS])
+{
+	if (!on) {
+		off_plans(c, plans);
+		return;
+	}
+	for (unsigned k = 0; k < PATCH_NR_KINDS; k++)
+		plans[k] = c->plans[k];
+	if (!preempt)
+		plans[PATCH_VCPU_IS_PREEMPTED] = pv_native_preempt_plan();
+}
+
+/* The bytes site `s` holds under `plan`: the plan's, or the call of the stub (KEEP). */
+static void site_bytes(const struct patch_site *s, const struct patch_plan *plan, u8 want[PATCH_SITE_LEN])
+{
+	bool fell_back;
+
+	if (!patch_build(patch_site_addr(s), PATCH_SITE_LEN, plan, want, &fell_back))
+		patch_original_bytes(patch_site_addr(s), s->kind, want);
+}
+
 /*
  * Rewrite every site of `kind` to `plan`, live, after pointing what a call of
  * the kind's stub jumps to (pv_ops) at `stub`, or at the plan's target if
@@ -189,13 +211,11 @@ static unsigned switch_kind(enum patch_kind kind, const struct patch_plan *plan,
 
 	pv_ops[kind] = stub ? stub : plan->target;
 	for (const struct patch_site *s = first; s < last; s++) {
-		u8 want[PATCH_SITE_LEN], *at = patch_site_addr(s);
-		bool fell_back;
+		u8 want[PATCH_SITE_LEN];
 		if (s->kind != kind)
 			continue;
-		if (!patch_build(at, PATCH_SITE_LEN, plan, want, &fell_back))
-			patch_original_bytes(at, kind, want); /* KEEP: the call of the stub */
-		enum patch_live_result r = patch_live_write(at, 0, want);
+		site_bytes(s, plan, want);
+		enum patch_live_result r = patch_live_write(patch_site_addr(s), 0, want);
 		n += r == PATCH_LIVE_WROTE || r == PATCH_LIVE_REWROTE; /* it writes only what differs */
 	}
 	return n;
@@ -208,18 +228,14 @@ void pv_switch(const struct pv_choice *c, bool on, bool preempt, struct pv_switc
 	unsigned self = this_cpu()->index;
 
 	*st = (struct pv_switch_stats){ 0 };
+	target_plans(c, on, preempt, plans);
 	if (on) {
-		for (unsigned k = 0; k < PATCH_NR_KINDS; k++)
-			plans[k] = c->plans[k];
-		if (!preempt)
-			plans[PATCH_VCPU_IS_PREEMPTED] = pv_native_preempt_plan();
 		st->sites += switch_kind(PATCH_UNLOCK_KICK, &plans[PATCH_UNLOCK_KICK], 0); /* pml:X5 */
 		st->sites += switch_kind(PATCH_RELEASE, &plans[PATCH_RELEASE], 0); /* the unlock that calls it pml:X8 */
 		__atomic_store_n(&ticket_no_block, false, __ATOMIC_SEQ_CST);          /* pml:X6 */
 		st->sites += switch_kind(PATCH_VCPU_IS_PREEMPTED, &plans[PATCH_VCPU_IS_PREEMPTED], 0);
 		st->sites += switch_kind(PATCH_LOCK_SPINNING, &plans[PATCH_LOCK_SPINNING], 0);
 	} else {
-		off_plans(c, plans);
 		/* 0: no vCPU blocks from now on (see ticket.c), or the drain below sees it inside. */
 		__atomic_store_n(&ticket_no_block, true, __ATOMIC_SEQ_CST); /* pml:X1 */
 		st->sites += switch_kind(PATCH_LOCK_SPINNING, &plans[PATCH_LOCK_SPINNING], 0); /* 1 */
@@ -272,23 +288,15 @@ void pv_set_quiet(const struct pv_choice *c, bool on, bool preempt)
 	/* Lazy resolvers and live writes track the sites they write (patch/live.c): not these. */
 	if (c->patching != PATCH_MODE_BOOT)
 		panic("pv_set_quiet: the sites were not all patched at boot (patch=off or lazy)");
-	if (on) {
-		for (unsigned k = 0; k < PATCH_NR_KINDS; k++)
-			plans[k] = c->plans[k];
-		if (!preempt)
-			plans[PATCH_VCPU_IS_PREEMPTED] = pv_native_preempt_plan();
-	} else {
-		off_plans(c, plans);
-	}
+	target_plans(c, on, preempt, plans);
 	/* pv_ops as pv_switch leaves them (off: the release stub still reaches the chosen release). */
 	for (unsigned k = 0; k < PATCH_NR_KINDS; k++)
 		pv_ops[k] = !on && k == PATCH_RELEASE ? c->plans[PATCH_RELEASE].target : plans[k].target;
 	__atomic_store_n(&ticket_no_block, !on, __ATOMIC_SEQ_CST);
 	for (const struct patch_site *s = first; s < last; s++) {
 		u8 want[PATCH_SITE_LEN], *at = patch_site_addr(s);
-		bool fell_back, same = true;
-		if (!patch_build(at, PATCH_SITE_LEN, &plans[s->kind], want, &fell_back))
-			patch_original_bytes(at, s->kind, want);
+		bool same = true;
+		site_bytes(s, &plans[s->kind], want);
 		for (unsigned i = 0; i < PATCH_SITE_LEN; i++)
 			same &= at[i] == want[i];
 		if (!same)

@@ -212,7 +212,8 @@ points() {
 	local env=$1 mode=$2 v=$3 rep=$4 log=$5 m pms
 	if [ "$mode" != mix ]; then point "$@"; return; fi
 	for m in $mixed; do
-		sed -n -e '/^# \[/!p' -e "s/^# \[$m\] /# /p" "$log" >"$log.$m"
+		# The first wait is the boot's, not a mode's (in the warm-up round, as a rule): no mode's point has it.
+		sed -n -e '/^# stress: first wait: /d' -e '/^# \[/!p' -e "s/^# \[$m\] /# /p" "$log" >"$log.$m"
 		pms=$(sed -n 's/^# stress: throughput=[0-9]* acq\/s over \([0-9]*\) ms.*/\1/p' "$log.$m" | head -1)
 		point "$env" "$m" "$v" "$rep" "$log.$m" "${pms:-$ms}"
 	done

@@ -7,14 +7,15 @@ here=$top/tests
 
 # run_logged LOG CMD...: run CMD without stdin, its output (CRs stripped) to LOG, and to stdout
 # as well when VERBOSE=1. LOG grows line by line while CMD runs (stdbuf), so it can be watched.
-# Sets RUN_RC to CMD's exit status. Works under set -e.
+# Sets RUN_RC to CMD's exit status, with or without the caller's pipefail (PIPESTATUS, read in
+# the list after the pipeline). Works under set -e.
 run_logged() {
 	local log=$1
 	shift
 	if [ "${VERBOSE:-0}" = 1 ]; then
-		"$@" </dev/null 2>&1 | stdbuf -oL tr -d '\r' | tee "$log" && RUN_RC=0 || RUN_RC=${PIPESTATUS[0]}
+		"$@" </dev/null 2>&1 | stdbuf -oL tr -d '\r' | tee "$log" && RUN_RC=${PIPESTATUS[0]} || RUN_RC=${PIPESTATUS[0]}
 	else
-		"$@" </dev/null 2>&1 | stdbuf -oL tr -d '\r' >"$log" && RUN_RC=0 || RUN_RC=${PIPESTATUS[0]}
+		"$@" </dev/null 2>&1 | stdbuf -oL tr -d '\r' >"$log" && RUN_RC=${PIPESTATUS[0]} || RUN_RC=${PIPESTATUS[0]}
 	fi
 }
 

@@ -150,7 +150,8 @@ gnuplot "$plot" || { echo "report.sh: gnuplot failed on $plot" >&2; exit 1; }
 		esac
 	done
 	echo
-	echo "Per point: acquisitions/s; fairness as the fewest/most acquisitions of one vCPU; the share"
+	echo "Per point: acquisitions/s; fairness as the fewest/most acquisitions of one vCPU (in the"
+	echo "mix: over the mode's windows; in a boot of its own: when the first vCPU finished); the share"
 	echo "of acquisitions that called \`lock_spinning\` at least once; kicks sent; and, in the pvlat"
 	echo "runs only (no throughput run reads the TSC on that path), the kick-to-wake"
 	echo "latency, measured in the guest from the kicker's TSC just before the kick to the woken vCPU's"

@@ -199,11 +199,11 @@ static bool mix_set_mode(unsigned mode)
 static void report_run(const char *mode, const struct stress_result *r, bool tas)
 {
 	char tag[16] = "";
-	if (mode)
-		ksnprintf(tag, sizeof(tag), "[%s] ", mode);
 	u64 per_s = r->meas_cycles ? r->meas_acq * tsc_khz * 1000 / r->meas_cycles : 0;
-	if (mode)
+	if (mode) {
+		ksnprintf(tag, sizeof(tag), "[%s] ", mode);
 		kprintf("# %sstress: total=%lu in %u window(s)\n", tag, r->total, r->windows);
+	}
 	kprintf("# %sstress: throughput=%lu acq/s over %lu ms (TSC%s), fairness min/max=%lu/%lu per vCPU "
 		"%s\n", tag, per_s, r->meas_cycles / tsc_khz, r->meas_cycles != r->max_cycles ? ", to the stop" : "",
 		r->min_acq, r->max_acq, mode ? "over its windows" : "when the first finished");

@@ -294,16 +294,19 @@ static void all_in(volatile u32 *count)
 /*
  * One window: release every vCPU into the worker at once, let them run until
  * the tick sets stop at t_go + ms (or each has done iters), wait for all.
- * Returns the span on the BSP's clock, and in *acq and *cycles what the
- * throughput counts: the acquisitions and BSP cycles from the release to the
- * tick that set stop (a run that ended otherwise: to its end). The first
- * window also measures the skews and what a PAUSE costs, before its start.
+ * Returns the span on the BSP's clock; in got[] each vCPU's acquisitions in
+ * the window; and in *acq and *cycles what the throughput counts: the
+ * acquisitions and BSP cycles from the release to the tick that set stop (a
+ * run that ended otherwise: to its end). The first window also measures the
+ * skews and what a PAUSE costs, before its start.
  */
-static u64 window(bool first, struct stress_result *r, u64 *acq, u64 *cycles)
+static u64 window(bool first, struct stress_result *r, u64 got[MAX_CPUS], u64 *acq, u64 *cycles)
 {
 	u64 base = 0;
-	for (unsigned i = 0; i < cpus_online; i++)
-		base += per_cpu[i].acquisitions;
+	for (unsigned i = 0; i < cpus_online; i++) {
+		got[i] = per_cpu[i].acquisitions;
+		base += got[i];
+	}
 	/*
 	 * go first: the tick (on this CPU) sets t_stopped only while go is set, and
 	 * a window that ended by stress.iters leaves go set and stop clear.
@@ -357,8 +360,10 @@ static u64 window(bool first, struct stress_result *r, u64 *acq, u64 *cycles)
 	 * end minus the BSP's start can even be negative.
 	 */
 	u64 span = x86_rdtsc() - t_go, all = 0, ts = t_stopped; /* read once: a later tick may not change it */
-	for (unsigned i = 0; i < cpus_online; i++)
+	for (unsigned i = 0; i < cpus_online; i++) {
+		got[i] = per_cpu[i].acquisitions - got[i];
 		all += per_cpu[i].acquisitions;
+	}
 	*acq = (ts ? acq_at_stop : all) - base;
 	*cycles = ts ? ts - t_go : span;
 	return span;
@@ -376,6 +381,24 @@ static unsigned rng_below(unsigned n)
 
 static u64 mode_acq[STRESS_NR_MODES][MAX_CPUS]; /* per mode, each vCPU's acquisitions in its windows */
 
+/* The fewest and the most of a[0..n-1] (n > 0). */
+static void min_max(const u64 *a, unsigned n, u64 *mn, u64 *mx)
+{
+	*mn = *mx = a[0];
+	for (unsigned i = 1; i < n; i++) {
+		*mn = a[i] < *mn ? a[i] : *mn;
+		*mx = a[i] > *mx ? a[i] : *mx;
+	}
+}
+
+static u64 tas_contended_sum(void)
+{
+	u64 t = 0;
+	for (unsigned i = 0; i < cpus_online; i++)
+		t += per_cpu[i].tas_contended;
+	return t;
+}
+
 /*
  * The windows of a mix (cfg.modes): rounds of every mode once, each round in a
  * shuffled order. Round 0 is a warm-up, measured by nobody: the boot's first
@@ -386,7 +409,7 @@ static u64 mode_acq[STRESS_NR_MODES][MAX_CPUS]; /* per mode, each vCPU's acquisi
 static void windows(struct stress_result *r, struct stress_result per_mode[STRESS_NR_MODES])
 {
 	unsigned order[STRESS_NR_MODES], n = 0, w = 0;
-	u64 before[MAX_CPUS];
+	u64 got[MAX_CPUS];
 	struct ticket_stats s0, s1;
 
 	for (unsigned m = 0; m < STRESS_NR_MODES; m++) {
@@ -410,30 +433,21 @@ static void windows(struct stress_result *r, struct stress_result per_mode[STRES
 		for (unsigned k = 0; k < n; k++) {
 			unsigned m = order[k];
 			struct stress_result *pm = &per_mode[m];
-			u64 macq, mcycles;
+			u64 macq, mcycles, acq = 0, tas0 = tas_contended_sum();
 			run_tas = cfg.mode_fn(m);
-			if (!round) {
-				u64 span = window(w++ == 0, r, &macq, &mcycles);
-				kprintf("# window: %u (round 0) %s: %lu acquisitions in %lu ms to the stop (%lu in all), "
-					"not counted\n", w, stress_mode_names[m], macq, mcycles / tsc_khz, span / tsc_khz);
-				continue;
-			}
-			u64 tas0 = 0;
-			for (unsigned i = 0; i < cpus_online; i++) {
-				before[i] = per_cpu[i].acquisitions;
-				tas0 += per_cpu[i].tas_contended;
-			}
 			stats_sum(&s0);
-			u64 span = window(w++ == 0, r, &macq, &mcycles);
+			u64 span = window(w++ == 0, r, got, &macq, &mcycles);
 			stats_sum(&s1);
-			u64 acq = 0;
-			for (unsigned i = 0; i < cpus_online; i++) {
-				u64 d = per_cpu[i].acquisitions - before[i];
-				mode_acq[m][i] += d;
-				acq += d;
-				pm->tas_contended += per_cpu[i].tas_contended;
-			}
-			pm->tas_contended -= tas0;
+			for (unsigned i = 0; i < cpus_online; i++)
+				acq += got[i];
+			kprintf("# window: %u (round %lu) %s: %lu acquisitions in %lu ms (%lu in %lu ms to the stop)%s\n", w,
+				round, stress_mode_names[m], acq, span / tsc_khz, macq, mcycles / tsc_khz,
+				round ? "" : ", not counted");
+			if (!round)
+				continue;
+			for (unsigned i = 0; i < cpus_online; i++)
+				mode_acq[m][i] += got[i];
+			pm->tas_contended += tas_contended_sum() - tas0;
 			const u64 *a = (const u64 *)&s0, *b = (const u64 *)&s1;
 			u64 *o = (u64 *)&pm->stats;
 			for (unsigned f = 0; f < sizeof(s0) / sizeof(u64); f++)
@@ -443,8 +457,6 @@ static void windows(struct stress_result *r, struct stress_result per_mode[STRES
 			pm->meas_acq += macq;
 			pm->meas_cycles += mcycles;
 			pm->windows++;
-			kprintf("# window: %u (round %lu) %s: %lu acquisitions in %lu ms (%lu in %lu ms to the stop)\n",
-				w, round, stress_mode_names[m], acq, span / tsc_khz, macq, mcycles / tsc_khz);
 		}
 		if (!round)
 			continue;
@@ -456,12 +468,7 @@ static void windows(struct stress_result *r, struct stress_result per_mode[STRES
 	}
 	for (unsigned k = 0; k < n; k++) {
 		struct stress_result *pm = &per_mode[order[k]];
-		pm->min_acq = ~0ull;
-		for (unsigned i = 0; i < cpus_online; i++) {
-			u64 a = mode_acq[order[k]][i];
-			pm->min_acq = a < pm->min_acq ? a : pm->min_acq;
-			pm->max_acq = a > pm->max_acq ? a : pm->max_acq;
-		}
+		min_max(mode_acq[order[k]], cpus_online, &pm->min_acq, &pm->max_acq);
 		pm->expected = pm->total;
 	}
 }
@@ -484,15 +491,17 @@ void stress_run(const struct stress_cfg *c, struct stress_result *r, struct stre
 		for (unsigned m = 0; m < STRESS_NR_MODES; m++)
 			r->max_cycles += per_mode[m].max_cycles;
 	} else {
+		u64 got[MAX_CPUS];
 		run_tas = cfg.tas;
-		r->max_cycles = window(true, r, &r->meas_acq, &r->meas_cycles);
+		r->max_cycles = window(true, r, got, &r->meas_acq, &r->meas_cycles);
 	}
 
 	x86_cli();
 	apic_timer_stop();
 	timer_tick_fn = 0;
 
-	r->min_acq = ~0ull;
+	/* Fairness: when the first vCPU finished (a windowed run: of its last window). */
+	min_max(snapshot, cpus_online, &r->min_acq, &r->max_acq);
 	for (unsigned i = 0; i < cpus_online; i++) {
 		struct stress_cpu *pc = &per_cpu[i];
 		r->total += pc->acquisitions;
@@ -503,11 +512,6 @@ void stress_run(const struct stress_cfg *c, struct stress_result *r, struct stre
 		if (fw > r->first_wait_max)
 			r->first_wait_max = fw;
 		r->first_wait_n += fw != 0;
-		/* Fairness: when the first vCPU finished (a windowed run: of its last window). */
-		if (snapshot[i] < r->min_acq)
-			r->min_acq = snapshot[i];
-		if (snapshot[i] > r->max_acq)
-			r->max_acq = snapshot[i];
 	}
 	stats_sum(&r->stats);
 	r->expected = cfg.ms ? r->total : (u64)cpus_online * cfg.iters;
