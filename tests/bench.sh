@@ -152,7 +152,7 @@ adopt_long() {
 # point ENV MODE VCPUS REP LOG [MS]: read one run's log (of MS ms, default ms), append its JSON
 # line, print its progress line.
 point() {
-	local env=$1 mode=$2 v=$3 rep=$4 log=$5 pms=${6:-$ms} ok=true why="" tput total mn mx slowacq kicks lat early handoffs unknown contended firstwait blocks spurious spins thr pausens wins winsd
+	local env=$1 mode=$2 v=$3 rep=$4 log=$5 pms=${6:-$ms} ok=true why="" tput total mn mx slowacq kicks lat early handoffs unknown contended firstwait blocks spurious spins thr pausens wins wincv
 	n=$((n + 1))
 	tput=$(sed -n 's/^# stress: throughput=\([0-9]*\) acq\/s.*/\1/p' "$log" | head -1)
 	total=$(sed -n 's/^# stress: total=\([0-9]*\) .*/\1/p' "$log" | head -1)
@@ -178,14 +178,14 @@ point() {
 	read -r boot patch < <(sed -n 's/^# boot: \([0-9]*\) TSC cycles from the PVH entry to all vCPUs up (patching: \([0-9]*\))$/\1 \2/p' "$log" | head -1)
 	read -r lat_n lat_med lat_p99 lat_clamped <<<"$lat"
 	# The mix's counted windows of this mode ("# window: W (round R) MODE: A acquisitions in T ms
-	# (A' in T' ms to the stop)", round 0 not counted): how many, and the standard deviation of
-	# log(A'/T') among them (a window with no acquisition counts as one), for stats.awk's W lines.
-	read -r wins winsd < <(awk -v m="$mode" '$1 == "#" && $2 == "window:" && $5 != "0)" && $6 == m ":" {
-			s = $0; sub(/.*\(/, "", s); split(s, q, " "); a = q[1] + 0; t = q[3] + 0
-			if (t <= 0) next
-			l = log((a < 1 ? 1 : a) / t); n++; S += l; SS += l * l
+	# (A' in T' ms to the stop)", round 0 not counted): how many, and the coefficient of variation
+	# (standard deviation over mean) of their rates A'/T', for stats.awk's W lines.
+	read -r wins wincv < <(awk -v m="$mode" '$1 == "#" && $2 == "window:" && $5 != "0)" && $6 == m ":" {
+			s = $0; sub(/.*\(/, "", s); split(s, q, " ")
+			if (q[3] + 0 <= 0) next
+			x = q[1] / q[3]; n++; S += x; SS += x * x
 		}
-		END { if (n < 2) print (n ? n : "null"), "null"; else { x = (SS - S * S / n) / (n - 1); printf "%d %.4f\n", n, sqrt(x < 0 ? 0 : x) } }' "$log")
+		END { if (n < 2 || S <= 0) print (n ? n : "null"), "null"; else { v = (SS - S * S / n) / (n - 1); printf "%d %.4f\n", n, sqrt(v < 0 ? 0 : v) / (S / n) } }' "$log")
 	if [ "$mode" != pvlat ] && [ "${tscreads:-0}" != 0 ]; then
 		ok=false why="a throughput run read the TSC $tscreads times on the kick and wake path: $log"
 		failed=$((failed + 1))
@@ -199,10 +199,10 @@ point() {
 		passed=$((passed + 1))
 		echo "ok $n $env $mode vcpus=$v rep=$rep: $tput acq/s, min/max $mn/$mx, slow $slowacq/$total, kicks $kicks, early entries ${early:-?}, kick-to-wake median ${lat_med} ns p99 ${lat_p99} ns (n=$lat_n)"
 	fi
-	printf '{"env":"%s","mode":"%s","vcpus":%s,"rep":%s,"ok":%s,"ms":%s,"acq_per_s":%s,"total":%s,"min_acq":%s,"max_acq":%s,"slow_acquisitions":%s,"kicks":%s,"blocks":%s,"spurious_wakeups":%s,"spins":%s,"spin_threshold":%s,"pause_ns":%s,"early_entries":%s,"holder_unknown":%s,"handoffs_preempted":%s,"contended":%s,"first_wait_cycles":%s,"path_tsc_reads":%s,"lat_n":%s,"lat_median_ns":%s,"lat_p99_ns":%s,"lat_clamped":%s,"boot_cycles":%s,"patch_cycles":%s,"windows":%s,"window_sd_log":%s,"log":"%s"}\n' \
+	printf '{"env":"%s","mode":"%s","vcpus":%s,"rep":%s,"ok":%s,"ms":%s,"acq_per_s":%s,"total":%s,"min_acq":%s,"max_acq":%s,"slow_acquisitions":%s,"kicks":%s,"blocks":%s,"spurious_wakeups":%s,"spins":%s,"spin_threshold":%s,"pause_ns":%s,"early_entries":%s,"holder_unknown":%s,"handoffs_preempted":%s,"contended":%s,"first_wait_cycles":%s,"path_tsc_reads":%s,"lat_n":%s,"lat_median_ns":%s,"lat_p99_ns":%s,"lat_clamped":%s,"boot_cycles":%s,"patch_cycles":%s,"windows":%s,"window_cv":%s,"log":"%s"}\n' \
 		"$env" "$mode" "$v" "$rep" "$ok" "$pms" "${tput:-null}" "${total:-null}" "${mn:-null}" "${mx:-null}" \
 		"${slowacq:-null}" "${kicks:-null}" "${blocks:-null}" "${spurious:-null}" "${spins:-null}" "${thr:-null}" "${pausens:-null}" "${early:-null}" "${unknown:-null}" "${handoffs:-null}" "${contended:-null}" "${firstwait:-null}" "${tscreads:-null}" "$lat_n" "$lat_med" "$lat_p99" "$lat_clamped" "${boot:-null}" \
-		"${patch:-null}" "$wins" "$winsd" "$log" >>"$jsonl"
+		"${patch:-null}" "$wins" "$wincv" "$log" >>"$jsonl"
 }
 
 # points ENV MODE VCPUS REP LOG [MS]: point() for one boot; a mix boot's log gives one point per

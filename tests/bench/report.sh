@@ -226,22 +226,25 @@ gnuplot "$plot" || { echo "report.sh: gnuplot failed on $plot" >&2; exit 1; }
 		echo
 		echo "The A/A interval (spin2 / spin) at each point, beside what the windows of the two modes say"
 		echo "of it. *Windows*: how many windows of spin, and of spin2, the point counted over its"
-		echo "repetitions (per mode, the mean of the two). *Dispersion*: the standard deviation of"
-		echo "log(window throughput) within a boot, pooled over both modes. *Model*: the A/A interval that"
-		echo "dispersion gives if windows were independent and a figure the mean of its windows' logs"
-		echo "(t s sqrt(2 / windows), stats.awk); where it is close to the measured one, the model holds."
-		echo "*Needed*: how many windows of each mode would bring the model's interval within"
-		echo "[0.90, 1.10] at that dispersion, and how long the mix would run for them ($nmix modes a"
-		echo "round, ${WIN_MS:-?} ms a window)."
+		echo "repetitions (per mode, the mean of the two). *Spread*: the coefficient of variation of the"
+		echo "window rates (acquisitions/s) within a boot, pooled over both modes. *Model*: the A/A"
+		echo "interval that spread gives if windows were independent (t c sqrt(2 / windows), stats.awk);"
+		echo "where windows of one boot move together it is wider than the measured one. *Needed*: how"
+		echo "many windows of each mode would bring the interval within [0.90, 1.10]: by the model, and"
+		echo "from the measured interval (its half-width shrinking as 1 / sqrt(windows), itself an"
+		echo "estimate from $reps repetitions); and how long the mix would run for the model's count"
+		echo "($nmix modes a round, ${WIN_MS:-?} ms a window)."
 		echo
-		echo "| environment | vCPUs | A/A [95%] | within [0.90, 1.10] | windows | dispersion | model | needed | the mix would run |"
-		echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+		echo "| environment | vCPUs | A/A [95%] | within [0.90, 1.10] | windows | spread | model | needed: model | needed: measured | the mix would run |"
+		echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 		awk -F'\t' -v nmix="$nmix" -v wms="${WIN_MS:-0}" '
-			$1 == "R" && $4 == "spin2" { A[$2 "|" $3] = $6 " [" $7 ", " $8 "]"; IN[$2 "|" $3] = ($7 != "-" && $7 + 0 >= 0.90 && $8 + 0 <= 1.10) ? "yes" : "no" }
+			$1 == "R" && $4 == "spin2" { A[$2 "|" $3] = $6 " [" $7 ", " $8 "]"; IN[$2 "|" $3] = ($7 != "-" && $7 + 0 >= 0.90 && $8 + 0 <= 1.10) ? "yes" : "no"; LO[$2 "|" $3] = $7; HI[$2 "|" $3] = $8 }
 			$1 == "W" {
 				k = $2 "|" $3; t = $9 * nmix * wms / 1000
 				run = $9 <= $5 ? "(this run had them)" : (t >= 3600 ? sprintf("%.1f h", t / 3600) : sprintf("%.0f min", t / 60)) " a point"
-				printf "| %s | %s | %s | %s | %s | %s | [%s, %s] | %s | %s |\n", $2, $3, A[k], IN[k], $5, $6, $7, $8, $9, run
+				meas = "-"
+				if (LO[k] + 0 > 0) { h = (log(HI[k]) - log(LO[k])) / 2; m = $5 * (h / log(1.1)) ^ 2; meas = m == int(m) ? m : int(m) + 1 }
+				printf "| %s | %s | %s | %s | %s | %s | [%s, %s] | %s | %s | %s |\n", $2, $3, A[k], IN[k], $5, $6, $7, $8, $9, meas, run
 			}' <<<"$stats"
 		echo
 		echo "The A/A interval lies within [0.90, 1.10] at $(awk -F'\t' '$1 == "R" && $4 == "spin2" && $7 != "-" { n++; if ($7 + 0 >= 0.90 && $8 + 0 <= 1.10) k++ } END { print k + 0 " of " n + 0 }' <<<"$stats") points."

@@ -9,7 +9,7 @@
 #   (the ratio is to base; for make bench's patching modes to their own reference: patchlazy to
 #   patchboot, noup to up)
 #   Q env vcpus mode ref n ratio lo hi verdict       (for each MODE:REF of pairs)
-#   W env vcpus n windows s lo hi needed             (where base and aa ran in windows: the mix)
+#   W env vcpus n windows c lo hi needed             (where base and aa ran in windows: the mix)
 # The method:
 # - Median: the middle of the n throughputs; its interval is the pair of order statistics
 #   (k-th smallest, k-th largest) with the largest k whose distribution-free coverage,
@@ -25,16 +25,17 @@
 #   difference" (an A/A interval that misses 1 by chance must not make a ratio of 1 a finding); "short run"
 #   if any of its or base's repetitions there has fewer than min_total acquisitions; "no A/A
 #   control" without one; "-" without an interval.
-# - W, the A/A interval from the window dispersion: s is the standard deviation of log(window
-#   throughput) within a boot, pooled over base's and aa's windows of every repetition (each
-#   point's window_sd_log over its windows - 1 degrees of freedom); windows is how many of them
-#   base and aa counted at the point, per mode (the mean of the two). If windows were independent
-#   and a mode's figure in a boot the mean of its windows' logs, n repetitions of k windows
-#   would give each repetition's log(aa / base) a standard deviation s * sqrt(2 / k), and the A/A
-#   interval a half-width t * s * sqrt(2 / K), K = n k the windows per mode in all: [lo, hi] is
-#   that interval around 1 for this run's K, and needed the K for which it would lie within
-#   [1 / 1.1, 1.1] (half-width log 1.1), with this run's n. A model, to compare with the A/A
-#   interval the repetitions gave: it says how many windows the noise floor wants, not what it is.
+# - W, the A/A interval from the windows' spread: c is the coefficient of variation (standard
+#   deviation over mean) of the window rates within a boot, pooled over base's and aa's windows
+#   of every repetition (c squared weighted by windows - 1); windows is how many windows base and
+#   aa counted at the point, per mode (the mean of the two). A mode's figure in a boot is its
+#   acquisitions over its windows' time, about the mean of k window rates, whose log has a
+#   standard deviation of about c / sqrt(k) if the windows are independent. Then each
+#   repetition's log(aa / base) has c sqrt(2 / k), and n repetitions give the A/A interval a
+#   half-width t c sqrt(2 / K), K = n k the windows per mode in all: [lo, hi] is that interval
+#   around 1 for this run's K, and needed the K for which it would lie within [1 / 1.1, 1.1]
+#   (half-width log 1.1), at this run's n. A model, to compare with the interval the repetitions
+#   gave: it says how many windows the noise floor wants, not what it is.
 BEGIN {
 	if (base == "") base = "spin"
 	if (aa == "") aa = "spin2"
@@ -89,7 +90,7 @@ function ratio_ci(mode, ref, key,   r, n, s, ss, d, mean, sd, h) {
 	if (x == "" || x == "null" || v == "") next
 	key = e "|" v
 	X[key, m, r] = x + 0
-	w = field("windows"); sd = field("window_sd_log")
+	w = field("windows"); sd = field("window_cv")
 	if ((m == base || m == aa) && w + 0 >= 2 && sd != "null" && sd != "") {
 		WK[key, m] += w; WDF[key] += w - 1; WSS[key] += (w - 1) * sd * sd
 	}

@@ -55,17 +55,17 @@ check "no A/A mode at the point: no verdict" "$(row R kvm 2 pv | awk '{ print $(
 q=$(awk -f "$here/stats.awk" -v pairs="pvpreempt:pv" "$a" | awk -F'\t' '$1 == "Q" && $2 == "xen" && $3 == 4 { print $4, $5, $6, $7, $8, $9, $10 }')
 check "a pair of modes: pvpreempt / pv is 0.25 at every repetition, costs" "$q" "pvpreempt pv 5 0.250 0.250 0.250 costs"
 
-# W: the A/A interval the window dispersion predicts. spin: 3 windows a boot, sd 0.2; spin2: 5, sd
-# 0.4; 5 repetitions: s = sqrt((5 * 2 * 0.04 + 5 * 4 * 0.16) / (5 * 2 + 5 * 4)) = sqrt(0.12) = 0.3464,
+# W: the A/A interval the windows' spread predicts. spin: 3 windows a boot, c 0.2; spin2: 5, c
+# 0.4; 5 repetitions: c = sqrt((5 * 2 * 0.04 + 5 * 4 * 0.16) / (5 * 2 + 5 * 4)) = sqrt(0.12) = 0.3464,
 # windows per mode (15 + 25) / 2 = 20, half-width 2.776 * 0.3464 * sqrt(2 / 20) = 0.3041:
 # [exp(-0.3041), exp(0.3041)] = [0.738, 1.355]; needed 2 * (2.776 * 0.3464 / log 1.1)^2 = 203.6: 204.
 w=$tmp/w.jsonl
 for r in 1 2 3 4 5; do
-	printf '{"env":"kvm","mode":"spin","vcpus":4,"rep":%s,"ok":true,"ms":300,"acq_per_s":100,"total":50000,"windows":3,"window_sd_log":0.2}\n' "$r"
-	printf '{"env":"kvm","mode":"spin2","vcpus":4,"rep":%s,"ok":true,"ms":300,"acq_per_s":100,"total":50000,"windows":5,"window_sd_log":0.4}\n' "$r"
-	printf '{"env":"kvm","mode":"pv","vcpus":4,"rep":%s,"ok":true,"ms":300,"acq_per_s":100,"total":50000,"windows":null,"window_sd_log":null}\n' "$r"
+	printf '{"env":"kvm","mode":"spin","vcpus":4,"rep":%s,"ok":true,"ms":300,"acq_per_s":100,"total":50000,"windows":3,"window_cv":0.2}\n' "$r"
+	printf '{"env":"kvm","mode":"spin2","vcpus":4,"rep":%s,"ok":true,"ms":300,"acq_per_s":100,"total":50000,"windows":5,"window_cv":0.4}\n' "$r"
+	printf '{"env":"kvm","mode":"pv","vcpus":4,"rep":%s,"ok":true,"ms":300,"acq_per_s":100,"total":50000,"windows":null,"window_cv":null}\n' "$r"
 done >"$w"
-check "W: the window dispersion pooled over spin and spin2, its interval and the windows it needs" \
+check "W: the windows' spread pooled over spin and spin2, its interval and the windows it needs" \
 	"$(awk -f "$here/stats.awk" "$w" | awk -F'\t' '$1 == "W" { $1 = ""; sub(/^ +/, ""); print }')" "kvm 4 5 20.0 0.346 0.738 1.355 204"
 check "W: no line where the A/A modes ran alone (no windows)" "$(awk -f "$here/stats.awk" "$a" | grep -c '^W')" 0
 
