@@ -421,6 +421,12 @@ MIX_SPIN='^# \[spin\] slowpath: contended=[0-9]+ slow_entries=[0-9]+ slow_acquis
 MIX_PV='^# \[pv\] slowpath: .* blocks=[1-9][0-9]* kicks_sent=[1-9][0-9]* '
 xen_case domu domu-mix 4 pass "pvlock=auto $MIX" "$MIX_SPIN" "$MIX_PV" '^# \[tas\] stress: total=[1-9][0-9]* in 2 window' \
 	'^# stress: all windows: total=([0-9]+) counter=\1 violations=0$' '^ok 10 sites_after_stress$'
+# Unpatched sites with preempt=off (make bench's unpatched mode): every call stays an indirect call,
+# vcpu_is_preempted's to the native answer, and no runstate area is registered: none is checked.
+xen_case domu domu-unpatched-preempt-off 2 pass "pvlock=auto patch=off preempt=off stress.iters=300" \
+	'^# pv: backend=xen reason=SCHEDOP_poll sites=[1-9][0-9]* patched=off preempt=off\(preempt=off\)$' \
+	'^# preempt: vcpu_is_preempted reads off\(preempt=off\); 0 vCPU record\(s\) live, 0 not; false for every vCPU$' \
+	'^ok 9 vcpu_preempt_info$' '^# stress: total=600 expected=600 '
 # A TSC rate from Xen's CPUID leaf that Xen's own time scale contradicts (inject=tsc-leaf: read as
 # 4x): refused, the run uses the time scale, and the stress still ends with its exact total.
 xen_case domu domu-tsc-leaf 1 pass "inject=tsc-leaf stress.iters=300" \
@@ -445,6 +451,7 @@ kvm-smp4-off|4|host,kvm-pv-unhalt=on|pvlock=off stress.iters=50
 kvm-no-unhalt|4|host,kvm-pv-unhalt=off|pvlock=auto stress.iters=50
 kvm-no-steal-time|4|host,kvm-pv-unhalt=on,kvm-steal-time=off|pvlock=auto stress.iters=50
 kvm-preempt-off|4|host,kvm-pv-unhalt=on|pvlock=auto preempt=off stress.iters=50
+kvm-unpatched-preempt-off|2|host,kvm-pv-unhalt=on|pvlock=auto patch=off preempt=off stress.iters=300
 kvm-hint-realtime|4|host,kvm-pv-unhalt=on,kvm-hint-dedicated=on|pvlock=auto stress.iters=50
 kvm-switch|4|host,kvm-pv-unhalt=on|pvlock=auto stress.iters=3000 stress.cs=2000 spin_threshold=16 stress.switch=20
 kvm-mix|4|host,kvm-pv-unhalt=on|pvlock=auto $MIX
@@ -503,6 +510,9 @@ kvm_case kvm-no-steal-time pass \
 kvm_case kvm-preempt-off pass '^# pv: backend=kvm reason=PV_UNHALT sites=[1-9][0-9]* patched=call preempt=off\(preempt=off\)$' \
 	"$SITE_PREEMPT_NATIVE" '^# preempt: vcpu_is_preempted reads off\(preempt=off\); 0 vCPU record\(s\) live' \
 	'^# stress: total=200 expected=200 '
+kvm_case kvm-unpatched-preempt-off pass '^# pv: backend=kvm reason=PV_UNHALT sites=[1-9][0-9]* patched=off preempt=off\(preempt=off\)$' \
+	'^# preempt: vcpu_is_preempted reads off\(preempt=off\); 0 vCPU record\(s\) live, 0 not; false for every vCPU$' \
+	'^ok 9 vcpu_preempt_info$' '^# stress: total=600 expected=600 '
 kvm_case kvm-hint-realtime pass '^# pv: backend=native reason=KVM_HINTS_REALTIME\(vCPUs-never-preempted\) ' \
 	'^# stress: total=200 expected=200 '
 kvm_case kvm-switch pass '^# switch: ([2-9]|[1-9][0-9]+) live switches every 20 ms: [0-9]+ off \(native\), [0-9]+ back on \(kvm\)' \

@@ -231,7 +231,13 @@ static void report_run(const char *mode, const struct stress_result *r, bool tas
 static bool preempt_check(unsigned online)
 {
 	unsigned dead = 0, yes = 0;
-	bool live = pv.owner && pv.owner->preempt_live && pv.plans[PATCH_VCPU_IS_PREEMPTED].how != PATCH_HOW_INLINE;
+	/*
+	 * The hypervisor's records are read where the plan's target is the backend's, whatever the
+	 * sites' bytes: patch=off keeps every call, preempt=off included, and there no record is
+	 * registered (pvlock.h: pv_preempt_wanted).
+	 */
+	bool live = pv.owner && pv.owner->preempt_live &&
+		    pv.plans[PATCH_VCPU_IS_PREEMPTED].target != pv_native_preempt_plan().target;
 
 	for (unsigned i = 0; i < online; i++) {
 		if (live && !pv.owner->preempt_live(i)) {
