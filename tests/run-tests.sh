@@ -77,6 +77,19 @@ if awk '$1 == "LOAD" && $0 ~ / RWE | RW E /' "$log" | grep -q .; then
 else
 	report OK "image: no LOAD segment is both writable and executable"
 fi
+# The measured loops sit in a page of their own (locks/spinlock.h, MEASURED_TEXT): both inside
+# [_measured_start, _measured_end), which starts a page.
+log=$logs/measured.log
+nm -nS "$ELF" >"$log" 2>&1
+if awk 'function hex(x,   i, n) { n = 0; x = tolower(x); for (i = 1; i <= length(x); i++) n = n * 16 + index("0123456789abcdef", substr(x, i, 1)) - 1; return n }
+	$NF == "_measured_start" { s = hex($1) } $NF == "_measured_end" { e = hex($1) }
+	$NF == "stress_worker" || $NF == "ticket_lock_wait" { a[$NF] = hex($1); z[$NF] = a[$NF] + hex($2); k++ }
+	END { ok = k == 2 && s % 4096 == 0 && e > s && e - s <= 4096; for (f in a) ok = ok && a[f] >= s && z[f] <= e
+	      exit !ok }' "$log"; then
+	report OK "image: the stress loop and the lock's wait loop are in one page of their own (.text.measured)"
+else
+	report FAIL "image: the stress loop and the lock's wait loop are in one page of their own (.text.measured)" "$log"
+fi
 
 # The image's disassembly, read by the three checks below.
 dis=$logs/pvtick.dis

@@ -102,7 +102,7 @@ static void skew_bsp(void)
 /* Each plain access is a volatile one: the compiler may not merge or cache them. */
 #define V(x) (*(volatile u64 *)&(x))
 
-static void stress_worker(void *arg)
+MEASURED_TEXT static void stress_worker(void *arg)
 {
 	(void)arg;
 	unsigned me = this_cpu()->index;
