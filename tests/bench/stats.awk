@@ -34,7 +34,7 @@
 #   repetition's log(aa / base) has c sqrt(2 / k), and n repetitions give the A/A interval a
 #   half-width t c sqrt(2 / K), K = n k the windows per mode in all: [lo, hi] is that interval
 #   around 1 for this run's K, and needed the K for which it would lie within [1 / 1.1, 1.1]
-#   (half-width log 1.1), at this run's n. A model, to compare with the interval the repetitions
+#   (half-width log 1.1: a little inside the [0.90, 1.10] the report names), at this run's n. A model, to compare with the interval the repetitions
 #   gave: it says how many windows the noise floor wants, not what it is.
 BEGIN {
 	if (base == "") base = "spin"
