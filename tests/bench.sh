@@ -9,7 +9,7 @@
 #                  unpatched and pvlat modes and the 1-vCPU points; default 5 repetitions, the
 #                  mix in windows of 300 ms, 3 to 12 rounds, unpatched and pvlat 1000 ms each
 #                  (more windows, not longer ones: BENCHMARKS.md's "noise floor" shows that the
-#                  A/A interval wants the number of windows; the whole fits in 45 minutes)
+#                  A/A interval wants the number of windows; a whole run on 3a83814 took 1866 s)
 #      BENCH_ENVS  "native xen kvm"; BENCH_VCPUS "1 2 4 8" (QUICK: "2 4 8");
 #      BENCH_XEN_PCPUS "2 1": under Xen the domU runs in a cpupool of exactly that many pCPUs,
 #                  nothing else on them (dom0 keeps a pCPU of its own: Xen gets max+1), at each
