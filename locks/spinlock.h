@@ -93,7 +93,7 @@ extern uint64_t ticket_no_block_refusals; /* blocks refused because of it */
 void ticket_wait_clear(void);
 /* Test only: make ticket_wait_find() find nobody, i.e. drop every kick. */
 extern bool ticket_inject_drop_kick;
-/* Test only: ticket_announce_and_check() checks first and sets SF after a pause (the bad order). */
+/* Test only: ticket_announce_and_check() checks first, sets SF once served (the bad order; ticket.c). */
 extern bool ticket_inject_late_flag;
 /* vCPU waiting for ticket `next` on `lock`, or -1. */
 int ticket_wait_find(struct ticketlock *lock, uint16_t next);

@@ -413,10 +413,10 @@ else
 	report FAIL "xen domu: smp4 slow path entered and kicks delivered" "$logs/xen/domu-smp4-auto.log"
 fi
 # A broken backend must end in the watchdog's diagnosis, not a hang. drop-kick loses every kick.
-# late-flag loses one only when the waiter that sets SF late is the only one queued (a deeper
-# queue keeps SF set, and the unlocker kicks anyway): 2 vCPUs make that every handoff, and 3000
-# acquisitions each outlast a Xen time slice, so the two really overlap (with 300, they once
-# ran one after the other: contended=0).
+# late-flag loses the kick of a waiter next in line with nobody behind it, which first clears SF
+# (SF is sticky: with a flag left set, the unlocker kicks anyway; see locks/ticket.c): 2 vCPUs
+# make every wait such a one, and 3000 acquisitions each outlast a Xen time slice, so the two
+# really overlap (with 300, they once ran one after the other: contended=0).
 for f in drop-kick:4 late-flag:2; do
 	xen_case domu domu-${f%:*} ${f#*:} fail "pvlock=auto $CONTEND stress.iters=3000 inject=${f%:*} watchdog=5" \
 		'^# watchdog: no acquisition for 5 s' 'served but still blocked: its kick was lost' \
