@@ -14,7 +14,8 @@ struct ticket_wait ticket_waits[TICKET_MAX_CPUS];
  * outstanding but last's. The acquirer calls it with head == last == its own
  * ticket. If a new ticket is taken meanwhile, or the head moves, the cmpxchg
  * fails and SF stays: that costs one needless unlock_kick() call later, never
- * a lost wake-up.
+ * a lost wake-up. That holds for head == last only: inject=late-flag calls it
+ * with head = last - INC precisely to lose one (below).
  */
 static void ticket_clear_slowpath(struct ticketlock *lock, uint16_t head, uint16_t last)
 {
@@ -181,10 +182,13 @@ void ticket_set_slowpath(struct ticketlock *lock)
  * steady contention one set long before stays set and the holder kicks anyway.
  * 2 vCPUs under Xen once ran 4188 blocks that way, all but 3 ended by a kick,
  * and no stall (the test failed). So a waiter next in line with nobody behind
- * it first clears SF, which only its own wait could need. Every such entry then
- * loses its wake-up, unless the head moved before the clear (the cmpxchg fails,
- * the holder read SF set and kicks) and the next entry tries again. The BSP's
- * timer still ends a block of the BSP; the stall comes once an AP loses.
+ * it first clears SF, which only its own wait could need. Such an entry loses
+ * its wake-up unless the head moved before the clear (the cmpxchg fails, and
+ * the holder may have read SF set and kicked): then the next entry tries again.
+ * Rescues that remain: the BSP's timer ends a block of the BSP, so the stall
+ * comes once an AP loses; under KVM a kick that found its target not halted
+ * (U5, or U4 to a waiter served at its last check) leaves pv_unhalted set and
+ * ends one later HLT, so it saves one loss, not every one.
  */
 bool ticket_inject_late_flag;
 

@@ -255,7 +255,7 @@ slow:	/* W2 the lock_spinning site: the backend's lock_spinning */
 	:: head == want -> goto unslot
 	:: else
 	fi;
-	/* M1: ... then SF (the bad order of ticket.c's race comment; inject=late-flag runs it, and clears a stale SF first to force the losing interleaving) */
+	/* M1: ... then SF (the bad order of ticket.c's race comment; inject=late-flag runs it, plus a clear of a stale SF and a wait until served that force the losing interleaving in the C: not modelled, pan tries every interleaving) */
 	if
 	:: tail = tail | SF; goto block
 	:: tail = tail | SF; goto spurious

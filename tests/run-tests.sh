@@ -415,8 +415,9 @@ fi
 # A broken backend must end in the watchdog's diagnosis, not a hang. drop-kick loses every kick.
 # late-flag loses the kick of a waiter next in line with nobody behind it, which first clears SF
 # (SF is sticky: with a flag left set, the unlocker kicks anyway; see locks/ticket.c): 2 vCPUs
-# make every wait such a one, and 3000 acquisitions each outlast a Xen time slice, so the two
-# really overlap (with 300, they once ran one after the other: contended=0).
+# make every wait such a one. Only an AP's loss stalls the run (the BSP's timer ends its blocks),
+# and 3000 acquisitions each outlast a Xen time slice, so the two really overlap (with 300, they
+# once ran one after the other: contended=0).
 for f in drop-kick:4 late-flag:2; do
 	xen_case domu domu-${f%:*} ${f#*:} fail "pvlock=auto $CONTEND stress.iters=3000 inject=${f%:*} watchdog=5" \
 		'^# watchdog: no acquisition for 5 s' 'served but still blocked: its kick was lost' \
