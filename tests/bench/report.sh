@@ -26,6 +26,15 @@ stats=$(awk -f "$here/stats.awk" -v pairs="pvpreempt:pv" "$jsonl")
 pstat() { awk -F'\t' -v e="$1" -v v="$2" -v m="$3" '$1 == "P" && $2 == e && $3 == v && $4 == m { print $6, $7, $8, $9; f = 1 } END { if (!f) print "- - - -" }' <<<"$stats"; }
 # rstat ENV VCPUS MODE: "ratio|lo|hi|aa|aalo|aahi|verdict", or "-|-|-|-|-|-|-"
 rstat() { awk -F'\t' -v e="$1" -v v="$2" -v m="$3" '$1 == "R" && $2 == e && $3 == v && $4 == m { print $6 "|" $7 "|" $8 "|" $9 "|" $10 "|" $11 "|" $12; f = 1 } END { if (!f) print "-|-|-|-|-|-|-" }' <<<"$stats"; }
+# The A/A target, in one place: the spin2 / spin interval lies within [AA_LO, AA_HI].
+AA_LO=0.90 AA_HI=1.10
+AA="[$AA_LO, $AA_HI]"
+# aa_within [counted]: "k n": k of the n spin2 points with an interval lie within the target
+# (with `counted`, only points not marked "short run").
+aa_within() {
+	awk -F'\t' -v lo="$AA_LO" -v hi="$AA_HI" -v counted="${1:-}" '$1 == "R" && $4 == "spin2" && $7 != "-" && !(counted != "" && $12 == "short run") {
+		n++; if ($7 + 0 >= lo && $8 + 0 <= hi) k++ } END { print k + 0, n + 0 }' <<<"$stats"
+}
 
 # field LINE KEY: a value from one of our flat JSON lines (numbers, true/false/null, plain strings).
 # med ENV MODE VCPUS KEY [max]: the median (or the largest) of KEY over the passing points there
@@ -230,15 +239,15 @@ gnuplot "$plot" || { echo "report.sh: gnuplot failed on $plot" >&2; exit 1; }
 		echo "window rates (acquisitions/s) within a boot, pooled over both modes. *Model*: the A/A"
 		echo "interval that spread gives if windows were independent (t c sqrt(2 / windows), stats.awk);"
 		echo "where windows of one boot move together it is wider than the measured one. *Needed*: how"
-		echo "many windows of each mode would bring the interval within [0.90, 1.10]: by the model, and"
+		echo "many windows of each mode would bring the interval within $AA: by the model, and"
 		echo "from the measured interval (its half-width shrinking as 1 / sqrt(windows), itself an"
 		echo "estimate from $reps repetitions); and how long the mix would run for the model's count"
 		echo "($nmix modes a round, ${WIN_MS:-?} ms a window)."
 		echo
-		echo "| environment | vCPUs | A/A [95%] | within [0.90, 1.10] | windows | spread | model | needed: model | needed: measured | the mix would run |"
+		echo "| environment | vCPUs | A/A [95%] | within $AA | windows | spread | model | needed: model | needed: measured | the mix would run |"
 		echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
-		awk -F'\t' -v nmix="$nmix" -v wms="${WIN_MS:-0}" '
-			$1 == "R" && $4 == "spin2" { A[$2 "|" $3] = $6 " [" $7 ", " $8 "]"; IN[$2 "|" $3] = ($7 != "-" && $7 + 0 >= 0.90 && $8 + 0 <= 1.10) ? "yes" : "no"; LO[$2 "|" $3] = $7; HI[$2 "|" $3] = $8 }
+		awk -F'\t' -v nmix="$nmix" -v wms="${WIN_MS:-0}" -v lo="$AA_LO" -v hi="$AA_HI" '
+			$1 == "R" && $4 == "spin2" { A[$2 "|" $3] = $6 " [" $7 ", " $8 "]"; IN[$2 "|" $3] = ($7 != "-" && $7 + 0 >= lo && $8 + 0 <= hi) ? "yes" : "no"; LO[$2 "|" $3] = $7; HI[$2 "|" $3] = $8 }
 			$1 == "W" {
 				k = $2 "|" $3; t = $9 * nmix * wms / 1000
 				run = $9 <= $5 ? "(this run had them)" : (t >= 3600 ? sprintf("%.1f h", t / 3600) : sprintf("%.0f min", t / 60)) " a point"
@@ -247,7 +256,8 @@ gnuplot "$plot" || { echo "report.sh: gnuplot failed on $plot" >&2; exit 1; }
 				printf "| %s | %s | %s | %s | %s | %s | [%s, %s] | %s | %s | %s |\n", $2, $3, A[k], IN[k], $5, $6, $7, $8, $9, meas, run
 			}' <<<"$stats"
 		echo
-		echo "The A/A interval lies within [0.90, 1.10] at $(awk -F'\t' '$1 == "R" && $4 == "spin2" && $7 != "-" { n++; if ($7 + 0 >= 0.90 && $8 + 0 <= 1.10) k++ } END { print k + 0 " of " n + 0 }' <<<"$stats") points."
+		read -r aa_k aa_n < <(aa_within)
+		echo "The A/A interval lies within $AA at $aa_k of $aa_n points."
 		echo
 	fi
 	if grep -qw pvpreempt <<<"$modes" && grep -qw pv <<<"$modes"; then
@@ -374,9 +384,9 @@ gnuplot "$plot" || { echo "report.sh: gnuplot failed on $plot" >&2; exit 1; }
 	done
 	d=$(awk -v a="$(fp nop free instructions_per_op)" -v b="$(fp nohooks free instructions_per_op)" 'BEGIN { if (a == "" || b == "") print "-"; else printf "%+.2f", a - b }')
 	v=$(awk -v d="$d" 'BEGIN { if (d == "-") print "not measured"; else if (d + 0 <= 0) print "met"; else printf "missed by %s instructions", d }')
-	aa=$(awk -F'\t' '$1 == "R" && $4 == "spin2" && $7 != "-" && $12 != "short run" { n++; if ($7 + 0 >= 0.90 && $8 + 0 <= 1.10) k++ } END { print k + 0, n + 0 }' <<<"$stats")
+	aa=$(aa_within counted)
 	av=$(awk -v a="$aa" 'BEGIN { split(a, x, " "); if (x[2] == 0) print "not measured"; else if (x[1] == x[2]) print "met"; else print "missed" }')
-	echo "| A/A control (spin2 / spin) within [0.90, 1.10] at every point with at least ${BENCH_MIN_ACQ:-10000} acquisitions | within at ${aa% *} of ${aa#* } points (the noise floor, above) | $av |"
+	echo "| A/A control (spin2 / spin) within $AA at every point with at least ${BENCH_MIN_ACQ:-10000} acquisitions | within at ${aa% *} of ${aa#* } points (the noise floor, above) | $av |"
 	echo "| NOP-patched fast path: no more instructions than hooks compiled out | $d instructions | $v |"
 	echo
 	echo "## What the counters say"
